@@ -1,0 +1,49 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+
+/** Credentials for a registry: what `docker login` takes. */
+export interface RegistryCredentials {
+    readonly username: string;
+    readonly password: string;
+}
+
+/**
+ * Where a model image goes and how to authenticate there. This is the seam between "which
+ * registry" and "build and push": the image component only sees a `RegistryTarget`, so ECR
+ * Public, a private ECR repository or any OCI registry can stand behind it.
+ */
+export interface RegistryTarget {
+    /** Registry host (and port), the server `docker login` and `docker push` talk to, e.g. `public.ecr.aws`. */
+    readonly server: pulumi.Input<string>;
+    /** Repository reference without tag: `<server>/<path>`, e.g. `public.ecr.aws/abc123/my-model`. */
+    readonly repositoryUri: pulumi.Input<string>;
+    /** Credentials for pushing and for reading tags; a secret. Absent for an anonymous registry. */
+    readonly credentials?: pulumi.Input<RegistryCredentials>;
+    /**
+     * Base URL of the registry's HTTP API. Defaults to `https://<server>`; a local test registry
+     * may use `http://127.0.0.1:<port>`.
+     */
+    readonly apiUrl?: pulumi.Input<string>;
+    /** PEM certificate authority to trust for the registry API (a private registry's own CA). */
+    readonly caCertificate?: pulumi.Input<string>;
+}
+
+/** ECR Public's only region: its API and its authorization tokens exist in us-east-1 alone. */
+export const ECR_PUBLIC_REGION = "us-east-1";
+
+/** The registry server of every ECR Public repository. */
+export const ECR_PUBLIC_SERVER = "public.ecr.aws";
+
+/**
+ * Push credentials for ECR Public: a 12-hour token from `ecr-public:GetAuthorizationToken` in
+ * us-east-1, whatever the stack's `aws:region`. The caller needs `ecr-public:GetAuthorizationToken`
+ * and `sts:GetServiceBearerToken`.
+ */
+export function ecrPublicCredentials(parent: pulumi.Resource): pulumi.Output<RegistryCredentials> {
+    const token = aws.ecrpublic.getAuthorizationTokenOutput({ region: ECR_PUBLIC_REGION }, { parent });
+    return pulumi.secret(
+        pulumi
+            .all([token.userName, token.password])
+            .apply(([username, password]) => ({ username, password })),
+    );
+}

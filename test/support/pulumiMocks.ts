@@ -1,0 +1,165 @@
+import { createHash } from "crypto";
+
+type Pulumi = typeof import("@pulumi/pulumi");
+
+/** One resource the program registered, with its inputs and the options that reached the engine. */
+export interface RecordedResource {
+    readonly type: string;
+    readonly name: string;
+    readonly custom: boolean;
+    readonly inputs: Record<string, any>;
+    readonly parent: string;
+    readonly protect: boolean;
+    readonly retainOnDelete: boolean;
+    readonly dependencies: readonly string[];
+}
+
+export interface RecordedInvoke {
+    readonly token: string;
+    readonly inputs: Record<string, any>;
+}
+
+export type InvokeHandler = (inputs: Record<string, any>) => Record<string, any>;
+
+export interface MockOptions {
+    readonly project?: string;
+    readonly stack?: string;
+    readonly preview?: boolean;
+    /** Config as `pulumi.runtime.setAllConfig` takes it: `<project>:<key>` to text. */
+    readonly config?: Record<string, string>;
+    /** Invoke results by token. An invoke without a handler throws. */
+    readonly invokes?: Record<string, InvokeHandler>;
+}
+
+export const ECR_TOKEN_INVOKE = "aws:ecrpublic/getAuthorizationToken:getAuthorizationToken";
+export const FAKE_PASSWORD = "eyJwYXlsb2FkIjoiZmFrZS10b2tlbiJ9";
+export const REGISTRY_ALIAS = "a1b2c3d4";
+
+/** Invoke results a healthy AWS account would give. */
+export const defaultInvokes: Record<string, InvokeHandler> = {
+    [ECR_TOKEN_INVOKE]: () => ({
+        authorizationToken: Buffer.from(`AWS:${FAKE_PASSWORD}`).toString("base64"),
+        expiresAt: "2026-11-26T18:00:00Z",
+        id: "us-east-1",
+        password: FAKE_PASSWORD,
+        region: "us-east-1",
+        userName: "AWS",
+    }),
+};
+
+/** What AWS and the Docker provider would report for a registered resource. */
+function fakeState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+    switch (type) {
+        case "aws:ecrpublic/repository:Repository":
+            return {
+                ...inputs,
+                arn: `arn:aws:ecr-public::123456789012:repository/${inputs.repositoryName}`,
+                registryId: "123456789012",
+                repositoryUri: `public.ecr.aws/${REGISTRY_ALIAS}/${inputs.repositoryName}`,
+            };
+        case "docker:index/image:Image": {
+            const repo = String(inputs.imageName).replace(/:[^:/]+$/, "");
+            const digest = createHash("sha256").update(JSON.stringify(inputs)).digest("hex");
+            return { ...inputs, repoDigest: `${repo}@sha256:${digest}`, baseImageName: inputs.imageName };
+        }
+        default:
+            return { ...inputs };
+    }
+}
+
+/**
+ * Records everything a program registers under `pulumi.runtime.setMocks`. Create one per program
+ * run, with the `@pulumi/pulumi` instance that program will import.
+ */
+export class Recorder {
+    readonly resources: RecordedResource[] = [];
+    readonly invokes: RecordedInvoke[] = [];
+    private readonly options = new Map<string, Omit<RecordedResource, "inputs">>();
+
+    static async start(pulumi: Pulumi, opts: MockOptions = {}): Promise<Recorder> {
+        const recorder = new Recorder();
+        const handlers = { ...defaultInvokes, ...opts.invokes };
+        await pulumi.runtime.setMocks(
+            {
+                newResource: (args) => {
+                    const key = `${args.type}::${args.name}`;
+                    const o = recorder.options.get(key);
+                    const state = fakeState(args.type, args.name, args.inputs);
+                    recorder.resources.push({
+                        type: args.type,
+                        name: args.name,
+                        custom: args.custom ?? false,
+                        inputs: args.inputs,
+                        parent: o?.parent ?? "",
+                        protect: o?.protect ?? false,
+                        retainOnDelete: o?.retainOnDelete ?? false,
+                        dependencies: o?.dependencies ?? [],
+                    });
+                    return { id: args.custom ? `${args.name}-id` : undefined, state };
+                },
+                call: (args) => {
+                    recorder.invokes.push({ token: args.token, inputs: args.inputs });
+                    const handler = handlers[args.token];
+                    if (!handler) throw new Error(`mock not implemented: invoke ${args.token}`);
+                    return handler(args.inputs);
+                },
+            },
+            opts.project ?? "model-registry",
+            opts.stack ?? "dev",
+            opts.preview ?? false,
+        );
+        pulumi.runtime.setAllConfig(opts.config ?? {});
+
+        // The mock API does not pass resource options to newResource; read them off the request.
+        const monitor = pulumi.runtime.getMonitor() as any;
+        const register = monitor.registerResource.bind(monitor);
+        monitor.registerResource = (req: any, callback: any) => {
+            recorder.options.set(`${req.getType()}::${req.getName()}`, {
+                type: req.getType(),
+                name: req.getName(),
+                custom: req.getCustom(),
+                parent: req.getParent(),
+                protect: req.getProtect() ?? false,
+                retainOnDelete: req.getRetainondelete() ?? false,
+                dependencies: req.getDependenciesList(),
+            });
+            return register(req, callback);
+        };
+        return recorder;
+    }
+
+    /** Waits until every registration and invoke the program started has finished. */
+    async settle(): Promise<void> {
+        // waitForRPCs is internal to the SDK, but it is what `pulumi up` itself waits on.
+        const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+        await settings.waitForRPCs();
+    }
+
+    /** The one resource of a type (and name, when given); fails when there is not exactly one. */
+    one(type: string, name?: string): RecordedResource {
+        const found = this.all(type).filter((r) => name === undefined || r.name === name);
+        if (found.length !== 1) {
+            throw new Error(`expected one ${type}${name ? ` named ${name}` : ""}, found ${found.length}`);
+        }
+        return found[0];
+    }
+
+    all(type: string): RecordedResource[] {
+        return this.resources.filter((r) => r.type === type);
+    }
+
+    /** Types of every resource registered, in order. */
+    types(): string[] {
+        return this.resources.map((r) => r.type);
+    }
+}
+
+/** Resolves an Output's value (undefined while unknown, as in a preview). */
+export function valueOf<T>(output: import("@pulumi/pulumi").Output<T>): Promise<T> {
+    return new Promise((resolve) => output.apply((v) => resolve(v)));
+}
+
+/** True when the Output is marked secret. */
+export async function isSecret(output: import("@pulumi/pulumi").Output<unknown>): Promise<boolean> {
+    return (await (output as any).isSecret) === true;
+}
