@@ -80,7 +80,9 @@ export class ModelImage extends pulumi.ComponentResource {
                 })),
                 registry: {
                     server: args.registry.server,
-                    username: credentials.apply((c) => c?.username ?? ""),
+                    // Only the password is secret; a secret username would hide the whole
+                    // registry block in diffs.
+                    username: pulumi.unsecret(credentials.apply((c) => c?.username ?? "")),
                     password: pulumi.secret(credentials.apply((c) => c?.password ?? "")),
                 },
                 skipPush: false,

@@ -21,8 +21,8 @@ export interface ModelRepositoryCatalog {
     /** Markdown "about" text, at most 25600 characters. Defaults to none. */
     readonly aboutText?: string;
     /**
-     * Markdown usage text, at most 25600 characters. Defaults to a `docker pull` example for this
-     * repository.
+     * Markdown usage text, at most 25600 characters. Defaults (also when empty) to a `docker pull`
+     * example for this repository.
      */
     readonly usageText?: string;
     /** Architecture badges, at most 50 of 1-50 characters (`x86-64`, `ARM 64`, ...). Defaults to none. */
@@ -85,7 +85,8 @@ export class ModelRepository extends pulumi.ComponentResource {
         const pushPrincipals = args.pushPrincipals ?? [];
         validate(args, catalog, pushPrincipals);
 
-        const usageText = catalog.usageText ?? defaultUsageText(args.repositoryName);
+        // An empty usage text counts as not given (stack config passes "" for "use the default").
+        const usageText = catalog.usageText ? catalog.usageText : defaultUsageText(args.repositoryName);
         const repository = new aws.ecrpublic.Repository(
             `${name}-repo`,
             {

@@ -7,11 +7,15 @@ export interface RecordedResource {
     readonly type: string;
     readonly name: string;
     readonly custom: boolean;
+    /** Provider reference (`<urn>::<id>`) for a custom resource, empty for the default provider. */
+    readonly provider: string;
     readonly inputs: Record<string, any>;
     readonly parent: string;
     readonly protect: boolean;
     readonly retainOnDelete: boolean;
     readonly dependencies: readonly string[];
+    /** Dotted paths of the inputs that reached the engine as secrets (unwrapped in `inputs`). */
+    readonly secretPaths: readonly string[];
 }
 
 export interface RecordedInvoke {
@@ -47,6 +51,27 @@ export const defaultInvokes: Record<string, InvokeHandler> = {
     }),
 };
 
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/** Replaces the engine's secret wrappers by their values, noting where they were. */
+function unwrapSecrets(value: any, path: string, found: string[]): any {
+    if (Array.isArray(value)) return value.map((v, i) => unwrapSecrets(v, `${path}[${i}]`, found));
+    if (value === null || typeof value !== "object") return value;
+    if (value["4dabf18193072939515e22adb298388d"] === SECRET_SIG) {
+        found.push(path);
+        return unwrapSecrets(value.value, path, []);
+    }
+    return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v, path ? `${path}.${k}` : k, found)]),
+    );
+}
+
+function secretPathsOf(raw: unknown): string[] {
+    const found: string[] = [];
+    unwrapSecrets(raw, "", found);
+    return found;
+}
+
 /** What AWS and the Docker provider would report for a registered resource. */
 function fakeState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
     switch (type) {
@@ -74,7 +99,7 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
 export class Recorder {
     readonly resources: RecordedResource[] = [];
     readonly invokes: RecordedInvoke[] = [];
-    private readonly options = new Map<string, Omit<RecordedResource, "inputs">>();
+    private readonly options = new Map<string, Omit<RecordedResource, "inputs" | "provider">>();
 
     static async start(pulumi: Pulumi, opts: MockOptions = {}): Promise<Recorder> {
         const recorder = new Recorder();
@@ -84,12 +109,17 @@ export class Recorder {
                 newResource: (args) => {
                     const key = `${args.type}::${args.name}`;
                     const o = recorder.options.get(key);
-                    const state = fakeState(args.type, args.name, args.inputs);
+                    // The SDK's deserializer marks a whole object secret when one of its fields
+                    // is; the exact paths come from the raw request (see registerResource below).
+                    const inputs = unwrapSecrets(args.inputs, "", []);
+                    const state = fakeState(args.type, args.name, inputs);
                     recorder.resources.push({
                         type: args.type,
                         name: args.name,
                         custom: args.custom ?? false,
-                        inputs: args.inputs,
+                        provider: args.provider ?? "",
+                        inputs,
+                        secretPaths: o?.secretPaths ?? [],
                         parent: o?.parent ?? "",
                         protect: o?.protect ?? false,
                         retainOnDelete: o?.retainOnDelete ?? false,
@@ -122,6 +152,7 @@ export class Recorder {
                 protect: req.getProtect() ?? false,
                 retainOnDelete: req.getRetainondelete() ?? false,
                 dependencies: req.getDependenciesList(),
+                secretPaths: secretPathsOf(req.getObject()?.toJavaScript() ?? {}),
             });
             return register(req, callback);
         };

@@ -1,0 +1,119 @@
+import { Recorder, valueOf } from "./support/pulumiMocks";
+
+type Pulumi = typeof import("@pulumi/pulumi");
+type Components = typeof import("../components");
+
+const REPO = "aws:ecrpublic/repository:Repository";
+const IMAGE = "docker:index/image:Image";
+
+async function fresh(): Promise<{ pulumi: Pulumi; c: Components; recorder: Recorder }> {
+    jest.resetModules();
+    const pulumi: Pulumi = await import("@pulumi/pulumi");
+    const recorder = await Recorder.start(pulumi);
+    const c: Components = await import("../components");
+    return { pulumi, c, recorder };
+}
+
+/** Runs `build` and returns what it threw, or fails the test when it did not throw. */
+function thrownBy(build: () => unknown): Error {
+    try {
+        build();
+    } catch (e) {
+        return e as Error;
+    }
+    throw new Error("expected an error");
+}
+
+describe("ModelRepository", () => {
+    it("derives child names from its own name, so two instances never collide", async () => {
+        const { c, recorder } = await fresh();
+        new c.ModelRepository("alpha", { repositoryName: "team/alpha" });
+        new c.ModelRepository("beta", { repositoryName: "team/beta" });
+        await recorder.settle();
+        expect(recorder.all(REPO).map((r) => r.name).sort()).toEqual(["alpha-repo", "beta-repo"]);
+        expect(recorder.one(REPO, "alpha-repo").parent).toMatch(/ModelRepository::alpha$/);
+    });
+
+    it("defaults forceDestroy to false and creates no policy without principals", async () => {
+        const { c, recorder } = await fresh();
+        new c.ModelRepository("m", { repositoryName: "my-model" });
+        await recorder.settle();
+        expect(recorder.one(REPO).inputs.forceDestroy).toBe(false);
+        expect(recorder.all("aws:ecrpublic/repositoryPolicy:RepositoryPolicy")).toHaveLength(0);
+    });
+
+    it("uses a provider passed in, still pinned to us-east-1", async () => {
+        const { c, recorder } = await fresh();
+        const aws = await import("@pulumi/aws");
+        const provider = new aws.Provider("eu", { region: "eu-west-1" });
+        new c.ModelRepository("m", { repositoryName: "my-model" }, { provider });
+        await recorder.settle();
+        const repo = recorder.one(REPO);
+        expect(repo.inputs.region).toBe("us-east-1");
+        expect(repo.provider).toMatch(/::pulumi:providers:aws::eu::eu-id$/);
+        expect(recorder.one("pulumi:providers:aws", "eu").inputs.region).toBe("eu-west-1");
+    });
+
+    it("exposes outputs and an ECR Public registry target", async () => {
+        const { c, recorder } = await fresh();
+        const repo = new c.ModelRepository("m", { repositoryName: "my-model", tags: { team: "ml" } });
+        expect(await valueOf(repo.repositoryUri)).toMatch(/^public\.ecr\.aws\/[a-z0-9]+\/my-model$/);
+        expect(await valueOf(repo.arn)).toBe("arn:aws:ecr-public::123456789012:repository/my-model");
+        expect(await valueOf(repo.registryId)).toBe("123456789012");
+        expect(repo.registry.server).toBe("public.ecr.aws");
+        await recorder.settle();
+        expect(recorder.one(REPO).inputs.tags).toEqual({ team: "ml" });
+    });
+
+    it.each([
+        [{ repositoryName: "Bad" }, "repositoryName", /upper-case/],
+        [{ repositoryName: "ok", catalog: { description: "x".repeat(1025) } }, "catalog.description", /at most 1024/],
+        [{ repositoryName: "ok", catalog: { aboutText: "x".repeat(25601) } }, "catalog.aboutText", /at most 25600/],
+        [{ repositoryName: "ok", catalog: { usageText: "x".repeat(25601) } }, "catalog.usageText", /at most 25600/],
+        [{ repositoryName: "ok", catalog: { architectures: Array(51).fill("x") } }, "catalog.architectures", /at most 50/],
+        [{ repositoryName: "ok", catalog: { operatingSystems: ["a".repeat(51)] } }, "catalog.operatingSystems", /1-50 characters/],
+        [{ repositoryName: "ok", pushPrincipals: ["*"] }, "pushPrincipals[0]", /not an IAM principal ARN/],
+    ])("refuses %j before creating anything", async (args, propertyPath, reason) => {
+        const { pulumi, c, recorder } = await fresh();
+        const err = thrownBy(() => new c.ModelRepository("m", args as any));
+        expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
+        expect((err as any).propertyPath).toBe(propertyPath);
+        expect((err as any).reason).toMatch(reason);
+        await recorder.settle();
+        expect(recorder.all(REPO)).toHaveLength(0);
+    });
+});
+
+describe("ModelImage", () => {
+    it("pushes to any registry target, anonymously when it has no credentials", async () => {
+        const { c, recorder } = await fresh();
+        const image = new c.ModelImage("m", {
+            registry: { server: "registry.example.com:5000", repositoryUri: "registry.example.com:5000/ml/iris" },
+            version: "3.1.4",
+            context: "model",
+        });
+        expect(await valueOf(image.imageUri)).toBe("registry.example.com:5000/ml/iris:3.1.4");
+        expect(await valueOf(image.imageRef)).toMatch(/^registry\.example\.com:5000\/ml\/iris@sha256:[0-9a-f]{64}$/);
+        await recorder.settle();
+        const registered = recorder.one(IMAGE, "m-image");
+        expect(registered.inputs.registry).toEqual({ server: "registry.example.com:5000", username: "", password: "" });
+        expect(registered.parent).toMatch(/ModelImage::m$/);
+        expect(registered.retainOnDelete).toBe(true);
+        expect(recorder.invokes).toHaveLength(0);
+    });
+
+    it.each([
+        [{ version: "latest" }, "version", /moving tag/],
+        [{ version: "1.0.0", platform: "linux/sparc" }, "platform", /not a known build platform/],
+    ])("refuses %j", async (args, propertyPath, reason) => {
+        const { pulumi, c, recorder } = await fresh();
+        const err = thrownBy(
+            () => new c.ModelImage("m", { registry: { server: "r", repositoryUri: "r/x" }, context: "model", ...args } as any),
+        );
+        expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
+        expect((err as any).propertyPath).toBe(propertyPath);
+        expect((err as any).reason).toMatch(reason);
+        await recorder.settle();
+        expect(recorder.all(IMAGE)).toHaveLength(0);
+    });
+});

@@ -1,0 +1,227 @@
+import * as fs from "fs";
+import * as YAML from "yaml";
+import { ECR_TOKEN_INVOKE, FAKE_PASSWORD, REGISTRY_ALIAS, Recorder, valueOf } from "./support/pulumiMocks";
+import { PUSH_ACTIONS } from "../components/modelRepository";
+
+type Pulumi = typeof import("@pulumi/pulumi");
+
+interface Run {
+    readonly pulumi: Pulumi;
+    readonly recorder: Recorder;
+    readonly outputs: Record<string, any>;
+    readonly error: unknown;
+}
+
+/** Config from a stack file, as the engine passes it to the program. */
+function stackFileConfig(stack: string): Record<string, string> {
+    const doc = YAML.parse(fs.readFileSync(`Pulumi.${stack}.yaml`, "utf8")) as { config: Record<string, unknown> };
+    return Object.fromEntries(
+        Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
+}
+
+/** `{ modelVersion: "1.0.0" }` -> `{ "model-registry:modelVersion": "1.0.0" }`. */
+function projectConfig(values: Record<string, string>): Record<string, string> {
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k.includes(":") ? k : `model-registry:${k}`, v]));
+}
+
+/** Runs index.ts in a fresh module registry, as `pulumi up` would, and records what it registers. */
+async function runProgram(config: Record<string, string>, opts: { stack?: string; preview?: boolean } = {}): Promise<Run> {
+    jest.resetModules();
+    const pulumi: Pulumi = await import("@pulumi/pulumi");
+    const recorder = await Recorder.start(pulumi, { config: projectConfig(config), stack: opts.stack, preview: opts.preview });
+    let outputs: Record<string, any> = {};
+    let error: unknown;
+    try {
+        outputs = await import("../index");
+    } catch (e) {
+        error = e;
+    }
+    await recorder.settle();
+    return { pulumi, recorder, outputs, error };
+}
+
+const REPO = "aws:ecrpublic/repository:Repository";
+const POLICY = "aws:ecrpublic/repositoryPolicy:RepositoryPolicy";
+const IMAGE = "docker:index/image:Image";
+
+describe("the program, dev stack file", () => {
+    let run: Run;
+    beforeAll(async () => {
+        run = await runProgram(stackFileConfig("dev"), { stack: "dev" });
+    });
+
+    it("runs without error", () => {
+        expect(run.error).toBeUndefined();
+    });
+
+    it("registers the two components and their children, and nothing else", () => {
+        expect(run.recorder.types().sort()).toEqual(
+            [
+                "model-registry:index:ModelImage",
+                "model-registry:index:ModelRepository",
+                REPO,
+                IMAGE,
+            ].sort(),
+        );
+        expect(run.recorder.all(POLICY)).toHaveLength(0);
+    });
+
+    it("creates the repository in us-east-1 although the stack's aws:region is us-west-2", () => {
+        expect(stackFileConfig("dev")["aws:region"]).toBe("us-west-2");
+        const repo = run.recorder.one(REPO, "model-repo");
+        expect(repo.inputs.region).toBe("us-east-1");
+        expect(repo.inputs.repositoryName).toBe("model-registry-dev");
+        expect(repo.inputs.forceDestroy).toBe(true);
+        expect(repo.parent).toMatch(/ModelRepository::model$/);
+    });
+
+    it("writes catalog data, with a default usage text that shows docker pull", () => {
+        const { catalogData } = run.recorder.one(REPO).inputs;
+        expect(catalogData.description).toBe("Example model (development builds)");
+        expect(catalogData.architectures).toEqual(["x86-64"]);
+        expect(catalogData.operatingSystems).toEqual(["Linux"]);
+        expect(catalogData.usageText).toContain("docker pull public.ecr.aws/<registry-alias>/model-registry-dev:<version>");
+    });
+
+    it("asks ECR Public for a push token in us-east-1", () => {
+        const invokes = run.recorder.invokes.filter((i) => i.token === ECR_TOKEN_INVOKE);
+        expect(invokes).toHaveLength(1);
+        expect(invokes[0].inputs.region).toBe("us-east-1");
+    });
+
+    it("builds and pushes <repositoryUri>:<modelVersion> with the token, against public.ecr.aws", () => {
+        const image = run.recorder.one(IMAGE, "model-image");
+        expect(image.inputs.imageName).toBe(`public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev:1.0.0`);
+        expect(image.inputs.skipPush).toBe(false);
+        expect(image.inputs.registry.server).toBe("public.ecr.aws");
+        expect(image.inputs.registry.username).toBe("AWS");
+        expect(image.inputs.registry.password).toBe(FAKE_PASSWORD);
+        expect(image.parent).toMatch(/ModelImage::model$/);
+    });
+
+    it("passes the version and the model checksum as build args, for the OCI labels", () => {
+        const { build } = run.recorder.one(IMAGE).inputs;
+        expect(build.context).toBe("model");
+        expect(build.dockerfile).toBe("model/Dockerfile");
+        expect(build.platform).toBe("linux/amd64");
+        expect(build.args.MODEL_VERSION).toBe("1.0.0");
+        expect(build.args.MODEL_SHA256).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(build.args).not.toHaveProperty("BASE_IMAGE");
+    });
+
+    it("keeps the pushed tag when the image resource is replaced or deleted", () => {
+        const image = run.recorder.one(IMAGE);
+        expect(image.retainOnDelete).toBe(true);
+    });
+
+    it("does not protect a dev stack", () => {
+        expect(run.recorder.one(REPO).protect).toBe(false);
+    });
+
+    it("exports the repository URI, the tag URI, the digest-pinned reference and the version", async () => {
+        const { outputs } = run;
+        const uri = `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev`;
+        expect(await valueOf(outputs.repository_uri)).toBe(uri);
+        expect(await valueOf(outputs.image_uri)).toBe(`${uri}:1.0.0`);
+        expect(await valueOf(outputs.image_ref)).toMatch(new RegExp(`^${uri.replace(/[./]/g, "\\$&")}@sha256:[0-9a-f]{64}$`));
+        expect(await valueOf(outputs.model_version)).toBe("1.0.0");
+        expect(await valueOf(outputs.model_sha256)).toBe(run.recorder.one(IMAGE).inputs.build.args.MODEL_SHA256);
+    });
+
+    it("sends the registry password, and nothing else, as a secret", () => {
+        expect(run.recorder.one(IMAGE).secretPaths).toEqual(["registry.password"]);
+        expect(run.recorder.one(REPO).secretPaths).toEqual([]);
+    });
+});
+
+describe("the program, prod stack file", () => {
+    let run: Run;
+    beforeAll(async () => {
+        run = await runProgram(stackFileConfig("prod"), { stack: "prod" });
+    });
+
+    it("protects the repository and the image, and never force-destroys", () => {
+        expect(run.error).toBeUndefined();
+        const repo = run.recorder.one(REPO);
+        expect(repo.protect).toBe(true);
+        expect(repo.inputs.forceDestroy).toBe(false);
+        expect(run.recorder.one(IMAGE).protect).toBe(true);
+        expect(run.recorder.one(IMAGE).retainOnDelete).toBe(true);
+        expect(repo.inputs.repositoryName).toBe("model-registry-prod");
+    });
+});
+
+describe("the program, staging stack file", () => {
+    it("runs, unprotected and without forceDestroy", async () => {
+        const run = await runProgram(stackFileConfig("staging"), { stack: "staging" });
+        expect(run.error).toBeUndefined();
+        expect(run.recorder.one(REPO).inputs.forceDestroy).toBe(false);
+        expect(run.recorder.one(REPO).protect).toBe(false);
+    });
+});
+
+describe("the program, push principals and a version bump", () => {
+    it("grants exactly the push actions to the configured principals", async () => {
+        const principals = ["arn:aws:iam::123456789012:role/ci", "arn:aws:iam::210987654321:root"];
+        const run = await runProgram({ modelVersion: "1.1.0", pushPrincipals: JSON.stringify(principals) });
+        expect(run.error).toBeUndefined();
+        const policy = run.recorder.one(POLICY, "model-push-policy");
+        expect(policy.inputs.region).toBe("us-east-1");
+        expect(policy.inputs.repositoryName).toBe("model-registry-dev");
+        const doc = JSON.parse(policy.inputs.policy);
+        expect(doc.Statement).toHaveLength(1);
+        expect(doc.Statement[0].Effect).toBe("Allow");
+        expect(doc.Statement[0].Principal.AWS).toEqual(principals);
+        expect(doc.Statement[0].Action).toEqual([...PUSH_ACTIONS]);
+        expect(doc.Statement[0].Action.some((a: string) => /Delete|\*/.test(a))).toBe(false);
+    });
+
+    it("tags a bumped version with the new version, under the same resource names", async () => {
+        const a = await runProgram({ modelVersion: "1.0.0" });
+        const b = await runProgram({ modelVersion: "1.1.0" });
+        const imageA = a.recorder.one(IMAGE, "model-image");
+        const imageB = b.recorder.one(IMAGE, "model-image");
+        expect(imageA.inputs.imageName).toMatch(/:1\.0\.0$/);
+        expect(imageB.inputs.imageName).toMatch(/:1\.1\.0$/);
+        expect(imageB.inputs.build.args.MODEL_SHA256).toBe(imageA.inputs.build.args.MODEL_SHA256);
+        expect(imageB.retainOnDelete).toBe(true);
+    });
+
+    it("passes baseImage, platform and label sources through", async () => {
+        const run = await runProgram({
+            modelVersion: "2.0.0-rc.1",
+            baseImage: "registry.example.com/python:3.12",
+            platform: "linux/arm64",
+            sourceUrl: "https://example.com/ml/iris",
+            modelRevision: "0123abc",
+        });
+        const { build } = run.recorder.one(IMAGE).inputs;
+        expect(build.platform).toBe("linux/arm64");
+        expect(build.args).toMatchObject({
+            BASE_IMAGE: "registry.example.com/python:3.12",
+            MODEL_VERSION: "2.0.0-rc.1",
+            SOURCE_URL: "https://example.com/ml/iris",
+            REVISION: "0123abc",
+        });
+        expect(run.recorder.one(REPO).inputs.catalogData.architectures).toEqual(["ARM 64"]);
+    });
+});
+
+describe("the program, bad input", () => {
+    it.each([
+        [{}, "model-registry:modelVersion is not set"],
+        [{ modelVersion: "latest" }, "`latest` is a moving tag"],
+        [{ modelVersion: "v1.0" }, 'without a leading "v"'],
+        [{ modelVersion: "1.0.0", repositoryName: "Models" }, "upper-case"],
+        [{ modelVersion: "1.0.0", description: "x".repeat(2000) }, "ECR Public allows at most 1024"],
+        [{ modelVersion: "1.0.0", platform: "linux/mips" }, "not a known build platform"],
+    ])("%j stops the run before any resource or invoke, with one RunError", async (config, message) => {
+        const run = await runProgram(config as Record<string, string>);
+        expect(run.pulumi.RunError.isInstance(run.error)).toBe(true);
+        expect((run.error as Error).message).toContain(message);
+        expect((run.error as Error).message).toContain("Fix: pulumi config set");
+        expect(run.recorder.resources).toHaveLength(0);
+        expect(run.recorder.invokes).toHaveLength(0);
+    });
+});

@@ -1,0 +1,83 @@
+import * as fs from "fs";
+import * as YAML from "yaml";
+import { CONFIG_KEYS, ConfigKey, parseConfig } from "../config";
+import { stackFileProblems } from "../scripts/projectRules";
+
+interface Declaration {
+    type: string;
+    description?: string;
+    default?: unknown;
+    items?: { type: string };
+}
+
+const project = YAML.parse(fs.readFileSync("Pulumi.yaml", "utf8")) as {
+    name: string;
+    runtime: { name: string; options?: { typescript?: boolean } };
+    config: Record<string, Declaration>;
+};
+const stacks = fs
+    .readdirSync(".")
+    .filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f))
+    .sort();
+
+describe("Pulumi.yaml", () => {
+    it("is a TypeScript nodejs project named model-registry", () => {
+        expect(project.name).toBe("model-registry");
+        expect(project.runtime).toEqual({ name: "nodejs", options: { typescript: true } });
+    });
+
+    it("declares exactly the keys the program reads", () => {
+        expect(Object.keys(project.config).sort()).toEqual(Object.keys(CONFIG_KEYS).sort());
+    });
+
+    it.each(Object.keys(CONFIG_KEYS) as ConfigKey[])("declares %s with the program's type and default", (key) => {
+        const declared = project.config[key];
+        const spec = CONFIG_KEYS[key];
+        expect(declared.type).toBe(spec.kind);
+        expect(declared.description?.length).toBeGreaterThan(10);
+        if (spec.kind === "array") expect(declared.items).toEqual({ type: "string" });
+        if (spec.default === undefined) {
+            expect(declared).not.toHaveProperty("default");
+        } else {
+            expect(declared.default).toEqual(spec.default);
+        }
+    });
+});
+
+describe("stack files", () => {
+    it("exist for dev, staging and prod", () => {
+        expect(stacks).toEqual(["Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml"]);
+    });
+
+    it.each(stacks)("%s holds only values, each key namespaced and declared", (file) => {
+        expect(stackFileProblems(file, YAML.parse(fs.readFileSync(file, "utf8")), project)).toEqual([]);
+    });
+
+    it("the stack-file rules catch a schema, an undeclared key and a stray top-level key", () => {
+        const doc = {
+            config: { "model-registry:modelVersion": { type: "string" }, "model-registry:nope": "1", "aws:region": "us-east-1" },
+            extra: true,
+        };
+        expect(stackFileProblems("Pulumi.x.yaml", doc, project)).toEqual([
+            'Pulumi.x.yaml: unexpected top-level key "extra"',
+            'Pulumi.x.yaml: "model-registry:modelVersion" holds a schema (type/default/...); stack files hold values only',
+            'Pulumi.x.yaml: "model-registry:nope" is not declared in Pulumi.yaml\'s config',
+        ]);
+    });
+
+    it.each(stacks)("%s is valid configuration for the program", (file) => {
+        const stack = file.split(".")[1];
+        const doc = YAML.parse(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+        const raw = Object.fromEntries(
+            Object.entries(doc.config)
+                .filter(([k]) => k.startsWith(`${project.name}:`))
+                .map(([k, v]) => [k.slice(project.name.length + 1), typeof v === "string" ? v : JSON.stringify(v)]),
+        );
+        const config = parseConfig(raw, { project: project.name, stack });
+        expect(config.repositoryName).toBe(`model-registry-${stack}`);
+        if (stack === "prod") {
+            expect(config.protect).toBe(true);
+            expect(config.forceDestroy).toBe(false);
+        }
+    });
+});
