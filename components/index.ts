@@ -1,3 +1,4 @@
 export * from "./registry";
 export * from "./modelRepository";
 export * from "./modelImage";
+export * from "./tagGuard";

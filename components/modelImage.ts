@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ModelBuildSpec, modelBuildSpec } from "../lib/buildSpec";
 import { checkModelVersion, checkPlatform } from "../lib/validation";
 import { RegistryTarget } from "./registry";
+import { TagGuard } from "./tagGuard";
 
 export interface ModelImageArgs {
     /** Where the image is pushed and how to authenticate; see `ModelRepository.registry`. */
@@ -25,6 +26,9 @@ export interface ModelImageArgs {
 
 /**
  * Builds the model image and pushes it as `<repositoryUri>:<version>`.
+ *
+ * A `TagGuard` checks the registry first and refuses to overwrite a published version; the image
+ * depends on it, so a refusal stops the build and the push.
  *
  * The pushed tag is kept whatever happens to this resource: `docker.Image` never deletes tags
  * (provider docs), and the image is registered with `retainOnDelete`, so neither a version bump
@@ -68,6 +72,23 @@ export class ModelImage extends pulumi.ComponentResource {
         const credentials = pulumi.output(args.registry.credentials);
         const imageUri = pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`;
 
+        // Before anything is built or pushed: refuse a tag that exists elsewhere, or that this
+        // stack published with other content (ECR Public has no tag immutability of its own).
+        const guard = new TagGuard(
+            `${name}-guard`,
+            {
+                repositoryUri: args.registry.repositoryUri,
+                tag: args.version,
+                fingerprint: spec.fingerprint,
+                apiUrl: args.registry.apiUrl ?? pulumi.interpolate`https://${args.registry.server}`,
+                // The repository path is the reference without its registry host.
+                repositoryPath: pulumi.output(args.registry.repositoryUri).apply((uri) => uri.slice(uri.indexOf("/") + 1)),
+                credentials,
+                caCertificate: args.registry.caCertificate,
+            },
+            { parent: this },
+        );
+
         const image = new docker.Image(
             `${name}-image`,
             {
@@ -87,7 +108,7 @@ export class ModelImage extends pulumi.ComponentResource {
                 },
                 skipPush: false,
             },
-            { parent: this, retainOnDelete: true },
+            { parent: this, retainOnDelete: true, dependsOn: [guard] },
         );
 
         this.imageUri = imageUri;

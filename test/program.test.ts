@@ -44,6 +44,7 @@ async function runProgram(config: Record<string, string>, opts: { stack?: string
 const REPO = "aws:ecrpublic/repository:Repository";
 const POLICY = "aws:ecrpublic/repositoryPolicy:RepositoryPolicy";
 const IMAGE = "docker:index/image:Image";
+const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
 
 describe("the program, dev stack file", () => {
     let run: Run;
@@ -62,6 +63,7 @@ describe("the program, dev stack file", () => {
                 "model-registry:index:ModelRepository",
                 REPO,
                 IMAGE,
+                GUARD,
             ].sort(),
         );
         expect(run.recorder.all(POLICY)).toHaveLength(0);
@@ -108,6 +110,25 @@ describe("the program, dev stack file", () => {
         expect(build.args.MODEL_VERSION).toBe("1.0.0");
         expect(build.args.MODEL_SHA256).toMatch(/^sha256:[0-9a-f]{64}$/);
         expect(build.args).not.toHaveProperty("BASE_IMAGE");
+    });
+
+    it("guards the tag before the image: same tag, the image's content fingerprint, the registry API", () => {
+        const guard = run.recorder.one(GUARD, "model-guard");
+        const image = run.recorder.one(IMAGE);
+        expect(guard.parent).toMatch(/ModelImage::model$/);
+        expect(guard.inputs).toMatchObject({
+            repositoryUri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev`,
+            tag: "1.0.0",
+            apiUrl: "https://public.ecr.aws",
+            repositoryPath: `${REGISTRY_ALIAS}/model-registry-dev`,
+            credentials: { username: "AWS", password: FAKE_PASSWORD },
+        });
+        expect(guard.inputs.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(guard.inputs.fingerprint).not.toBe(image.inputs.build.args.MODEL_SHA256);
+        expect(guard.secretPaths).toEqual(["credentials"]);
+        // The serialized provider travels with the resource, as the engine needs it.
+        expect(guard.inputs.__provider).toContain("exports.handler");
+        expect(image.dependencies.some((urn) => urn.endsWith("TagGuard::model-guard"))).toBe(true);
     });
 
     it("keeps the pushed tag when the image resource is replaced or deleted", () => {

@@ -1,0 +1,271 @@
+/**
+ * Real OCI registries for tests: Debian's `docker-registry` (CNCF distribution 2.8) on 127.0.0.1,
+ * storage in a temp dir, optionally behind TLS with a self-signed certificate, with htpasswd
+ * (Basic) auth, or with a Bearer token realm served by the test itself.
+ */
+import { ChildProcess, execFileSync, spawn } from "child_process";
+import { createHash, createSign, randomBytes, X509Certificate } from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { RegistryEndpoint, authorizedRequest } from "../../lib/registryClient";
+
+export interface LocalRegistry {
+    /** `http://127.0.0.1:<port>` or `https://127.0.0.1:<port>`. */
+    readonly apiUrl: string;
+    /** `127.0.0.1:<port>`: the registry server as Docker names it. */
+    readonly host: string;
+    /** PEM of the self-signed certificate, when the registry speaks TLS. */
+    readonly caCertificate?: string;
+    /** Credentials that the registry (or its token realm) accepts, when it has auth. */
+    readonly credentials?: { username: string; password: string };
+    /** Token requests the realm answered (Bearer registries only). */
+    readonly tokenRequests: string[];
+    /** An endpoint for one repository of this registry. */
+    endpoint(repository: string, overrides?: Partial<RegistryEndpoint>): RegistryEndpoint;
+    stop(): Promise<void>;
+}
+
+export interface RegistryOptions {
+    /** Port to listen on. Defaults to a free one. */
+    readonly port?: number;
+    readonly tls?: boolean;
+    readonly auth?: "htpasswd" | "token";
+}
+
+const BINARY = "/usr/bin/docker-registry";
+
+/** Fails with the fix when the registry is not installed: these tests are never skipped. */
+export function requireRegistryBinary(): void {
+    if (!fs.existsSync(BINARY)) {
+        throw new Error(
+            `${BINARY} is missing. Install it with 'apt-get install -y docker-registry' (or run 'bash .ci/run', which does).`,
+        );
+    }
+}
+
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.on("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+function selfSignedCertificate(dir: string, name: string): { cert: string; key: string; certPath: string; keyPath: string } {
+    const certPath = path.join(dir, `${name}.crt`);
+    const keyPath = path.join(dir, `${name}.key`);
+    execFileSync(
+        "openssl",
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath, "-out", certPath, "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        { stdio: "ignore" },
+    );
+    return { cert: fs.readFileSync(certPath, "utf8"), key: fs.readFileSync(keyPath, "utf8"), certPath, keyPath };
+}
+
+function base64url(data: Buffer | string): string {
+    return Buffer.from(data).toString("base64url");
+}
+
+/**
+ * A token realm, as in the Docker token auth spec: Basic credentials in, a JWT signed with a key
+ * whose certificate the registry trusts (`rootcertbundle`) out, granting the requested scope.
+ */
+async function startTokenRealm(dir: string, credentials: { username: string; password: string }, requests: string[]) {
+    const { cert, key, certPath } = selfSignedCertificate(dir, "token-signer");
+    const der = new X509Certificate(cert).raw;
+    const port = await freePort();
+    const server = http.createServer((req, res) => {
+        const url = new URL(req.url ?? "/", `http://127.0.0.1:${port}`);
+        requests.push(url.search);
+        const expected = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
+        if (req.headers.authorization !== expected) {
+            res.writeHead(401, { "Content-Type": "application/json" }).end('{"details":"bad credentials"}');
+            return;
+        }
+        const access = (url.searchParams.getAll("scope") ?? [])
+            .map((s) => s.split(":"))
+            .filter((p) => p.length === 3 && p[0] === "repository")
+            .map(([type, name, actions]) => ({ type, name, actions: actions.split(",") }));
+        const now = Math.floor(Date.now() / 1000);
+        const header = { typ: "JWT", alg: "RS256", x5c: [der.toString("base64")] };
+        const claims = {
+            iss: "model-registry-tests",
+            sub: credentials.username,
+            aud: url.searchParams.get("service"),
+            exp: now + 300,
+            nbf: now - 10,
+            iat: now,
+            jti: randomBytes(8).toString("hex"),
+            access,
+        };
+        const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
+        const signature = createSign("RSA-SHA256").update(signingInput).sign(key);
+        const token = `${signingInput}.${base64url(signature)}`;
+        res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token, expires_in: 300 }));
+    });
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    return { realm: `http://127.0.0.1:${port}/token`, certPath, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** Starts a registry and waits until it answers `/v2/`. */
+export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRegistry> {
+    requireRegistryBinary();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "registry-"));
+    const port = opts.port ?? (await freePort());
+    const host = `127.0.0.1:${port}`;
+    const credentials = opts.auth ? { username: "publisher", password: randomBytes(9).toString("base64url") } : undefined;
+    const tokenRequests: string[] = [];
+    const lines = [
+        "version: 0.1",
+        "log:",
+        "  level: error",
+        "  accesslog:",
+        "    disabled: true",
+        "storage:",
+        "  filesystem:",
+        `    rootdirectory: ${dir}/data`,
+        "  delete:",
+        "    enabled: true",
+        "http:",
+        `  addr: ${host}`,
+        `  secret: ${randomBytes(16).toString("hex")}`,
+    ];
+    let caCertificate: string | undefined;
+    if (opts.tls) {
+        const tls = selfSignedCertificate(dir, "registry");
+        caCertificate = tls.cert;
+        lines.push("  tls:", `    certificate: ${tls.certPath}`, `    key: ${tls.keyPath}`);
+    }
+    let closeRealm: (() => Promise<void>) | undefined;
+    if (opts.auth === "htpasswd" && credentials) {
+        const htpasswd = execFileSync("htpasswd", ["-Bbn", credentials.username, credentials.password], { encoding: "utf8" });
+        fs.writeFileSync(path.join(dir, "htpasswd"), htpasswd);
+        lines.push("auth:", "  htpasswd:", "    realm: model-registry-tests", `    path: ${dir}/htpasswd`);
+    } else if (opts.auth === "token" && credentials) {
+        const realm = await startTokenRealm(dir, credentials, tokenRequests);
+        closeRealm = realm.close;
+        lines.push(
+            "auth:",
+            "  token:",
+            `    realm: ${realm.realm}`,
+            "    service: model-registry-tests-registry",
+            "    issuer: model-registry-tests",
+            `    rootcertbundle: ${realm.certPath}`,
+        );
+    }
+    fs.writeFileSync(path.join(dir, "config.yml"), `${lines.join("\n")}\n`);
+
+    const child: ChildProcess = spawn(BINARY, ["serve", path.join(dir, "config.yml")], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    const apiUrl = `${opts.tls ? "https" : "http"}://${host}`;
+    const endpoint = (repository: string, overrides: Partial<RegistryEndpoint> = {}): RegistryEndpoint => ({
+        apiUrl,
+        repository,
+        credentials,
+        caCertificate,
+        timeoutMs: 5000,
+        retries: 1,
+        ...overrides,
+    });
+
+    // Ready when /v2/ answers at all (200, or 401 when it has auth).
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+        if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}): ${stderr}`);
+        try {
+            const res = await authorizedRequest(endpoint("probe", { retries: 0, timeoutMs: 1000 }), "GET", "/v2/", {}, "pull");
+            if (res.status === 200) break;
+        } catch {
+            // not listening yet
+        }
+        if (Date.now() > deadline) {
+            child.kill("SIGKILL");
+            throw new Error(`docker-registry did not come up on ${host}: ${stderr}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+    }
+
+    return {
+        apiUrl,
+        host,
+        caCertificate,
+        credentials,
+        tokenRequests,
+        endpoint,
+        async stop() {
+            if (child.exitCode === null) {
+                const exited = new Promise((r) => child.once("exit", r));
+                child.kill("SIGTERM");
+                await exited;
+            }
+            await closeRealm?.();
+            fs.rmSync(dir, { recursive: true, force: true });
+        },
+    };
+}
+
+function sha256(data: Buffer): string {
+    return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+/** Uploads a blob with a monolithic upload; returns its digest. */
+export async function pushBlob(endpoint: RegistryEndpoint, data: Buffer): Promise<string> {
+    const digest = sha256(data);
+    const start = await authorizedRequest(endpoint, "POST", `/v2/${endpoint.repository}/blobs/uploads/`, {}, "push,pull");
+    if (start.status !== 202) throw new Error(`blob upload start answered ${start.status}: ${start.body}`);
+    const location = new URL(String(start.headers.location), endpoint.apiUrl);
+    location.searchParams.set("digest", digest);
+    const put = await authorizedRequest(
+        endpoint,
+        "PUT",
+        `${location.pathname}${location.search}`,
+        { "Content-Type": "application/octet-stream" },
+        "push,pull",
+        data,
+    );
+    if (put.status !== 201) throw new Error(`blob upload answered ${put.status}: ${put.body}`);
+    return digest;
+}
+
+/**
+ * Publishes a small OCI image under `tag` through the registry API: one layer and a config whose
+ * content depends on `seed`. Returns the manifest digest the registry reports.
+ */
+export async function pushImage(endpoint: RegistryEndpoint, tag: string, seed: string): Promise<string> {
+    const layer = Buffer.from(`layer for ${seed}\n`);
+    const config = Buffer.from(
+        JSON.stringify({
+            architecture: "amd64",
+            os: "linux",
+            config: { Labels: { seed } },
+            rootfs: { type: "layers", diff_ids: [sha256(layer)] },
+        }),
+    );
+    const [layerDigest, configDigest] = [await pushBlob(endpoint, layer), await pushBlob(endpoint, config)];
+    const manifest = Buffer.from(
+        JSON.stringify({
+            schemaVersion: 2,
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
+            layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.length }],
+        }),
+    );
+    const res = await authorizedRequest(
+        endpoint,
+        "PUT",
+        `/v2/${endpoint.repository}/manifests/${tag}`,
+        { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+        "push,pull",
+        manifest,
+    );
+    if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}: ${res.body}`);
+    return String(res.headers["docker-content-digest"]);
+}
