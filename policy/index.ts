@@ -1,0 +1,39 @@
+import { PolicyPack } from "@pulumi/policy";
+import { DEFAULT_PROD_STACK_PATTERN, imageTagsAreSemver, privateEcrTagsImmutable, prodRepositoriesKeepImages } from "./rules";
+
+new PolicyPack("model-registry", {
+    policies: [
+        {
+            name: "image-tags-are-semver",
+            description: "Container image tags are SemVer versions, never `latest` and never left out.",
+            enforcementLevel: "mandatory",
+            validateResource: (args, reportViolation) => imageTagsAreSemver(args, reportViolation),
+        },
+        {
+            name: "prod-repositories-keep-images",
+            description: "Repositories of production stacks do not set forceDestroy.",
+            enforcementLevel: "mandatory",
+            configSchema: {
+                properties: {
+                    prodStackPattern: {
+                        type: "string",
+                        default: DEFAULT_PROD_STACK_PATTERN,
+                        description: "Regular expression for the names of production stacks.",
+                    },
+                },
+            },
+            validateResource: (args, reportViolation) =>
+                prodRepositoriesKeepImages(
+                    args,
+                    reportViolation,
+                    args.getConfig<{ prodStackPattern?: string }>().prodStackPattern,
+                ),
+        },
+        {
+            name: "private-ecr-tags-immutable",
+            description: "Private ECR repositories use IMMUTABLE image tags.",
+            enforcementLevel: "mandatory",
+            validateResource: (args, reportViolation) => privateEcrTagsImmutable(args, reportViolation),
+        },
+    ],
+});

@@ -1,0 +1,71 @@
+/**
+ * The policy pack's rules as plain functions of a resource (type, properties, URN), so they can
+ * be tested without the engine. `index.ts` registers them as mandatory policies.
+ */
+import { checkModelVersion } from "../lib/validation";
+
+export interface PolicyResource {
+    readonly type: string;
+    readonly props: Record<string, any>;
+    /** `urn:pulumi:<stack>::<project>::<type>::<name>`. */
+    readonly urn: string;
+}
+
+export type Report = (message: string) => void;
+
+/** Stack names that count as production, unless the pack's config says otherwise. */
+export const DEFAULT_PROD_STACK_PATTERN = "^prod(uction)?([-_.].*)?$";
+
+/** The stack a resource belongs to, from its URN. */
+export function stackOf(urn: string): string {
+    return urn.split("::")[0].split(":")[2] ?? "";
+}
+
+/** The tag of an image reference (`host[:port]/path[:tag][@digest]`), or undefined when it has none. */
+export function tagOf(imageName: string): string | undefined {
+    const withoutDigest = imageName.split("@")[0];
+    const lastSlash = withoutDigest.lastIndexOf("/");
+    const colon = withoutDigest.indexOf(":", lastSlash + 1);
+    return colon === -1 ? undefined : withoutDigest.slice(colon + 1);
+}
+
+/** `docker.Image` tags are SemVer versions; never `latest`, never implied (no tag means `latest`). */
+export function imageTagsAreSemver(resource: PolicyResource, report: Report): void {
+    if (resource.type !== "docker:index/image:Image") return;
+    const imageName = resource.props.imageName;
+    if (typeof imageName !== "string") return; // unknown during a preview; checked again on update
+    const tag = tagOf(imageName);
+    if (tag === undefined) {
+        report(`image ${imageName} has no tag, which means "latest"; tag it with a SemVer version such as 1.0.0.`);
+        return;
+    }
+    const problem = checkModelVersion(tag);
+    if (problem) {
+        report(`image tag ${JSON.stringify(tag)} of ${imageName} is not allowed: ${problem.reason}.`);
+    }
+}
+
+/** Production stacks never set `forceDestroy` on a repository: destroying it would delete every version. */
+export function prodRepositoriesKeepImages(resource: PolicyResource, report: Report, prodStackPattern = DEFAULT_PROD_STACK_PATTERN): void {
+    const repositoryTypes = ["aws:ecrpublic/repository:Repository", "aws:ecr/repository:Repository"];
+    if (!repositoryTypes.includes(resource.type)) return;
+    const stack = stackOf(resource.urn);
+    if (new RegExp(prodStackPattern).test(stack) && resource.props.forceDestroy === true) {
+        report(
+            `stack "${stack}" is a production stack, and forceDestroy would let 'pulumi destroy' delete the ` +
+                `repository with every published version. Set forceDestroy to false (pulumi config set forceDestroy false).`,
+        );
+    }
+}
+
+/** A private ECR repository, if one is used, has immutable tags. */
+export function privateEcrTagsImmutable(resource: PolicyResource, report: Report): void {
+    if (resource.type !== "aws:ecr/repository:Repository") return;
+    const mutability = resource.props.imageTagMutability;
+    if (mutability !== "IMMUTABLE") {
+        report(
+            `private ECR repository has imageTagMutability ${JSON.stringify(mutability ?? "MUTABLE (the default)")}; ` +
+                `set it to "IMMUTABLE" so a published version tag can never be overwritten.`,
+        );
+    }
+}
