@@ -229,6 +229,24 @@ describe("the program, push principals and a version bump", () => {
     });
 });
 
+describe("the program, run twice with unchanged files", () => {
+    it("registers byte-identical image and guard inputs, free of machine-specific paths", async () => {
+        const first = await runProgram({ modelVersion: "1.0.0" });
+        const second = await runProgram({ modelVersion: "1.0.0" });
+        const imageA = JSON.stringify(first.recorder.one(IMAGE).inputs);
+        const imageB = JSON.stringify(second.recorder.one(IMAGE).inputs);
+        expect(imageB).toBe(imageA);
+        const guardA = first.recorder.one(GUARD).inputs;
+        const guardB = second.recorder.one(GUARD).inputs;
+        expect(JSON.stringify(guardB)).toBe(JSON.stringify(guardA));
+        for (const text of [imageA, JSON.stringify(guardA)]) {
+            expect(text).not.toContain(process.cwd());
+            expect(text).not.toContain(require("os").tmpdir());
+            expect(text).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/); // no timestamps
+        }
+    });
+});
+
 describe("the program, bad input", () => {
     it.each([
         [{}, "model-registry:modelVersion is not set"],

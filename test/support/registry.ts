@@ -21,6 +21,8 @@ export interface LocalRegistry {
     readonly caCertificate?: string;
     /** Credentials that the registry (or its token realm) accepts, when it has auth. */
     readonly credentials?: { username: string; password: string };
+    /** Where the registry keeps its data; `blobs()` lists what it holds. */
+    readonly storageDir: string;
     /** Token requests the realm answered (Bearer registries only). */
     readonly tokenRequests: string[];
     /** An endpoint for one repository of this registry. */
@@ -199,6 +201,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
         caCertificate,
         credentials,
         tokenRequests,
+        storageDir: path.join(dir, "data"),
         endpoint,
         async stop() {
             if (child.exitCode === null) {
@@ -210,6 +213,20 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
             fs.rmSync(dir, { recursive: true, force: true });
         },
     };
+}
+
+/** Every blob the registry stores (layers, configs and manifests), by digest, with its size. */
+export function storedBlobs(registry: LocalRegistry): Map<string, number> {
+    const root = path.join(registry.storageDir, "docker/registry/v2/blobs/sha256");
+    const blobs = new Map<string, number>();
+    if (!fs.existsSync(root)) return blobs;
+    for (const prefix of fs.readdirSync(root)) {
+        for (const hex of fs.readdirSync(path.join(root, prefix))) {
+            const data = path.join(root, prefix, hex, "data");
+            if (fs.existsSync(data)) blobs.set(`sha256:${hex}`, fs.statSync(data).size);
+        }
+    }
+    return blobs;
 }
 
 function sha256(data: Buffer): string {
