@@ -154,7 +154,11 @@ async function fetchToken(
     }
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set("service", params.service);
-    url.searchParams.set("scope", params.scope ?? `repository:${endpoint.repository}:${action}`);
+    // Ask for the repository scope this request needs, as Docker's client does, plus the
+    // challenge's own scope when it names another (the token spec allows several).
+    const needed = `repository:${endpoint.repository}:${action}`;
+    url.searchParams.append("scope", needed);
+    if (params.scope && params.scope !== needed) url.searchParams.append("scope", params.scope);
     const headers: Record<string, string> = { Accept: "application/json" };
     if (endpoint.credentials) headers.Authorization = basic(endpoint.credentials);
     const res = await requestUrl(endpoint, "GET", url, headers);

@@ -254,6 +254,14 @@ describe("the serialized guard provider, run in a fresh Node process", () => {
         expect(create.stderr).toContain(`digest ${digest}`);
     });
 
+    it("refuses, with the registry's error, when the registry cannot be reached", async () => {
+        const port = await freePort();
+        const wanted = { ...inputs(registry, "ml/serialized", "9.9.9"), apiUrl: `http://127.0.0.1:${port}` };
+        const r = await runSerialized("check", [{}, wanted]);
+        expect(r.code).toBe(0);
+        expect(JSON.parse(r.stdout).failures[0].reason).toContain(`the registry at http://127.0.0.1:${port} cannot be reached`);
+    });
+
     it("refuses changed content behind a published version", async () => {
         const published = inputs(registry, "ml/serialized", "1.0.0", FP_A);
         const r = await runSerialized("check", [published, { ...published, fingerprint: FP_B }]);

@@ -1,0 +1,184 @@
+/**
+ * Benchmark of the image pipeline. Prints figures; asserts nothing (the tests do that).
+ *
+ *   npm run bench                      # 1 GiB model
+ *   npm run bench -- --size 256MiB     # another size
+ *   npm run bench -- --no-docker       # checksum figures only
+ *
+ * 1. Checksum: the program's context hasher vs `sha256sum` on the same generated model file
+ *    (warm page cache, best of 3), as a throughput ratio, and the hasher's peak RSS above its
+ *    baseline, measured in a child process of its own.
+ * 2. Version bump: publish 1.0.0, then 1.1.0 with only the model file changed, to a local
+ *    registry; what the registry received for the second push (new blobs, bytes) against the
+ *    model layer's compressed size.
+ * 3. Build cache: wall time of an unchanged rebuild vs the first build.
+ * Needs root for 2 and 3 (a Docker engine and a registry are started when not running).
+ */
+import { execFileSync, spawnSync } from "child_process";
+import { randomFillSync } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { modelBuildSpec } from "../lib/buildSpec";
+import { authorizedRequest } from "../lib/registryClient";
+import { baseImage, buildWithSpec, docker, ensureDockerEngine } from "../test/support/docker";
+import { startRegistry, storedBlobs } from "../test/support/registry";
+
+const PROJECT = path.resolve(__dirname, "..");
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+function parseSize(text: string): number {
+    const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/i.exec(text.trim());
+    if (!m) throw new Error(`--size takes a size such as 1GiB, 256MiB or 1048576; got ${JSON.stringify(text)}`);
+    const unit = (m[2] ?? "B").toLowerCase();
+    const factor = unit === "gib" ? GiB : unit === "mib" ? MiB : unit === "kib" ? 1024 : 1;
+    return Math.round(Number(m[1]) * factor);
+}
+
+function human(bytes: number): string {
+    if (bytes >= GiB) return `${(bytes / GiB).toFixed(2)} GiB`;
+    if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
+    return `${bytes} B`;
+}
+
+/** Writes `size` random bytes (incompressible, like trained weights) in 8 MiB chunks. */
+function writeRandomFile(file: string, size: number): void {
+    const chunk = Buffer.alloc(8 * MiB);
+    const fd = fs.openSync(file, "w");
+    try {
+        for (let left = size; left > 0; left -= chunk.length) {
+            randomFillSync(chunk);
+            fs.writeSync(fd, chunk, 0, Math.min(left, chunk.length));
+        }
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+function best<T extends { seconds: number }>(runs: T[]): T {
+    return runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+}
+
+/** The program's hasher in a fresh process: elapsed time, and peak RSS above the baseline. */
+function timeHasher(dir: string): { seconds: number; peakAboveBaseline: number; digest: string } {
+    const script = `
+        require("ts-node").register({ transpileOnly: true, project: ${JSON.stringify(path.join(PROJECT, "tsconfig.json"))} });
+        const { hashContext } = require(${JSON.stringify(path.join(PROJECT, "lib/contextHash.ts"))});
+        global.gc && global.gc();
+        const baseline = process.memoryUsage().rss;
+        const t0 = process.hrtime.bigint();
+        hashContext(${JSON.stringify(dir)}).then((r) => {
+            const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+            const peak = process.resourceUsage().maxRSS * 1024;
+            process.stdout.write(JSON.stringify({ seconds, peakAboveBaseline: Math.max(0, peak - baseline), digest: r.digest }));
+        });`;
+    const out = execFileSync(process.execPath, ["--expose-gc", "-e", script], { encoding: "utf8", cwd: PROJECT });
+    return JSON.parse(out);
+}
+
+/** Times a command-line hasher over the file. */
+function timeTool(command: string, args: string[]): { seconds: number } {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(command, args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${command} failed: ${r.stderr}`);
+    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+async function checksum(size: number, work: string): Promise<void> {
+    const dir = path.join(work, "hash");
+    fs.mkdirSync(dir);
+    const file = path.join(dir, "weights.bin");
+    writeRandomFile(file, size);
+    const sha256sum = () => timeTool("sha256sum", [file]);
+    // openssl uses the same SHA code as Node; a stricter reference than coreutils' own.
+    const openssl = () => timeTool("openssl", ["dgst", "-sha256", file]);
+    sha256sum(); // warm the page cache so every run reads from memory
+    const tool = best([sha256sum(), sha256sum(), sha256sum()]);
+    const ssl = best([openssl(), openssl(), openssl()]);
+    const ours = best([timeHasher(dir), timeHasher(dir), timeHasher(dir)]);
+    const rate = (seconds: number) => `${human(size / seconds)}/s`;
+    console.log(`model file: ${human(size)} of random bytes`);
+    console.log(
+        `checksum throughput: program ${rate(ours.seconds)}, sha256sum ${rate(tool.seconds)}, ` +
+            `ratio ${(tool.seconds / ours.seconds).toFixed(2)} (goal >= 0.90); ` +
+            `openssl dgst -sha256 ${rate(ssl.seconds)}, ratio ${(ssl.seconds / ours.seconds).toFixed(2)}`,
+    );
+    console.log(`checksum memory: peak RSS ${human(ours.peakAboveBaseline)} above baseline (goal < 100 MiB)`);
+    fs.rmSync(dir, { recursive: true, force: true });
+}
+
+async function pipeline(size: number, work: string): Promise<void> {
+    await ensureDockerEngine();
+    const base = baseImage();
+    const registry = await startRegistry();
+    const ctx = path.join(work, "model");
+    fs.cpSync(path.join(PROJECT, "model"), ctx, { recursive: true });
+    fs.appendFileSync(path.join(ctx, "Dockerfile"), "COPY weights.bin /opt/model/weights.bin\n");
+    const weights = path.join(ctx, "weights.bin");
+    writeRandomFile(weights, size);
+    const ref = `${registry.host}/bench/model`;
+    const tag = (v: string) => `${ref}:${v}`;
+    try {
+        const v1 = await modelBuildSpec({ context: ctx, version: "1.0.0", platform: "linux/amd64", baseImage: base });
+        let t0 = Date.now();
+        await buildWithSpec(v1, tag("1.0.0"), work);
+        const firstBuild = (Date.now() - t0) / 1000;
+        t0 = Date.now();
+        const again = await modelBuildSpec({ context: ctx, version: "1.0.0", platform: "linux/amd64", baseImage: base });
+        await buildWithSpec(again, tag("1.0.0"), work);
+        const cachedBuild = (Date.now() - t0) / 1000;
+        console.log(
+            `build time: first build of the context ${firstBuild.toFixed(1)} s, unchanged rebuild ${cachedBuild.toFixed(2)} s ` +
+                `(${((100 * cachedBuild) / firstBuild).toFixed(1)}% of the first; includes hashing the context)`,
+        );
+
+        await docker(["push", tag("1.0.0")]);
+        const before = storedBlobs(registry);
+        writeRandomFile(weights, size); // a retrained model: same size, new bytes
+        const v2 = await modelBuildSpec({ context: ctx, version: "1.1.0", platform: "linux/amd64", baseImage: base });
+        await buildWithSpec(v2, tag("1.1.0"), work);
+        t0 = Date.now();
+        await docker(["push", tag("1.1.0")]);
+        const pushSeconds = (Date.now() - t0) / 1000;
+        const after = storedBlobs(registry);
+        const added = [...after.keys()].filter((d) => !before.has(d));
+        const addedBytes = added.reduce((n, d) => n + (after.get(d) ?? 0), 0);
+        const res = await authorizedRequest(
+            registry.endpoint("bench/model"),
+            "GET",
+            "/v2/bench/model/manifests/1.1.0",
+            { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+            "pull",
+        );
+        const layers = JSON.parse(res.body.toString("utf8")).layers as { size: number }[];
+        const modelLayer = layers[layers.length - 1].size;
+        console.log(
+            `version bump: registry received ${added.length} new blobs, ${human(addedBytes)} (${addedBytes} B) in ${pushSeconds.toFixed(1)} s; ` +
+                `model layer ${human(modelLayer)} compressed (${modelLayer} B); ` +
+                `ratio ${(addedBytes / modelLayer).toFixed(4)} (goal <= 1.02); ${(addedBytes / size).toFixed(4)}x the model file`,
+        );
+    } finally {
+        await registry.stop();
+        for (const v of ["1.0.0", "1.1.0"]) await docker(["rmi", "-f", tag(v)]).catch(() => undefined);
+    }
+}
+
+async function main(): Promise<void> {
+    const args = process.argv.slice(2);
+    const sizeArg = args.indexOf("--size");
+    const size = sizeArg >= 0 ? parseSize(args[sizeArg + 1] ?? "") : GiB;
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "model-bench-"));
+    console.log(`machine: ${os.cpus().length} cores, ${human(os.totalmem())} memory, node ${process.version}`);
+    try {
+        await checksum(size, work);
+        if (!args.includes("--no-docker")) await pipeline(size, work);
+    } finally {
+        fs.rmSync(work, { recursive: true, force: true });
+    }
+}
+
+main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+});
