@@ -31,15 +31,17 @@ export type ManifestLookup =
     | { readonly exists: false }
     | { readonly exists: true; readonly digest: string; readonly mediaType: string };
 
-/** Why the registry could not answer; `kind` says whether retrying later could help. */
-export class RegistryError extends Error {
-    constructor(
-        message: string,
-        public readonly kind: "unreachable" | "tls" | "auth" | "protocol",
-    ) {
-        super(message);
-        this.name = "RegistryError";
-    }
+/** Why the registry could not answer; `kind` says what could help. */
+export interface RegistryError extends Error {
+    readonly kind: "unreachable" | "tls" | "auth" | "protocol";
+}
+
+/**
+ * A plain `Error` with a kind, made by a function rather than a subclass: Pulumi's closure
+ * serialization turns `super(message)` of an `Error` subclass into a call that drops the message.
+ */
+export function registryError(message: string, kind: RegistryError["kind"]): RegistryError {
+    return Object.assign(new Error(message), { name: "RegistryError", kind });
 }
 
 export const MANIFEST_MEDIA_TYPES = [
@@ -62,8 +64,8 @@ export async function headManifest(endpoint: RegistryEndpoint, reference: string
     let res = await authorizedRequest(endpoint, "HEAD", path, headers, "pull");
     if (res.status === 404) return { exists: false };
     if (res.status !== 200) {
-        throw new RegistryError(
-            `${describe(endpoint)}: HEAD ${path} answered ${res.status}; expected 200 or 404`,
+        throw registryError(
+            `${endpointName(endpoint)}: HEAD ${path} answered ${res.status}; expected 200 or 404`,
             "protocol",
         );
     }
@@ -72,7 +74,7 @@ export async function headManifest(endpoint: RegistryEndpoint, reference: string
         // Some registries leave the digest out of HEAD answers: fetch the manifest and hash it.
         res = await authorizedRequest(endpoint, "GET", path, headers, "pull");
         if (res.status !== 200) {
-            throw new RegistryError(`${describe(endpoint)}: GET ${path} answered ${res.status}`, "protocol");
+            throw registryError(`${endpointName(endpoint)}: GET ${path} answered ${res.status}`, "protocol");
         }
         digest = `sha256:${createHash("sha256").update(res.body).digest("hex")}`;
     }
@@ -81,7 +83,7 @@ export async function headManifest(endpoint: RegistryEndpoint, reference: string
 }
 
 /** `registry 127.0.0.1:5000, repository ml/iris`, for messages. */
-export function describe(endpoint: RegistryEndpoint): string {
+export function endpointName(endpoint: RegistryEndpoint): string {
     return `registry ${new URL(endpoint.apiUrl).host}, repository ${endpoint.repository}`;
 }
 
@@ -104,21 +106,21 @@ export async function authorizedRequest(
     let authorization: string;
     if (challenge?.scheme === "basic") {
         if (!endpoint.credentials) {
-            throw new RegistryError(`${describe(endpoint)}: the registry asks for credentials and none were given`, "auth");
+            throw registryError(`${endpointName(endpoint)}: the registry asks for credentials and none were given`, "auth");
         }
         authorization = basic(endpoint.credentials);
     } else if (challenge?.scheme === "bearer") {
         authorization = `Bearer ${await fetchToken(endpoint, challenge.params, action)}`;
     } else {
-        throw new RegistryError(
-            `${describe(endpoint)}: 401 with an auth challenge this client does not speak: ${JSON.stringify(headerOf(first.headers, "www-authenticate") ?? "")}`,
+        throw registryError(
+            `${endpointName(endpoint)}: 401 with an auth challenge this client does not speak: ${JSON.stringify(headerOf(first.headers, "www-authenticate") ?? "")}`,
             "auth",
         );
     }
     const second = await request(endpoint, method, path, { ...headers, Authorization: authorization }, body);
     if (second.status === 401 || second.status === 403) {
-        throw new RegistryError(
-            `${describe(endpoint)}: the registry refused the credentials (${second.status} on ${method} ${path})`,
+        throw registryError(
+            `${endpointName(endpoint)}: the registry refused the credentials (${second.status} on ${method} ${path})`,
             "auth",
         );
     }
@@ -150,7 +152,7 @@ async function fetchToken(
     action: string,
 ): Promise<string> {
     if (!params.realm) {
-        throw new RegistryError(`${describe(endpoint)}: Bearer challenge without a realm`, "auth");
+        throw registryError(`${endpointName(endpoint)}: Bearer challenge without a realm`, "auth");
     }
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set("service", params.service);
@@ -163,13 +165,13 @@ async function fetchToken(
     if (endpoint.credentials) headers.Authorization = basic(endpoint.credentials);
     const res = await requestUrl(endpoint, "GET", url, headers);
     if (res.status === 401 || res.status === 403) {
-        throw new RegistryError(
-            `${describe(endpoint)}: the token service ${url.host} refused ${endpoint.credentials ? "the credentials" : "anonymous access"} (${res.status})`,
+        throw registryError(
+            `${endpointName(endpoint)}: the token service ${url.host} refused ${endpoint.credentials ? "the credentials" : "anonymous access"} (${res.status})`,
             "auth",
         );
     }
     if (res.status !== 200) {
-        throw new RegistryError(`${describe(endpoint)}: the token service ${url.host} answered ${res.status}`, "auth");
+        throw registryError(`${endpointName(endpoint)}: the token service ${url.host} answered ${res.status}`, "auth");
     }
     let token: unknown;
     try {
@@ -179,7 +181,7 @@ async function fetchToken(
         token = undefined;
     }
     if (typeof token !== "string" || token === "") {
-        throw new RegistryError(`${describe(endpoint)}: the token service ${url.host} sent no token`, "auth");
+        throw registryError(`${endpointName(endpoint)}: the token service ${url.host} sent no token`, "auth");
     }
     return token;
 }
@@ -227,8 +229,8 @@ async function requestUrl(
             return res;
         } catch (e) {
             if (isTlsTrustError(e)) {
-                throw new RegistryError(
-                    `${describe(endpoint)}: the registry's TLS certificate is not trusted (${(e as Error).message}). ` +
+                throw registryError(
+                    `${endpointName(endpoint)}: the registry's TLS certificate is not trusted (${(e as Error).message}). ` +
                         "If the registry uses its own certificate authority, give its PEM certificate as caCertificate.",
                     "tls",
                 );
@@ -236,8 +238,8 @@ async function requestUrl(
             last = (e as Error).message;
         }
     }
-    throw new RegistryError(
-        `${describe(endpoint)}: the registry at ${url.origin} cannot be reached (${last}; ${retries + 1} attempts). ` +
+    throw registryError(
+        `${endpointName(endpoint)}: the registry at ${url.origin} cannot be reached (${last}; ${retries + 1} attempts). ` +
             "Check the network and the registry address; nothing was pushed.",
         "unreachable",
     );

@@ -7,7 +7,6 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import { TagGuardInputs, guardFailures, tagGuardProvider } from "../components/tagGuard";
 import { headManifest } from "../lib/registryClient";
 import { LocalRegistry, freePort, pushImage, startRegistry } from "./support/registry";
@@ -200,11 +199,28 @@ describe("the serialized guard provider, run in a fresh Node process", () => {
 
     beforeAll(async () => {
         registry = await startRegistry({ auth: "token" });
-        // Exactly what pulumi.dynamic.Resource stores in the state and the engine loads.
-        const serialized = await pulumi.runtime.serializeFunction(() => tagGuardProvider, { allowSecrets: true });
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "guard-provider-"));
         providerFile = path.join(dir, "provider.js");
-        fs.writeFileSync(providerFile, serialized.text);
+        // Serialized as pulumi.dynamic.Resource does (serializeFunction(() => provider)), in a plain
+        // Node process that loads the code with ts-node from a script file, as `pulumi up` does.
+        // Not inside jest (its globals differ) and not with `node -e`: both change what the
+        // serializer captures (with -e it drops the built-in modules and `exports`).
+        const project = path.resolve(__dirname, "..");
+        const serializer = path.join(dir, "serialize.js");
+        fs.writeFileSync(
+            serializer,
+            `require(${JSON.stringify(require.resolve("ts-node"))}).register({ transpileOnly: true, project: ${JSON.stringify(path.join(project, "tsconfig.json"))} });
+             const pulumi = require(${JSON.stringify(require.resolve("@pulumi/pulumi"))});
+             const { tagGuardProvider } = require(${JSON.stringify(path.join(project, "components/tagGuard.ts"))});
+             pulumi.runtime.serializeFunction(() => tagGuardProvider, { allowSecrets: true })
+                 .then((s) => require("fs").writeFileSync(${JSON.stringify(providerFile)}, s.text));`,
+        );
+        await new Promise<void>((resolve, reject) =>
+            execFile(process.execPath, [serializer], { cwd: project }, (err, _out, stderr) =>
+                err ? reject(new Error(`serializing the provider failed: ${stderr}`)) : resolve(),
+            ),
+        );
+        fs.rmSync(serializer);
     });
     afterAll(async () => {
         await registry?.stop();
