@@ -2,7 +2,7 @@
  * A real Docker engine for tests and the benchmark: Debian's docker.io, started as root when it is
  * not running, and a local base image (scripts/base-image.sh) since no public registry is reachable.
  */
-import { execFile, execFileSync, spawn } from "child_process";
+import { execFile, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ModelBuildSpec } from "../../lib/buildSpec";
@@ -12,7 +12,6 @@ import { ModelBuildSpec } from "../../lib/buildSpec";
  * provider builds with BuildKit too). A newer client elsewhere on PATH may need a buildx plugin.
  */
 export const DOCKER = "/usr/bin/docker";
-const DOCKERD = "/usr/sbin/dockerd";
 const PROJECT = path.resolve(__dirname, "../..");
 
 export interface Run {
@@ -35,34 +34,17 @@ export function docker(args: string[], opts: { cwd?: string } = {}): Promise<Run
     });
 }
 
-function engineAnswers(): boolean {
-    try {
-        execFileSync(DOCKER, ["info", "--format", "{{.ServerVersion}}"], { stdio: "ignore", timeout: 10_000 });
-        return true;
-    } catch {
-        return false;
-    }
-}
-
-/** Makes sure an engine answers: starts dockerd (as root) when none does. Never skips. */
+/** Makes sure an engine answers, starting dockerd (as root) when none does. Never skips. */
 export async function ensureDockerEngine(): Promise<void> {
-    if (!fs.existsSync(DOCKER) || !fs.existsSync(DOCKERD)) {
+    if (!fs.existsSync(DOCKER)) {
         throw new Error("Docker is not installed: apt-get install -y docker.io (or run 'bash .ci/run', which does).");
     }
-    if (engineAnswers()) return;
-    if (process.getuid?.() !== 0) {
-        throw new Error("no Docker engine answers, and only root can start dockerd: start it, or run 'bash .ci/run' as root.");
-    }
-    const log = fs.openSync("/tmp/model-registry-dockerd.log", "a");
-    // Left running for later test runs; it ends with the machine's session.
-    spawn(DOCKERD, [], { detached: true, stdio: ["ignore", log, log] }).unref();
-    const deadline = Date.now() + 60_000;
-    while (!engineAnswers()) {
-        if (Date.now() > deadline) {
-            throw new Error(`dockerd did not come up within 60 s; see /tmp/model-registry-dockerd.log`);
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
+    // The same start-up as .ci/run; it leaves dockerd running for later runs.
+    await new Promise<void>((resolve, reject) =>
+        execFile("bash", [path.join(PROJECT, "scripts/start-docker.sh")], (err, _out, stderr) =>
+            err ? reject(new Error(`no Docker engine: ${stderr.trim()}`)) : resolve(),
+        ),
+    );
 }
 
 /** The local base image with python3 (made once, then cached by its recipe). */
