@@ -138,7 +138,9 @@ export function parseConfig(raw: RawConfig, ctx: { project: string; stack: strin
             parsed = undefined;
         }
         if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string")) {
-            fail(key, text, { reason: "expected a list of strings (set items with --path, as below)" });
+            fail(key, text, {
+                reason: "expected a list of strings (set items with --path, as below)",
+            });
             return [];
         }
         return parsed as string[];
@@ -233,11 +235,15 @@ export function parseConfig(raw: RawConfig, ctx: { project: string; stack: strin
 
     const sourceUrl = str("sourceUrl");
     if (sourceUrl !== "" && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(sourceUrl)) {
-        fail("sourceUrl", sourceUrl, { reason: "expected an absolute URL such as https://example.com/team/model" });
+        fail("sourceUrl", sourceUrl, {
+            reason: "expected an absolute URL such as https://example.com/team/model",
+        });
     }
     const modelRevision = str("modelRevision");
     if (/\s/.test(modelRevision)) {
-        fail("modelRevision", modelRevision, { reason: "a revision (for example a git commit) has no white space" });
+        fail("modelRevision", modelRevision, {
+            reason: "a revision (for example a git commit) has no white space",
+        });
     }
 
     if (problems.length > 0) {
@@ -283,7 +289,10 @@ function fixFor(p: ConfigProblem): string {
     return `pulumi config set ${p.key} ${value}${reset}`;
 }
 
-function formatProblems(problems: readonly ConfigProblem[], ctx: { project: string; stack: string }): string {
+function formatProblems(
+    problems: readonly ConfigProblem[],
+    ctx: { project: string; stack: string },
+): string {
     const lines = problems.map((p) => {
         const shown =
             p.value === undefined

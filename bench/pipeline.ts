@@ -30,7 +30,10 @@ const GiB = 1024 * MiB;
 
 function parseSize(text: string): number {
     const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/i.exec(text.trim());
-    if (!m) throw new Error(`--size takes a size such as 1GiB, 256MiB or 1048576; got ${JSON.stringify(text)}`);
+    if (!m)
+        throw new Error(
+            `--size takes a size such as 1GiB, 256MiB or 1048576; got ${JSON.stringify(text)}`,
+        );
     const unit = (m[2] ?? "B").toLowerCase();
     const factor = unit === "gib" ? GiB : unit === "mib" ? MiB : unit === "kib" ? 1024 : 1;
     return Math.round(Number(m[1]) * factor);
@@ -73,7 +76,10 @@ function timeHasher(dir: string): { seconds: number; peakAboveBaseline: number; 
             const peak = process.resourceUsage().maxRSS * 1024;
             process.stdout.write(JSON.stringify({ seconds, peakAboveBaseline: Math.max(0, peak - baseline), digest: r.digest }));
         });`;
-    const out = execFileSync(process.execPath, ["--expose-gc", "-e", script], { encoding: "utf8", cwd: PROJECT });
+    const out = execFileSync(process.execPath, ["--expose-gc", "-e", script], {
+        encoding: "utf8",
+        cwd: PROJECT,
+    });
     return JSON.parse(out);
 }
 
@@ -104,7 +110,9 @@ async function checksum(size: number, work: string): Promise<void> {
             `ratio ${(tool.seconds / ours.seconds).toFixed(2)} (goal >= 0.90); ` +
             `openssl dgst -sha256 ${rate(ssl.seconds)}, ratio ${(ssl.seconds / ours.seconds).toFixed(2)}`,
     );
-    console.log(`checksum memory: peak RSS ${human(ours.peakAboveBaseline)} above baseline (goal < 100 MiB)`);
+    console.log(
+        `checksum memory: peak RSS ${human(ours.peakAboveBaseline)} above baseline (goal < 100 MiB)`,
+    );
     fs.rmSync(dir, { recursive: true, force: true });
 }
 
@@ -120,12 +128,22 @@ async function pipeline(size: number, work: string): Promise<void> {
     const ref = `${registry.host}/bench/model`;
     const tag = (v: string) => `${ref}:${v}`;
     try {
-        const v1 = await modelBuildSpec({ context: ctx, version: "1.0.0", platform: "linux/amd64", baseImage: base });
+        const v1 = await modelBuildSpec({
+            context: ctx,
+            version: "1.0.0",
+            platform: "linux/amd64",
+            baseImage: base,
+        });
         let t0 = Date.now();
         await buildWithSpec(v1, tag("1.0.0"), work);
         const firstBuild = (Date.now() - t0) / 1000;
         t0 = Date.now();
-        const again = await modelBuildSpec({ context: ctx, version: "1.0.0", platform: "linux/amd64", baseImage: base });
+        const again = await modelBuildSpec({
+            context: ctx,
+            version: "1.0.0",
+            platform: "linux/amd64",
+            baseImage: base,
+        });
         await buildWithSpec(again, tag("1.0.0"), work);
         const cachedBuild = (Date.now() - t0) / 1000;
         console.log(
@@ -136,7 +154,12 @@ async function pipeline(size: number, work: string): Promise<void> {
         await docker(["push", tag("1.0.0")]);
         const before = storedBlobs(registry);
         writeRandomFile(weights, size); // a retrained model: same size, new bytes
-        const v2 = await modelBuildSpec({ context: ctx, version: "1.1.0", platform: "linux/amd64", baseImage: base });
+        const v2 = await modelBuildSpec({
+            context: ctx,
+            version: "1.1.0",
+            platform: "linux/amd64",
+            baseImage: base,
+        });
         await buildWithSpec(v2, tag("1.1.0"), work);
         t0 = Date.now();
         await docker(["push", tag("1.1.0")]);
@@ -148,7 +171,9 @@ async function pipeline(size: number, work: string): Promise<void> {
             registry.endpoint("bench/model"),
             "GET",
             "/v2/bench/model/manifests/1.1.0",
-            { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+            {
+                Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+            },
             "pull",
         );
         const layers = JSON.parse(res.body.toString("utf8")).layers as { size: number }[];
@@ -160,7 +185,8 @@ async function pipeline(size: number, work: string): Promise<void> {
         );
     } finally {
         await registry.stop();
-        for (const v of ["1.0.0", "1.1.0"]) await docker(["rmi", "-f", tag(v)]).catch(() => undefined);
+        for (const v of ["1.0.0", "1.1.0"])
+            await docker(["rmi", "-f", tag(v)]).catch(() => undefined);
     }
 }
 
@@ -169,7 +195,9 @@ async function main(): Promise<void> {
     const sizeArg = args.indexOf("--size");
     const size = sizeArg >= 0 ? parseSize(args[sizeArg + 1] ?? "") : GiB;
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "model-bench-"));
-    console.log(`machine: ${os.cpus().length} cores, ${human(os.totalmem())} memory, node ${process.version}`);
+    console.log(
+        `machine: ${os.cpus().length} cores, ${human(os.totalmem())} memory, node ${process.version}`,
+    );
     try {
         await checksum(size, work);
         if (!args.includes("--no-docker")) await pipeline(size, work);

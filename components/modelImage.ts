@@ -31,7 +31,7 @@ export interface ModelImageArgs {
  * depends on it, so a refusal stops the build and the push.
  *
  * The pushed tag is kept whatever happens to this resource: `docker.Image` never deletes tags
- * (provider docs), and the image is registered with `retainOnDelete`, so neither a version bump
+ * (its provider's Delete is a no-op), and the image is registered with `retainOnDelete`, so neither a version bump
  * (which updates the image to a new tag) nor a `pulumi destroy` removes a published version.
  * Consumers should pin `imageRef` (the digest), not `imageUri` (the tag).
  */
@@ -51,11 +51,17 @@ export class ModelImage extends pulumi.ComponentResource {
         const platform = args.platform ?? "linux/amd64";
         const versionProblem = checkModelVersion(args.version);
         if (versionProblem) {
-            throw new pulumi.InputPropertyError({ propertyPath: "version", reason: versionProblem.reason });
+            throw new pulumi.InputPropertyError({
+                propertyPath: "version",
+                reason: versionProblem.reason,
+            });
         }
         const platformProblem = checkPlatform(platform);
         if (platformProblem) {
-            throw new pulumi.InputPropertyError({ propertyPath: "platform", reason: platformProblem.reason });
+            throw new pulumi.InputPropertyError({
+                propertyPath: "platform",
+                reason: platformProblem.reason,
+            });
         }
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(
@@ -82,7 +88,9 @@ export class ModelImage extends pulumi.ComponentResource {
                 fingerprint: spec.fingerprint,
                 apiUrl: args.registry.apiUrl ?? pulumi.interpolate`https://${args.registry.server}`,
                 // The repository path is the reference without its registry host.
-                repositoryPath: pulumi.output(args.registry.repositoryUri).apply((uri) => uri.slice(uri.indexOf("/") + 1)),
+                repositoryPath: pulumi
+                    .output(args.registry.repositoryUri)
+                    .apply((uri) => uri.slice(uri.indexOf("/") + 1)),
                 credentials,
                 caCertificate: args.registry.caCertificate,
             },
@@ -99,6 +107,8 @@ export class ModelImage extends pulumi.ComponentResource {
                     platform: s.platform,
                     args: { ...s.args },
                 })),
+                // The ECR token is new on every run; the docker provider's diff ignores username
+                // and password changes (only `server` counts), so that causes no rebuild or push.
                 registry: {
                     server: args.registry.server,
                     // Only the password is secret; a secret username would hide the whole

@@ -9,7 +9,12 @@ import {
     checkRepositoryName,
     checkTags,
 } from "../lib/validation";
-import { ECR_PUBLIC_REGION, ECR_PUBLIC_SERVER, RegistryTarget, ecrPublicCredentials } from "./registry";
+import {
+    ECR_PUBLIC_REGION,
+    ECR_PUBLIC_SERVER,
+    RegistryTarget,
+    ecrPublicCredentials,
+} from "./registry";
 
 /**
  * Catalog data shown on the repository's ECR Public gallery page. Plain values: they are checked
@@ -86,7 +91,9 @@ export class ModelRepository extends pulumi.ComponentResource {
         validate(args, catalog, pushPrincipals);
 
         // An empty usage text counts as not given (stack config passes "" for "use the default").
-        const usageText = catalog.usageText ? catalog.usageText : defaultUsageText(args.repositoryName);
+        const usageText = catalog.usageText
+            ? catalog.usageText
+            : defaultUsageText(args.repositoryName);
         const repository = new aws.ecrpublic.Repository(
             `${name}-repo`,
             {
@@ -97,8 +104,12 @@ export class ModelRepository extends pulumi.ComponentResource {
                     description: catalog.description || undefined,
                     aboutText: catalog.aboutText || undefined,
                     usageText: usageText || undefined,
-                    architectures: catalog.architectures?.length ? [...catalog.architectures] : undefined,
-                    operatingSystems: catalog.operatingSystems?.length ? [...catalog.operatingSystems] : undefined,
+                    architectures: catalog.architectures?.length
+                        ? [...catalog.architectures]
+                        : undefined,
+                    operatingSystems: catalog.operatingSystems?.length
+                        ? [...catalog.operatingSystems]
+                        : undefined,
                 },
                 tags: args.tags ? { ...args.tags } : undefined,
             },
@@ -173,21 +184,37 @@ export function defaultUsageText(repositoryName: string): string {
     ].join("\n");
 }
 
-function validate(args: ModelRepositoryArgs, catalog: ModelRepositoryCatalog, principals: readonly string[]): void {
+function validate(
+    args: ModelRepositoryArgs,
+    catalog: ModelRepositoryCatalog,
+    principals: readonly string[],
+): void {
     const checks: [string, Problem | undefined][] = [
         ["repositoryName", checkRepositoryName(args.repositoryName)],
-        ["catalog.description", checkCatalogText(catalog.description ?? "", CATALOG_LIMITS.description)],
+        [
+            "catalog.description",
+            checkCatalogText(catalog.description ?? "", CATALOG_LIMITS.description),
+        ],
         ["catalog.aboutText", checkCatalogText(catalog.aboutText ?? "", CATALOG_LIMITS.aboutText)],
         ["catalog.usageText", checkCatalogText(catalog.usageText ?? "", CATALOG_LIMITS.usageText)],
         ["catalog.architectures", checkCatalogList(catalog.architectures ?? [])],
         ["catalog.operatingSystems", checkCatalogList(catalog.operatingSystems ?? [])],
         ["tags", checkTags(args.tags ?? {})],
-        ...principals.map((arn, i): [string, Problem | undefined] => [`pushPrincipals[${i}]`, checkPrincipalArn(arn)]),
+        ...principals.map((arn, i): [string, Problem | undefined] => [
+            `pushPrincipals[${i}]`,
+            checkPrincipalArn(arn),
+        ]),
     ];
     for (const [propertyPath, problem] of checks) {
         if (problem) {
-            const hint = problem.suggestion !== undefined ? ` (for example ${JSON.stringify(problem.suggestion)})` : "";
-            throw new pulumi.InputPropertyError({ propertyPath, reason: `${problem.reason}${hint}` });
+            const hint =
+                problem.suggestion !== undefined
+                    ? ` (for example ${JSON.stringify(problem.suggestion)})`
+                    : "";
+            throw new pulumi.InputPropertyError({
+                propertyPath,
+                reason: `${problem.reason}${hint}`,
+            });
         }
     }
 }

@@ -40,7 +40,10 @@ export const ECR_PUBLIC_SERVER = "public.ecr.aws";
  * and `sts:GetServiceBearerToken`.
  */
 export function ecrPublicCredentials(parent: pulumi.Resource): pulumi.Output<RegistryCredentials> {
-    const token = aws.ecrpublic.getAuthorizationTokenOutput({ region: ECR_PUBLIC_REGION }, { parent });
+    const token = aws.ecrpublic.getAuthorizationTokenOutput(
+        { region: ECR_PUBLIC_REGION },
+        { parent },
+    );
     return pulumi.secret(
         pulumi
             .all([token.userName, token.password])

@@ -39,8 +39,17 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
  * Checks a publication against this stack's record and the registry. Returns the reasons to
  * refuse it (empty: allowed). An unreachable registry refuses too: the guard never passes silently.
  */
-export async function guardFailures(published: Partial<TagGuardInputs> | undefined, wanted: TagGuardInputs): Promise<string[]> {
-    const keys: (keyof TagGuardInputs)[] = ["repositoryUri", "tag", "fingerprint", "apiUrl", "repositoryPath"];
+export async function guardFailures(
+    published: Partial<TagGuardInputs> | undefined,
+    wanted: TagGuardInputs,
+): Promise<string[]> {
+    const keys: (keyof TagGuardInputs)[] = [
+        "repositoryUri",
+        "tag",
+        "fingerprint",
+        "apiUrl",
+        "repositoryPath",
+    ];
     if (keys.some((k) => wanted[k] === UNKNOWN || wanted[k] === undefined)) {
         // Only in a preview before the repository exists: it holds no tags yet, and the check runs
         // again, with every value known, right before the image is pushed.
@@ -61,7 +70,10 @@ export async function guardFailures(published: Partial<TagGuardInputs> | undefin
             caCertificate: wanted.caCertificate || undefined,
         };
         try {
-            decision = decideFromRegistry(publication(wanted), await headManifest(endpoint, wanted.tag));
+            decision = decideFromRegistry(
+                publication(wanted),
+                await headManifest(endpoint, wanted.tag),
+            );
         } catch (e) {
             return [
                 `cannot check whether ${wanted.repositoryUri}:${wanted.tag} is already published, so it is not pushed: ` +
@@ -108,7 +120,11 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
 };
 
 function publishedOuts(inputs: TagGuardInputs) {
-    return { repositoryUri: inputs.repositoryUri, tag: inputs.tag, fingerprint: inputs.fingerprint };
+    return {
+        repositoryUri: inputs.repositoryUri,
+        tag: inputs.tag,
+        fingerprint: inputs.fingerprint,
+    };
 }
 
 /**
@@ -124,7 +140,10 @@ export class TagGuard extends pulumi.dynamic.Resource {
         super(
             tagGuardProvider,
             name,
-            { ...args, credentials: args.credentials ? pulumi.secret(args.credentials) : undefined },
+            {
+                ...args,
+                credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
+            },
             opts,
             "model-registry",
             "TagGuard",

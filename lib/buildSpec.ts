@@ -49,7 +49,9 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
         hashContext(context),
         fs.readFile(dockerfile).catch((e: NodeJS.ErrnoException) => {
             throw new Error(
-                e.code === "ENOENT" ? `Dockerfile ${JSON.stringify(dockerfile)} does not exist` : e.message,
+                e.code === "ENOENT"
+                    ? `Dockerfile ${JSON.stringify(dockerfile)} does not exist`
+                    : e.message,
             );
         }),
     ]);

@@ -27,12 +27,12 @@ export async function hashContext(contextDir: string): Promise<ContextDigest> {
     if (!stat?.isDirectory()) {
         throw new Error(`build context ${JSON.stringify(contextDir)} is not a directory`);
     }
-    const ignoreText = await fs.readFile(path.join(contextDir, ".dockerignore"), "utf8").catch(
-        (e: NodeJS.ErrnoException) => {
+    const ignoreText = await fs
+        .readFile(path.join(contextDir, ".dockerignore"), "utf8")
+        .catch((e: NodeJS.ErrnoException) => {
             if (e.code === "ENOENT") return "";
             throw e;
-        },
-    );
+        });
     const matcher = parseDockerignore(ignoreText);
 
     const entries: { rel: string; abs: string; kind: "file" | "link" }[] = [];
@@ -46,7 +46,11 @@ export async function hashContext(contextDir: string): Promise<ContextDigest> {
                 // An ignored directory is skipped whole unless a `!` rule may re-include a path in it.
                 if (!ignored || matcher.hasExclusions) await walk(rel);
             } else if (!ignored && (d.isFile() || d.isSymbolicLink())) {
-                entries.push({ rel, abs: path.join(contextDir, rel), kind: d.isFile() ? "file" : "link" });
+                entries.push({
+                    rel,
+                    abs: path.join(contextDir, rel),
+                    kind: d.isFile() ? "file" : "link",
+                });
             }
         }
     };
@@ -75,7 +79,9 @@ export async function hashContext(contextDir: string): Promise<ContextDigest> {
                 read += bytesRead;
             }
             if (read !== size) {
-                throw new Error(`${entry.rel} changed while it was being hashed (${size} bytes, read ${read})`);
+                throw new Error(
+                    `${entry.rel} changed while it was being hashed (${size} bytes, read ${read})`,
+                );
             }
             bytes += read;
         } finally {

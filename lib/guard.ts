@@ -30,7 +30,11 @@ export type Decision =
  * the publication it is asked for. Returns `lookup` when only the registry can tell.
  */
 export function decideFromState(published: Publication | undefined, wanted: Publication): Decision {
-    if (published && published.repositoryUri === wanted.repositoryUri && published.tag === wanted.tag) {
+    if (
+        published &&
+        published.repositoryUri === wanted.repositoryUri &&
+        published.tag === wanted.tag
+    ) {
         if (published.fingerprint === wanted.fingerprint) return { action: "unchanged" };
         return {
             action: "refuse",

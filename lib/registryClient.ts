@@ -58,7 +58,10 @@ interface Response {
 }
 
 /** Looks up `<repository>:<reference>` (a tag or a digest) with a HEAD request. */
-export async function headManifest(endpoint: RegistryEndpoint, reference: string): Promise<ManifestLookup> {
+export async function headManifest(
+    endpoint: RegistryEndpoint,
+    reference: string,
+): Promise<ManifestLookup> {
     const path = `/v2/${endpoint.repository}/manifests/${encodeURIComponent(reference)}`;
     const headers = { Accept: MANIFEST_MEDIA_TYPES.join(", ") };
     let res = await authorizedRequest(endpoint, "HEAD", path, headers, "pull");
@@ -74,7 +77,10 @@ export async function headManifest(endpoint: RegistryEndpoint, reference: string
         // Some registries leave the digest out of HEAD answers: fetch the manifest and hash it.
         res = await authorizedRequest(endpoint, "GET", path, headers, "pull");
         if (res.status !== 200) {
-            throw registryError(`${endpointName(endpoint)}: GET ${path} answered ${res.status}`, "protocol");
+            throw registryError(
+                `${endpointName(endpoint)}: GET ${path} answered ${res.status}`,
+                "protocol",
+            );
         }
         digest = `sha256:${createHash("sha256").update(res.body).digest("hex")}`;
     }
@@ -106,7 +112,10 @@ export async function authorizedRequest(
     let authorization: string;
     if (challenge?.scheme === "basic") {
         if (!endpoint.credentials) {
-            throw registryError(`${endpointName(endpoint)}: the registry asks for credentials and none were given`, "auth");
+            throw registryError(
+                `${endpointName(endpoint)}: the registry asks for credentials and none were given`,
+                "auth",
+            );
         }
         authorization = basic(endpoint.credentials);
     } else if (challenge?.scheme === "bearer") {
@@ -117,7 +126,13 @@ export async function authorizedRequest(
             "auth",
         );
     }
-    const second = await request(endpoint, method, path, { ...headers, Authorization: authorization }, body);
+    const second = await request(
+        endpoint,
+        method,
+        path,
+        { ...headers, Authorization: authorization },
+        body,
+    );
     if (second.status === 401 || second.status === 403) {
         throw registryError(
             `${endpointName(endpoint)}: the registry refused the credentials (${second.status} on ${method} ${path})`,
@@ -171,7 +186,10 @@ async function fetchToken(
         );
     }
     if (res.status !== 200) {
-        throw registryError(`${endpointName(endpoint)}: the token service ${url.host} answered ${res.status}`, "auth");
+        throw registryError(
+            `${endpointName(endpoint)}: the token service ${url.host} answered ${res.status}`,
+            "auth",
+        );
     }
     let token: unknown;
     try {
@@ -181,7 +199,10 @@ async function fetchToken(
         token = undefined;
     }
     if (typeof token !== "string" || token === "") {
-        throw registryError(`${endpointName(endpoint)}: the token service ${url.host} sent no token`, "auth");
+        throw registryError(
+            `${endpointName(endpoint)}: the token service ${url.host} sent no token`,
+            "auth",
+        );
     }
     return token;
 }
@@ -273,7 +294,13 @@ function once(
         const req = (secure ? https : http).request(url, options, (res) => {
             const chunks: Buffer[] = [];
             res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+            res.on("end", () =>
+                resolve({
+                    status: res.statusCode ?? 0,
+                    headers: res.headers,
+                    body: Buffer.concat(chunks),
+                }),
+            );
             res.on("error", reject);
         });
         req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));

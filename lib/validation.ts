@@ -54,8 +54,7 @@ export function checkModelVersion(value: string): Problem | undefined {
     if (/^[vV]\d/.test(value)) {
         const rest = value.slice(1);
         return {
-            reason:
-                `versions are written without a leading "v", so that one release has one tag; expected ${allowed}`,
+            reason: `versions are written without a leading "v", so that one release has one tag; expected ${allowed}`,
             suggestion: SEMVER.test(rest) ? rest : completeVersion(rest),
         };
     }
@@ -95,7 +94,9 @@ export function checkRepositoryName(value: string): Problem | undefined {
         return { reason: `it is ${value.length} characters long; expected ${allowed}`, suggestion };
     }
     if (!REPOSITORY_NAME.test(value)) {
-        const why = /[A-Z]/.test(value) ? "it has upper-case letters" : "it has characters or separators that are not allowed";
+        const why = /[A-Z]/.test(value)
+            ? "it has upper-case letters"
+            : "it has characters or separators that are not allowed";
         return { reason: `${why}; expected ${allowed}`, suggestion };
     }
     return undefined;
@@ -128,9 +129,7 @@ export const CATALOG_LIMITS = {
 
 /** Length in characters (code points), which is what the AWS limits count. */
 export function charLength(text: string): number {
-    let n = 0;
-    for (const _ of text) n++;
-    return n;
+    return [...text].length;
 }
 
 /** A catalog text field (`description`, `aboutText`, `usageText`) against its limit. */
@@ -172,7 +171,9 @@ export function checkTags(tags: Readonly<Record<string, string>>): Problem | und
             return { reason: `tag key ${JSON.stringify(key)} must be 1-128 characters` };
         }
         if (charLength(value) > 256) {
-            return { reason: `the value of tag ${JSON.stringify(key)} is longer than 256 characters` };
+            return {
+                reason: `the value of tag ${JSON.stringify(key)} is longer than 256 characters`,
+            };
         }
     }
     return undefined;
@@ -199,7 +200,7 @@ export function checkPlatform(value: string): Problem | undefined {
     const lower = value.trim().toLowerCase();
     const aliases: Record<string, string> = {
         amd64: "linux/amd64",
-        "x86_64": "linux/amd64",
+        x86_64: "linux/amd64",
         "x86-64": "linux/amd64",
         arm64: "linux/arm64",
         aarch64: "linux/arm64",
@@ -212,15 +213,15 @@ export function checkPlatform(value: string): Problem | undefined {
     };
 }
 
-const IAM_PRINCIPAL_ARN = /^arn:aws(?:-[a-z]+)*:iam::\d{12}:(?:root|user\/[\w+=,.@/-]+|role\/[\w+=,.@/-]+)$/;
+const IAM_PRINCIPAL_ARN =
+    /^arn:aws(?:-[a-z]+)*:iam::\d{12}:(?:root|user\/[\w+=,.@/-]+|role\/[\w+=,.@/-]+)$/;
 
 /** An IAM principal allowed to push: an account root, user or role ARN. */
 export function checkPrincipalArn(value: string): Problem | undefined {
     if (IAM_PRINCIPAL_ARN.test(value)) return undefined;
     const account = /^\d{12}$/.test(value) ? `arn:aws:iam::${value}:root` : undefined;
     return {
-        reason:
-            "it is not an IAM principal ARN; expected arn:aws:iam::<12-digit account>:root, :user/<name> or :role/<name>",
+        reason: "it is not an IAM principal ARN; expected arn:aws:iam::<12-digit account>:root, :user/<name> or :role/<name>",
         suggestion: account,
     };
 }

@@ -1,11 +1,17 @@
 import { PolicyPack } from "@pulumi/policy";
-import { DEFAULT_PROD_STACK_PATTERN, imageTagsAreSemver, privateEcrTagsImmutable, prodRepositoriesKeepImages } from "./rules";
+import {
+    DEFAULT_PROD_STACK_PATTERN,
+    imageTagsAreSemver,
+    privateEcrTagsImmutable,
+    prodRepositoriesKeepImages,
+} from "./rules";
 
 new PolicyPack("model-registry", {
     policies: [
         {
             name: "image-tags-are-semver",
-            description: "Container image tags are SemVer versions, never `latest` and never left out.",
+            description:
+                "Container image tags are SemVer versions, never `latest` and never left out.",
             enforcementLevel: "mandatory",
             validateResource: (args, reportViolation) => imageTagsAreSemver(args, reportViolation),
         },
@@ -33,7 +39,8 @@ new PolicyPack("model-registry", {
             name: "private-ecr-tags-immutable",
             description: "Private ECR repositories use IMMUTABLE image tags.",
             enforcementLevel: "mandatory",
-            validateResource: (args, reportViolation) => privateEcrTagsImmutable(args, reportViolation),
+            validateResource: (args, reportViolation) =>
+                privateEcrTagsImmutable(args, reportViolation),
         },
     ],
 });

@@ -6,7 +6,7 @@ import { checkModelVersion } from "../lib/validation";
 
 export interface PolicyResource {
     readonly type: string;
-    readonly props: Record<string, any>;
+    readonly props: Record<string, unknown>;
     /** `urn:pulumi:<stack>::<project>::<type>::<name>`. */
     readonly urn: string;
 }
@@ -36,18 +36,29 @@ export function imageTagsAreSemver(resource: PolicyResource, report: Report): vo
     if (typeof imageName !== "string") return; // unknown during a preview; checked again on update
     const tag = tagOf(imageName);
     if (tag === undefined) {
-        report(`image ${imageName} has no tag, which means "latest"; tag it with a SemVer version such as 1.0.0.`);
+        report(
+            `image ${imageName} has no tag, which means "latest"; tag it with a SemVer version such as 1.0.0.`,
+        );
         return;
     }
     const problem = checkModelVersion(tag);
     if (problem) {
-        report(`image tag ${JSON.stringify(tag)} of ${imageName} is not allowed: ${problem.reason}.`);
+        report(
+            `image tag ${JSON.stringify(tag)} of ${imageName} is not allowed: ${problem.reason}.`,
+        );
     }
 }
 
 /** Production stacks never set `forceDestroy` on a repository: destroying it would delete every version. */
-export function prodRepositoriesKeepImages(resource: PolicyResource, report: Report, prodStackPattern = DEFAULT_PROD_STACK_PATTERN): void {
-    const repositoryTypes = ["aws:ecrpublic/repository:Repository", "aws:ecr/repository:Repository"];
+export function prodRepositoriesKeepImages(
+    resource: PolicyResource,
+    report: Report,
+    prodStackPattern = DEFAULT_PROD_STACK_PATTERN,
+): void {
+    const repositoryTypes = [
+        "aws:ecrpublic/repository:Repository",
+        "aws:ecr/repository:Repository",
+    ];
     if (!repositoryTypes.includes(resource.type)) return;
     const stack = stackOf(resource.urn);
     if (new RegExp(prodStackPattern).test(stack) && resource.props.forceDestroy === true) {

@@ -22,19 +22,27 @@ function main(): number {
     const project = YAML.parse(fs.readFileSync("Pulumi.yaml", "utf8")) as ProjectFile;
     const problems: string[] = [];
     if (!validate(project)) {
-        for (const e of validate.errors ?? []) problems.push(`Pulumi.yaml${e.instancePath || "/"}: ${e.message}`);
+        for (const e of validate.errors ?? [])
+            problems.push(`Pulumi.yaml${e.instancePath || "/"}: ${e.message}`);
     }
-    const stackFiles = fs.readdirSync(".").filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f)).sort();
+    const stackFiles = fs
+        .readdirSync(".")
+        .filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f))
+        .sort();
     if (stackFiles.length === 0) problems.push("no Pulumi.<stack>.yaml files");
     for (const file of stackFiles) {
-        problems.push(...stackFileProblems(file, YAML.parse(fs.readFileSync(file, "utf8")), project));
+        problems.push(
+            ...stackFileProblems(file, YAML.parse(fs.readFileSync(file, "utf8")), project),
+        );
     }
 
     if (problems.length > 0) {
         console.error(problems.join("\n"));
         return 1;
     }
-    console.log(`Pulumi.yaml matches the project schema; ${stackFiles.join(", ")} follow the stack-file rules.`);
+    console.log(
+        `Pulumi.yaml matches the project schema; ${stackFiles.join(", ")} follow the stack-file rules.`,
+    );
     return 0;
 }
 

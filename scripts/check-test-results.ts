@@ -29,13 +29,18 @@ function main(): number {
 
     const problems: string[] = [];
     if (r.numFailedTests > 0) problems.push(`${r.numFailedTests} tests failed`);
-    if (r.numRuntimeErrorTestSuites > 0) problems.push(`${r.numRuntimeErrorTestSuites} test suites did not run`);
+    if (r.numRuntimeErrorTestSuites > 0)
+        problems.push(`${r.numRuntimeErrorTestSuites} test suites did not run`);
     if (process.env.CI === "true") {
-        if (skipped > 0) problems.push(`${skipped} tests were skipped; under CI every test must run`);
+        if (skipped > 0)
+            problems.push(`${skipped} tests were skipped; under CI every test must run`);
         for (const suite of MUST_RUN) {
             const found = r.testResults.find((t) => t.name.endsWith(suite));
             const passed = found?.assertionResults.filter((a) => a.status === "passed").length ?? 0;
-            if (passed === 0) problems.push(`${suite} passed no test; it needs a real service and must run in CI`);
+            if (passed === 0)
+                problems.push(
+                    `${suite} passed no test; it needs a real service and must run in CI`,
+                );
         }
     }
     if (problems.length > 0) {

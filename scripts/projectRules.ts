@@ -15,7 +15,13 @@ export function stackFileProblems(file: string, doc: unknown, project: ProjectFi
     if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
         return [`${file}: expected a mapping with a "config" key`];
     }
-    const allowedTop = new Set(["config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"]);
+    const allowedTop = new Set([
+        "config",
+        "secretsprovider",
+        "encryptedkey",
+        "encryptionsalt",
+        "environment",
+    ]);
     for (const key of Object.keys(doc)) {
         if (!allowedTop.has(key)) problems.push(`${file}: unexpected top-level key "${key}"`);
     }
@@ -42,7 +48,9 @@ export function stackFileProblems(file: string, doc: unknown, project: ProjectFi
             !("secure" in value) &&
             !("value" in value);
         if (isSchema) {
-            problems.push(`${file}: "${key}" holds a schema (type/default/...); stack files hold values only`);
+            problems.push(
+                `${file}: "${key}" holds a schema (type/default/...); stack files hold values only`,
+            );
         }
     }
     return problems;

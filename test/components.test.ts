@@ -30,7 +30,12 @@ describe("ModelRepository", () => {
         new c.ModelRepository("alpha", { repositoryName: "team/alpha" });
         new c.ModelRepository("beta", { repositoryName: "team/beta" });
         await recorder.settle();
-        expect(recorder.all(REPO).map((r) => r.name).sort()).toEqual(["alpha-repo", "beta-repo"]);
+        expect(
+            recorder
+                .all(REPO)
+                .map((r) => r.name)
+                .sort(),
+        ).toEqual(["alpha-repo", "beta-repo"]);
         expect(recorder.one(REPO, "alpha-repo").parent).toMatch(/ModelRepository::alpha$/);
     });
 
@@ -56,9 +61,16 @@ describe("ModelRepository", () => {
 
     it("exposes outputs and an ECR Public registry target", async () => {
         const { c, recorder } = await fresh();
-        const repo = new c.ModelRepository("m", { repositoryName: "my-model", tags: { team: "ml" } });
-        expect(await valueOf(repo.repositoryUri)).toMatch(/^public\.ecr\.aws\/[a-z0-9]+\/my-model$/);
-        expect(await valueOf(repo.arn)).toBe("arn:aws:ecr-public::123456789012:repository/my-model");
+        const repo = new c.ModelRepository("m", {
+            repositoryName: "my-model",
+            tags: { team: "ml" },
+        });
+        expect(await valueOf(repo.repositoryUri)).toMatch(
+            /^public\.ecr\.aws\/[a-z0-9]+\/my-model$/,
+        );
+        expect(await valueOf(repo.arn)).toBe(
+            "arn:aws:ecr-public::123456789012:repository/my-model",
+        );
         expect(await valueOf(repo.registryId)).toBe("123456789012");
         expect(repo.registry.server).toBe("public.ecr.aws");
         await recorder.settle();
@@ -67,12 +79,36 @@ describe("ModelRepository", () => {
 
     it.each([
         [{ repositoryName: "Bad" }, "repositoryName", /upper-case/],
-        [{ repositoryName: "ok", catalog: { description: "x".repeat(1025) } }, "catalog.description", /at most 1024/],
-        [{ repositoryName: "ok", catalog: { aboutText: "x".repeat(25601) } }, "catalog.aboutText", /at most 25600/],
-        [{ repositoryName: "ok", catalog: { usageText: "x".repeat(25601) } }, "catalog.usageText", /at most 25600/],
-        [{ repositoryName: "ok", catalog: { architectures: Array(51).fill("x") } }, "catalog.architectures", /at most 50/],
-        [{ repositoryName: "ok", catalog: { operatingSystems: ["a".repeat(51)] } }, "catalog.operatingSystems", /1-50 characters/],
-        [{ repositoryName: "ok", pushPrincipals: ["*"] }, "pushPrincipals[0]", /not an IAM principal ARN/],
+        [
+            { repositoryName: "ok", catalog: { description: "x".repeat(1025) } },
+            "catalog.description",
+            /at most 1024/,
+        ],
+        [
+            { repositoryName: "ok", catalog: { aboutText: "x".repeat(25601) } },
+            "catalog.aboutText",
+            /at most 25600/,
+        ],
+        [
+            { repositoryName: "ok", catalog: { usageText: "x".repeat(25601) } },
+            "catalog.usageText",
+            /at most 25600/,
+        ],
+        [
+            { repositoryName: "ok", catalog: { architectures: Array(51).fill("x") } },
+            "catalog.architectures",
+            /at most 50/,
+        ],
+        [
+            { repositoryName: "ok", catalog: { operatingSystems: ["a".repeat(51)] } },
+            "catalog.operatingSystems",
+            /1-50 characters/,
+        ],
+        [
+            { repositoryName: "ok", pushPrincipals: ["*"] },
+            "pushPrincipals[0]",
+            /not an IAM principal ARN/,
+        ],
     ])("refuses %j before creating anything", async (args, propertyPath, reason) => {
         const { pulumi, c, recorder } = await fresh();
         const err = thrownBy(() => new c.ModelRepository("m", args as any));
@@ -88,15 +124,24 @@ describe("ModelImage", () => {
     it("pushes to any registry target, anonymously when it has no credentials", async () => {
         const { c, recorder } = await fresh();
         const image = new c.ModelImage("m", {
-            registry: { server: "registry.example.com:5000", repositoryUri: "registry.example.com:5000/ml/iris" },
+            registry: {
+                server: "registry.example.com:5000",
+                repositoryUri: "registry.example.com:5000/ml/iris",
+            },
             version: "3.1.4",
             context: "model",
         });
         expect(await valueOf(image.imageUri)).toBe("registry.example.com:5000/ml/iris:3.1.4");
-        expect(await valueOf(image.imageRef)).toMatch(/^registry\.example\.com:5000\/ml\/iris@sha256:[0-9a-f]{64}$/);
+        expect(await valueOf(image.imageRef)).toMatch(
+            /^registry\.example\.com:5000\/ml\/iris@sha256:[0-9a-f]{64}$/,
+        );
         await recorder.settle();
         const registered = recorder.one(IMAGE, "m-image");
-        expect(registered.inputs.registry).toEqual({ server: "registry.example.com:5000", username: "", password: "" });
+        expect(registered.inputs.registry).toEqual({
+            server: "registry.example.com:5000",
+            username: "",
+            password: "",
+        });
         expect(registered.parent).toMatch(/ModelImage::m$/);
         expect(registered.retainOnDelete).toBe(true);
         expect(recorder.invokes).toHaveLength(0);
@@ -108,7 +153,12 @@ describe("ModelImage", () => {
     ])("refuses %j", async (args, propertyPath, reason) => {
         const { pulumi, c, recorder } = await fresh();
         const err = thrownBy(
-            () => new c.ModelImage("m", { registry: { server: "r", repositoryUri: "r/x" }, context: "model", ...args } as any),
+            () =>
+                new c.ModelImage("m", {
+                    registry: { server: "r", repositoryUri: "r/x" },
+                    context: "model",
+                    ...args,
+                } as any),
         );
         expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
         expect((err as any).propertyPath).toBe(propertyPath);

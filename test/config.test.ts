@@ -43,11 +43,15 @@ describe("parseConfig", () => {
     });
 
     it("derives the repository name from project and stack", () => {
-        expect(parse({ modelVersion: "1.0.0" }, "Prod_EU").repositoryName).toBe("model-registry-prod-eu");
+        expect(parse({ modelVersion: "1.0.0" }, "Prod_EU").repositoryName).toBe(
+            "model-registry-prod-eu",
+        );
     });
 
     it("derives the architecture badge from the platform", () => {
-        expect(parse({ modelVersion: "1.0.0", platform: "linux/arm64" }).catalog.architectures).toEqual(["ARM 64"]);
+        expect(
+            parse({ modelVersion: "1.0.0", platform: "linux/arm64" }).catalog.architectures,
+        ).toEqual(["ARM 64"]);
     });
 
     it("reads lists and booleans as the engine passes them", () => {
@@ -93,7 +97,9 @@ describe("parseConfig", () => {
 
         it("an upper-case repository name", () => {
             const msg = errorOf({ modelVersion: "1.0.0", repositoryName: "My-Model" });
-            expect(msg).toContain('model-registry:repositoryName = "My-Model": it has upper-case letters');
+            expect(msg).toContain(
+                'model-registry:repositoryName = "My-Model": it has upper-case letters',
+            );
             expect(msg).toContain("Fix: pulumi config set repositoryName my-model");
         });
 
@@ -106,26 +112,37 @@ describe("parseConfig", () => {
         it("catalog text over the AWS limit", () => {
             const msg = errorOf({ modelVersion: "1.0.0", description: "d".repeat(1030) });
             expect(msg).toContain("model-registry:description = ");
-            expect(msg).toContain("1030 characters long; ECR Public allows at most 1024 (shorten it by 6)");
+            expect(msg).toContain(
+                "1030 characters long; ECR Public allows at most 1024 (shorten it by 6)",
+            );
             expect(msg).toContain("Fix: pulumi config set description");
         });
 
         it("usage and about text over the AWS limit", () => {
-            const msg = errorOf({ modelVersion: "1.0.0", usageText: "u".repeat(25601), aboutText: "a".repeat(25601) });
+            const msg = errorOf({
+                modelVersion: "1.0.0",
+                usageText: "u".repeat(25601),
+                aboutText: "a".repeat(25601),
+            });
             expect(msg).toContain("(2 problems)");
             expect(msg).toContain("model-registry:aboutText");
             expect(msg).toContain("model-registry:usageText");
         });
 
         it("too many architecture badges", () => {
-            const msg = errorOf({ modelVersion: "1.0.0", architectures: JSON.stringify(Array(51).fill("x86-64")) });
+            const msg = errorOf({
+                modelVersion: "1.0.0",
+                architectures: JSON.stringify(Array(51).fill("x86-64")),
+            });
             expect(msg).toContain("model-registry:architectures");
             expect(msg).toContain("51 items; ECR Public allows at most 50");
         });
 
         it("an unknown platform, with the canonical spelling", () => {
             const msg = errorOf({ modelVersion: "1.0.0", platform: "x86_64" });
-            expect(msg).toContain('model-registry:platform = "x86_64": it is not a known build platform');
+            expect(msg).toContain(
+                'model-registry:platform = "x86_64": it is not a known build platform',
+            );
             expect(msg).toContain("Fix: pulumi config set platform linux/amd64");
         });
 
@@ -135,11 +152,16 @@ describe("parseConfig", () => {
                 pushPrincipals: '["arn:aws:iam::123456789012:role/ci","123456789012"]',
             });
             expect(msg).toContain('model-registry:pushPrincipals (item 1) = "123456789012"');
-            expect(msg).toContain("Fix: pulumi config set --path 'pushPrincipals[1]' arn:aws:iam::123456789012:root");
+            expect(msg).toContain(
+                "Fix: pulumi config set --path 'pushPrincipals[1]' arn:aws:iam::123456789012:root",
+            );
         });
 
         it("a list that is not a list", () => {
-            const msg = errorOf({ modelVersion: "1.0.0", pushPrincipals: "arn:aws:iam::123456789012:root" });
+            const msg = errorOf({
+                modelVersion: "1.0.0",
+                pushPrincipals: "arn:aws:iam::123456789012:root",
+            });
             expect(msg).toContain("expected a list of strings");
             expect(msg).toContain("pulumi config set --path 'pushPrincipals[0]'");
         });
@@ -168,12 +190,20 @@ describe("parseConfig", () => {
         });
 
         it("a source URL that is not a URL", () => {
-            expect(errorOf({ modelVersion: "1.0.0", sourceUrl: "github.com/x" })).toContain("expected an absolute URL");
+            expect(errorOf({ modelVersion: "1.0.0", sourceUrl: "github.com/x" })).toContain(
+                "expected an absolute URL",
+            );
         });
 
         it("lists every problem at once", () => {
-            const msg = errorOf({ modelVersion: "latest", repositoryName: "Bad Name", platform: "sparc" });
-            expect(msg).toMatch(/^Invalid configuration for stack "dev" \(3 problems\); nothing was created or pushed\./);
+            const msg = errorOf({
+                modelVersion: "latest",
+                repositoryName: "Bad Name",
+                platform: "sparc",
+            });
+            expect(msg).toMatch(
+                /^Invalid configuration for stack "dev" \(3 problems\); nothing was created or pushed\./,
+            );
             expect(msg.split("\n").filter((l) => l.startsWith("    Fix: "))).toHaveLength(3);
         });
     });

@@ -47,7 +47,10 @@ describe("hashContext", () => {
         ["an edited file", (d: string) => fs.writeFileSync(path.join(d, "model.bin"), "weightz")],
         ["an added file", (d: string) => fs.writeFileSync(path.join(d, "extra.txt"), "")],
         ["a removed file", (d: string) => fs.rmSync(path.join(d, "src/server.py"))],
-        ["a renamed file", (d: string) => fs.renameSync(path.join(d, "model.bin"), path.join(d, "model2.bin"))],
+        [
+            "a renamed file",
+            (d: string) => fs.renameSync(path.join(d, "model.bin"), path.join(d, "model2.bin")),
+        ],
         ["an executable bit", (d: string) => fs.chmodSync(path.join(d, "src/server.py"), 0o755)],
         ["a symlink", (d: string) => fs.symlinkSync("model.bin", path.join(d, "link.bin"))],
     ])("changes with %s", async (_what, change) => {
@@ -94,7 +97,18 @@ describe("hashContext", () => {
 
 describe(".dockerignore", () => {
     const m = parseDockerignore(
-        ["# comment", "", "*.log", "/build", "**/__pycache__", "docs/**/*.md", "data/*", "!data/keep.csv", "secret?.txt", "[ab].tmp"].join("\n"),
+        [
+            "# comment",
+            "",
+            "*.log",
+            "/build",
+            "**/__pycache__",
+            "docs/**/*.md",
+            "data/*",
+            "!data/keep.csv",
+            "secret?.txt",
+            "[ab].tmp",
+        ].join("\n"),
     );
 
     it.each([
@@ -137,22 +151,42 @@ describe("modelBuildSpec", () => {
 
     it("changes the fingerprint with the Dockerfile, the build args and the platform", async () => {
         const dir = makeContext("m", { ...files, ".dockerignore": "Dockerfile\n" });
-        const base = await modelBuildSpec({ context: dir, version: "1.0.0", platform: "linux/amd64" });
+        const base = await modelBuildSpec({
+            context: dir,
+            version: "1.0.0",
+            platform: "linux/amd64",
+        });
         const variants = [
             await modelBuildSpec({ context: dir, version: "1.0.0", platform: "linux/arm64" }),
-            await modelBuildSpec({ context: dir, version: "1.0.0", platform: "linux/amd64", baseImage: "other:1" }),
-            await modelBuildSpec({ context: dir, version: "1.0.0", platform: "linux/amd64", revision: "abc" }),
+            await modelBuildSpec({
+                context: dir,
+                version: "1.0.0",
+                platform: "linux/amd64",
+                baseImage: "other:1",
+            }),
+            await modelBuildSpec({
+                context: dir,
+                version: "1.0.0",
+                platform: "linux/amd64",
+                revision: "abc",
+            }),
         ];
         for (const v of variants) expect(v.fingerprint).not.toBe(base.fingerprint);
         // The Dockerfile is ignored by .dockerignore here, so only the fingerprint can see it change.
         fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM scratch\n");
-        const edited = await modelBuildSpec({ context: dir, version: "1.0.0", platform: "linux/amd64" });
+        const edited = await modelBuildSpec({
+            context: dir,
+            version: "1.0.0",
+            platform: "linux/amd64",
+        });
         expect(edited.modelSha256).toBe(base.modelSha256);
         expect(edited.fingerprint).not.toBe(base.fingerprint);
     });
 
     it("names a missing Dockerfile", async () => {
         const dir = makeContext("m", { "model.bin": "x" });
-        await expect(modelBuildSpec({ context: dir, version: "1.0.0", platform: "linux/amd64" })).rejects.toThrow(/Dockerfile ".*m\/Dockerfile" does not exist/);
+        await expect(
+            modelBuildSpec({ context: dir, version: "1.0.0", platform: "linux/amd64" }),
+        ).rejects.toThrow(/Dockerfile ".*m\/Dockerfile" does not exist/);
     });
 });

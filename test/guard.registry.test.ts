@@ -16,7 +16,12 @@ jest.setTimeout(60_000);
 const FP_A = `sha256:${"a".repeat(64)}`;
 const FP_B = `sha256:${"b".repeat(64)}`;
 
-function inputs(registry: LocalRegistry, repository: string, tag: string, fingerprint = FP_A): TagGuardInputs {
+function inputs(
+    registry: LocalRegistry,
+    repository: string,
+    tag: string,
+    fingerprint = FP_A,
+): TagGuardInputs {
     return {
         repositoryUri: `${registry.host}/${repository}`,
         tag,
@@ -28,7 +33,10 @@ function inputs(registry: LocalRegistry, repository: string, tag: string, finger
     };
 }
 
-async function checkFailures(olds: Partial<TagGuardInputs>, news: TagGuardInputs): Promise<string[]> {
+async function checkFailures(
+    olds: Partial<TagGuardInputs>,
+    news: TagGuardInputs,
+): Promise<string[]> {
     const result = await tagGuardProvider.check!(olds, news);
     return (result.failures ?? []).map((f) => f.reason);
 }
@@ -52,13 +60,20 @@ describe("guard on a plain registry", () => {
         const digest = await pushImage(registry.endpoint("ml/taken"), "1.1.0", "someone else");
         const failures = await checkFailures({}, inputs(registry, "ml/taken", "1.1.0"));
         expect(failures).toHaveLength(1);
-        expect(failures[0]).toContain(`${registry.host}/ml/taken:1.1.0 already exists in the registry (digest ${digest})`);
+        expect(failures[0]).toContain(
+            `${registry.host}/ml/taken:1.1.0 already exists in the registry (digest ${digest})`,
+        );
         expect(failures[0]).toContain("Nothing was built or pushed");
         expect(failures[0]).toContain("Fix: pulumi config set modelVersion 1.1.1");
         // create re-checks right before the push and refuses too.
-        await expect(tagGuardProvider.create!(inputs(registry, "ml/taken", "1.1.0"))).rejects.toThrow(digest);
+        await expect(
+            tagGuardProvider.create!(inputs(registry, "ml/taken", "1.1.0")),
+        ).rejects.toThrow(digest);
         // The registry still holds the original.
-        expect(await headManifest(registry.endpoint("ml/taken"), "1.1.0")).toMatchObject({ exists: true, digest });
+        expect(await headManifest(registry.endpoint("ml/taken"), "1.1.0")).toMatchObject({
+            exists: true,
+            digest,
+        });
     });
 
     it("allows the same version with the same content again, without asking the registry", async () => {
@@ -83,7 +98,9 @@ describe("guard on a plain registry", () => {
         expect(failures).toHaveLength(1);
         expect(failures[0]).toContain("already published by this stack with other content");
         expect(failures[0]).toContain(`published content ${FP_A}, new content ${FP_B}`);
-        expect(failures[0]).toContain("Fix: publish the change as a new version: pulumi config set modelVersion 1.0.1");
+        expect(failures[0]).toContain(
+            "Fix: publish the change as a new version: pulumi config set modelVersion 1.0.1",
+        );
         const diff = await tagGuardProvider.diff!("id", published, changed);
         expect(diff).toMatchObject({ changes: true, replaces: [] });
         await expect(tagGuardProvider.update!("id", published, changed)).rejects.toThrow(FP_B);
@@ -96,7 +113,11 @@ describe("guard on a plain registry", () => {
         const v2 = inputs(registry, "ml/bump", "1.1.0", FP_B);
         expect(await checkFailures(v1, v2)).toEqual([]);
         const diff = await tagGuardProvider.diff!("id", v1, v2);
-        expect(diff).toMatchObject({ changes: true, replaces: ["tag"], deleteBeforeReplace: false });
+        expect(diff).toMatchObject({
+            changes: true,
+            replaces: ["tag"],
+            deleteBeforeReplace: false,
+        });
         const created = await tagGuardProvider.create!(v2);
         expect(created.id).toBe(`${registry.host}/ml/bump:1.1.0`);
         const d2 = await pushImage(endpoint, "1.1.0", "model v2");
@@ -109,7 +130,11 @@ describe("guard on a plain registry", () => {
 
     it("skips only while values are unknown (a preview before the repository exists)", async () => {
         const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-        const wanted = { ...inputs(registry, "ml/x", "1.0.0"), repositoryUri: unknown, repositoryPath: unknown };
+        const wanted = {
+            ...inputs(registry, "ml/x", "1.0.0"),
+            repositoryUri: unknown,
+            repositoryPath: unknown,
+        };
         expect(await checkFailures({}, wanted)).toEqual([]);
     });
 });
@@ -126,15 +151,24 @@ describe("guard when the registry is down", () => {
         };
         const failures = await checkFailures({}, wanted);
         expect(failures).toHaveLength(1);
-        expect(failures[0]).toContain(`cannot check whether 127.0.0.1:${port}/ml/iris:1.0.0 is already published, so it is not pushed`);
-        expect(failures[0]).toContain(`the registry at http://127.0.0.1:${port} cannot be reached (connect ECONNREFUSED`);
+        expect(failures[0]).toContain(
+            `cannot check whether 127.0.0.1:${port}/ml/iris:1.0.0 is already published, so it is not pushed`,
+        );
+        expect(failures[0]).toContain(
+            `the registry at http://127.0.0.1:${port} cannot be reached (connect ECONNREFUSED`,
+        );
         expect(failures[0]).toContain("4 attempts");
     });
 
     it("retries connection failures: a registry that comes up during the retries is reached", async () => {
         const port = await freePort();
         const lookup = headManifest(
-            { apiUrl: `http://127.0.0.1:${port}`, repository: "ml/late", retries: 6, timeoutMs: 2000 },
+            {
+                apiUrl: `http://127.0.0.1:${port}`,
+                repository: "ml/late",
+                retries: 6,
+                timeoutMs: 2000,
+            },
             "1.0.0",
         );
         // The first attempts find nothing listening; the registry takes the port a moment later.
@@ -148,7 +182,10 @@ describe("guard when the registry is down", () => {
 });
 
 describe.each([
-    ["TLS with a self-signed certificate and htpasswd (Basic)", { tls: true, auth: "htpasswd" as const }],
+    [
+        "TLS with a self-signed certificate and htpasswd (Basic)",
+        { tls: true, auth: "htpasswd" as const },
+    ],
     ["a Bearer token realm", { tls: false, auth: "token" as const }],
 ])("guard on a registry with %s", (_label, opts) => {
     let registry: LocalRegistry;
@@ -165,12 +202,19 @@ describe.each([
         const failures = await checkFailures({}, inputs(registry, "ml/iris", "2.0.0"));
         expect(failures[0]).toContain(`already exists in the registry (digest ${digest})`);
         if (opts.auth === "token") {
-            expect(registry.tokenRequests.some((q) => q.includes("scope=repository%3Aml%2Firis%3Apull"))).toBe(true);
+            expect(
+                registry.tokenRequests.some((q) =>
+                    q.includes("scope=repository%3Aml%2Firis%3Apull"),
+                ),
+            ).toBe(true);
         }
     });
 
     it("refuses with a clear message when the credentials are wrong", async () => {
-        const wanted = { ...inputs(registry, "ml/iris", "3.0.0"), credentials: { username: "publisher", password: "wrong" } };
+        const wanted = {
+            ...inputs(registry, "ml/iris", "3.0.0"),
+            credentials: { username: "publisher", password: "wrong" },
+        };
         const failures = await checkFailures({}, wanted);
         expect(failures).toHaveLength(1);
         expect(failures[0]).toMatch(/refused the credentials \(401/);
@@ -179,14 +223,20 @@ describe.each([
     it("refuses when the credentials are missing", async () => {
         const wanted = { ...inputs(registry, "ml/iris", "3.0.0"), credentials: undefined };
         const failures = await checkFailures({}, wanted);
-        expect(failures[0]).toMatch(opts.auth === "token" ? /refused anonymous access \(401\)/ : /asks for credentials and none were given/);
+        expect(failures[0]).toMatch(
+            opts.auth === "token"
+                ? /refused anonymous access \(401\)/
+                : /asks for credentials and none were given/,
+        );
     });
 
     if (opts.tls) {
         it("does not trust the self-signed certificate unless told to", async () => {
             const wanted = { ...inputs(registry, "ml/iris", "3.0.0"), caCertificate: undefined };
             const failures = await checkFailures({}, wanted);
-            expect(failures[0]).toContain("the registry's TLS certificate is not trusted (self-signed certificate)");
+            expect(failures[0]).toContain(
+                "the registry's TLS certificate is not trusted (self-signed certificate)",
+            );
             expect(failures[0]).toContain("give its PEM certificate as caCertificate");
         });
     }
@@ -228,7 +278,10 @@ describe("the serialized guard provider, run in a fresh Node process", () => {
     });
 
     /** Loads the provider as the dynamic provider host does, in a directory with no node_modules. */
-    function runSerialized(method: "check" | "create", args: unknown[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    function runSerialized(
+        method: "check" | "create",
+        args: unknown[],
+    ): Promise<{ code: number; stdout: string; stderr: string }> {
         const script = `
             const provider = require(${JSON.stringify(providerFile)}).handler();
             const args = JSON.parse(process.argv[1]);
@@ -236,8 +289,12 @@ describe("the serialized guard provider, run in a fresh Node process", () => {
                 (r) => { process.stdout.write(JSON.stringify(r)); },
                 (e) => { process.stderr.write(String(e && e.message)); process.exit(3); });`;
         return new Promise((resolve) => {
-            execFile(process.execPath, ["-e", script, JSON.stringify(args)], { cwd: dir }, (err, stdout, stderr) =>
-                resolve({ code: err ? (err as any).code ?? 1 : 0, stdout, stderr }),
+            execFile(
+                process.execPath,
+                ["-e", script, JSON.stringify(args)],
+                { cwd: dir },
+                (err, stdout, stderr) =>
+                    resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
             );
         });
     }
@@ -258,8 +315,15 @@ describe("the serialized guard provider, run in a fresh Node process", () => {
     });
 
     it("refuses an existing tag with its digest, in check and in create", async () => {
-        const digest = await pushImage(registry.endpoint("ml/serialized"), "1.0.0", "already there");
-        const check = await runSerialized("check", [{}, inputs(registry, "ml/serialized", "1.0.0")]);
+        const digest = await pushImage(
+            registry.endpoint("ml/serialized"),
+            "1.0.0",
+            "already there",
+        );
+        const check = await runSerialized("check", [
+            {},
+            inputs(registry, "ml/serialized", "1.0.0"),
+        ]);
         expect(check.code).toBe(0);
         const failures = JSON.parse(check.stdout).failures;
         expect(failures).toHaveLength(1);
@@ -272,15 +336,22 @@ describe("the serialized guard provider, run in a fresh Node process", () => {
 
     it("refuses, with the registry's error, when the registry cannot be reached", async () => {
         const port = await freePort();
-        const wanted = { ...inputs(registry, "ml/serialized", "9.9.9"), apiUrl: `http://127.0.0.1:${port}` };
+        const wanted = {
+            ...inputs(registry, "ml/serialized", "9.9.9"),
+            apiUrl: `http://127.0.0.1:${port}`,
+        };
         const r = await runSerialized("check", [{}, wanted]);
         expect(r.code).toBe(0);
-        expect(JSON.parse(r.stdout).failures[0].reason).toContain(`the registry at http://127.0.0.1:${port} cannot be reached`);
+        expect(JSON.parse(r.stdout).failures[0].reason).toContain(
+            `the registry at http://127.0.0.1:${port} cannot be reached`,
+        );
     });
 
     it("refuses changed content behind a published version", async () => {
         const published = inputs(registry, "ml/serialized", "1.0.0", FP_A);
         const r = await runSerialized("check", [published, { ...published, fingerprint: FP_B }]);
-        expect(JSON.parse(r.stdout).failures[0].reason).toContain(`published content ${FP_A}, new content ${FP_B}`);
+        expect(JSON.parse(r.stdout).failures[0].reason).toContain(
+            `published content ${FP_A}, new content ${FP_B}`,
+        );
     });
 });

@@ -23,11 +23,18 @@ beforeAll(async () => {
 });
 
 /** HTTP against the running container, retried until the server is up. */
-async function call(url: string, init?: { method?: string; body?: string }): Promise<{ status: number; json: any }> {
+async function call(
+    url: string,
+    init?: { method?: string; body?: string },
+): Promise<{ status: number; json: any }> {
     const deadline = Date.now() + 30_000;
     for (;;) {
         try {
-            const res = await fetch(url, { method: init?.method ?? "GET", body: init?.body, headers: { "Content-Type": "application/json" } });
+            const res = await fetch(url, {
+                method: init?.method ?? "GET",
+                body: init?.body,
+                headers: { "Content-Type": "application/json" },
+            });
             return { status: res.status, json: await res.json() };
         } catch (e) {
             if (Date.now() > deadline) throw e;
@@ -44,9 +51,18 @@ describe("the example model image", () => {
     let imageId = "";
 
     beforeAll(async () => {
-        spec = await modelBuildSpec({ context: "model", version: "1.0.0", platform: PLATFORM, baseImage: base, sourceUrl: "https://example.com/ml/iris", revision: "0123abc" });
+        spec = await modelBuildSpec({
+            context: "model",
+            version: "1.0.0",
+            platform: PLATFORM,
+            baseImage: base,
+            sourceUrl: "https://example.com/ml/iris",
+            revision: "0123abc",
+        });
         imageId = (await buildWithSpec(spec, tag)).imageId;
-        container = (await docker(["run", "-d", "--rm", "-p", "127.0.0.1::8080", tag])).stdout.trim();
+        container = (
+            await docker(["run", "-d", "--rm", "-p", "127.0.0.1::8080", tag])
+        ).stdout.trim();
         const port = (await docker(["port", container, "8080/tcp"])).stdout.trim().split(":").pop();
         url = `http://127.0.0.1:${port}`;
     });
@@ -56,7 +72,9 @@ describe("the example model image", () => {
     });
 
     it("carries the version, the model checksum and the source in its OCI labels", async () => {
-        const labels = JSON.parse((await docker(["image", "inspect", "--format", "{{json .Config.Labels}}", tag])).stdout);
+        const labels = JSON.parse(
+            (await docker(["image", "inspect", "--format", "{{json .Config.Labels}}", tag])).stdout,
+        );
         expect(labels).toEqual({
             "org.opencontainers.image.title": "model",
             "org.opencontainers.image.version": "1.0.0",
@@ -68,14 +86,25 @@ describe("the example model image", () => {
     });
 
     it("runs as an unprivileged user, with a health check", async () => {
-        const config = JSON.parse((await docker(["image", "inspect", "--format", "{{json .Config}}", tag])).stdout);
+        const config = JSON.parse(
+            (await docker(["image", "inspect", "--format", "{{json .Config}}", tag])).stdout,
+        );
         expect(config.User).toBe("10001:10001");
-        expect(config.Healthcheck.Test).toEqual(["CMD", "python3", "/opt/model/server.py", "--healthcheck"]);
+        expect(config.Healthcheck.Test).toEqual([
+            "CMD",
+            "python3",
+            "/opt/model/server.py",
+            "--healthcheck",
+        ]);
         await call(`${url}/health`);
-        const uid = (await docker(["exec", container, "python3", "-c", "import os; print(os.getuid())"])).stdout.trim();
+        const uid = (
+            await docker(["exec", container, "python3", "-c", "import os; print(os.getuid())"])
+        ).stdout.trim();
         expect(uid).toBe("10001");
         // The HEALTHCHECK command itself, run in the container: exit 0 while the server answers.
-        await expect(docker(["exec", container, "python3", "/opt/model/server.py", "--healthcheck"])).resolves.toBeDefined();
+        await expect(
+            docker(["exec", container, "python3", "/opt/model/server.py", "--healthcheck"]),
+        ).resolves.toBeDefined();
     });
 
     it("answers /health from the baked-in model", async () => {
@@ -91,19 +120,40 @@ describe("the example model image", () => {
     });
 
     it("answers /predict, and refuses malformed input", async () => {
-        const ok = await call(`${url}/predict`, { method: "POST", body: JSON.stringify({ inputs: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] }) });
+        const ok = await call(`${url}/predict`, {
+            method: "POST",
+            body: JSON.stringify({
+                inputs: [
+                    [5.1, 3.5, 1.4, 0.2],
+                    [6.7, 3.0, 5.2, 2.3],
+                ],
+            }),
+        });
         expect(ok.status).toBe(200);
         expect(ok.json.version).toBe("1.0.0");
         expect(ok.json.predictions.map((p: any) => p.label)).toEqual(["setosa", "virginica"]);
         const probs = Object.values(ok.json.predictions[0].probabilities) as number[];
         expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
-        const bad = await call(`${url}/predict`, { method: "POST", body: JSON.stringify({ inputs: [[1, 2]] }) });
+        const bad = await call(`${url}/predict`, {
+            method: "POST",
+            body: JSON.stringify({ inputs: [[1, 2]] }),
+        });
         expect(bad.status).toBe(400);
         expect(bad.json.error).toMatch(/row 0: expected 4 finite numbers/);
     });
 
     it("rebuilds an unchanged context entirely from cache, to the same image", async () => {
-        const again = await buildWithSpec(await modelBuildSpec({ context: "model", version: "1.0.0", platform: PLATFORM, baseImage: base, sourceUrl: "https://example.com/ml/iris", revision: "0123abc" }), tag);
+        const again = await buildWithSpec(
+            await modelBuildSpec({
+                context: "model",
+                version: "1.0.0",
+                platform: PLATFORM,
+                baseImage: base,
+                sourceUrl: "https://example.com/ml/iris",
+                revision: "0123abc",
+            }),
+            tag,
+        );
         expect(again.imageId).toBe(imageId);
         expect(again.log).toMatch(/COPY model\.json[\s\S]*CACHED/);
     });
@@ -123,12 +173,16 @@ describe("a version bump with only the model changed", () => {
         if (work) fs.rmSync(work, { recursive: true, force: true });
     });
 
-    async function manifest(tag: string): Promise<{ config: { digest: string }; layers: { digest: string; size: number }[] }> {
+    async function manifest(
+        tag: string,
+    ): Promise<{ config: { digest: string }; layers: { digest: string; size: number }[] }> {
         const res = await authorizedRequest(
             registry.endpoint("ml/iris"),
             "GET",
             `/v2/ml/iris/manifests/${tag}`,
-            { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+            {
+                Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+            },
             "pull",
         );
         expect(res.status).toBe(200);
@@ -138,7 +192,12 @@ describe("a version bump with only the model changed", () => {
     it("pushes only the model layer, the image config and the manifest", async () => {
         const ref = `${registry.host}/ml/iris`;
         const context = path.join(work, "model");
-        const v1 = await modelBuildSpec({ context, version: "1.0.0", platform: PLATFORM, baseImage: base });
+        const v1 = await modelBuildSpec({
+            context,
+            version: "1.0.0",
+            platform: PLATFORM,
+            baseImage: base,
+        });
         await buildWithSpec(v1, `${ref}:1.0.0`, work);
         await docker(["push", `${ref}:1.0.0`]);
         const before = storedBlobs(registry);
@@ -146,7 +205,12 @@ describe("a version bump with only the model changed", () => {
         const model = JSON.parse(fs.readFileSync(path.join(context, "model.json"), "utf8"));
         model.bias = [0.3, 1.0, -1.3];
         fs.writeFileSync(path.join(context, "model.json"), JSON.stringify(model, null, 2));
-        const v2 = await modelBuildSpec({ context, version: "1.1.0", platform: PLATFORM, baseImage: base });
+        const v2 = await modelBuildSpec({
+            context,
+            version: "1.1.0",
+            platform: PLATFORM,
+            baseImage: base,
+        });
         expect(v2.modelSha256).not.toBe(v1.modelSha256);
         await buildWithSpec(v2, `${ref}:1.1.0`, work);
         const push = await docker(["push", `${ref}:1.1.0`]);
@@ -160,7 +224,9 @@ describe("a version bump with only the model changed", () => {
 
         // Everything below the model layer is shared with 1.0.0 and was not sent again.
         expect(m2.layers.slice(0, -1)).toEqual(m1.layers.slice(0, -1));
-        expect(new Set(added)).toEqual(new Set([modelLayer.digest, m2.config.digest, manifestDigest]));
+        expect(new Set(added)).toEqual(
+            new Set([modelLayer.digest, m2.config.digest, manifestDigest]),
+        );
         const addedBytes = added.reduce((n, d) => n + (after.get(d) ?? 0), 0);
         const baseBytes = m2.layers.slice(0, -1).reduce((n, l) => n + l.size, 0);
         expect(addedBytes).toBeLessThan(modelLayer.size + 16 * 1024);

@@ -7,7 +7,10 @@ import {
     tagOf,
 } from "../policy/rules";
 
-function violations(rule: (r: PolicyResource, report: (m: string) => void) => void, resource: PolicyResource): string[] {
+function violations(
+    rule: (r: PolicyResource, report: (m: string) => void) => void,
+    resource: PolicyResource,
+): string[] {
     const found: string[] = [];
     rule(resource, (m) => found.push(m));
     return found;
@@ -18,13 +21,18 @@ const IMAGE = "docker:index/image:Image";
 const PUBLIC_REPO = "aws:ecrpublic/repository:Repository";
 const PRIVATE_REPO = "aws:ecr/repository:Repository";
 
-const image = (imageName: unknown): PolicyResource => ({ type: IMAGE, props: { imageName }, urn: urn("dev", IMAGE) });
+const image = (imageName: unknown): PolicyResource => ({
+    type: IMAGE,
+    props: { imageName },
+    urn: urn("dev", IMAGE),
+});
 
 describe("image-tags-are-semver", () => {
-    it.each(["public.ecr.aws/a1/model:1.0.0", "localhost:5000/ml/iris:2.1.0-rc.1", "r.example.com/m:1.0.0@sha256:" + "a".repeat(64)])(
-        "passes %s",
-        (name) => expect(violations(imageTagsAreSemver, image(name))).toEqual([]),
-    );
+    it.each([
+        "public.ecr.aws/a1/model:1.0.0",
+        "localhost:5000/ml/iris:2.1.0-rc.1",
+        "r.example.com/m:1.0.0@sha256:" + "a".repeat(64),
+    ])("passes %s", (name) => expect(violations(imageTagsAreSemver, image(name))).toEqual([]));
 
     it.each([
         ["public.ecr.aws/a1/model:latest", /"latest".*moving tag/],
@@ -40,7 +48,13 @@ describe("image-tags-are-semver", () => {
 
     it("leaves other resources and unknown names alone", () => {
         expect(violations(imageTagsAreSemver, image(undefined))).toEqual([]);
-        expect(violations(imageTagsAreSemver, { type: PUBLIC_REPO, props: { imageName: "x:latest" }, urn: "" })).toEqual([]);
+        expect(
+            violations(imageTagsAreSemver, {
+                type: PUBLIC_REPO,
+                props: { imageName: "x:latest" },
+                urn: "",
+            }),
+        ).toEqual([]);
     });
 
     it("reads tags after a registry port, and not from a digest", () => {
@@ -53,22 +67,48 @@ describe("image-tags-are-semver", () => {
 describe("prod-repositories-keep-images", () => {
     it.each([PUBLIC_REPO, PRIVATE_REPO])("fails forceDestroy on %s in prod stacks", (type) => {
         for (const stack of ["prod", "production", "prod-eu"]) {
-            const found = violations(prodRepositoriesKeepImages, { type, props: { forceDestroy: true }, urn: urn(stack, type) });
+            const found = violations(prodRepositoriesKeepImages, {
+                type,
+                props: { forceDestroy: true },
+                urn: urn(stack, type),
+            });
             expect(found).toHaveLength(1);
             expect(found[0]).toContain(`stack "${stack}" is a production stack`);
         }
     });
 
     it("passes prod without forceDestroy, and forceDestroy outside prod", () => {
-        expect(violations(prodRepositoriesKeepImages, { type: PUBLIC_REPO, props: { forceDestroy: false }, urn: urn("prod", PUBLIC_REPO) })).toEqual([]);
-        expect(violations(prodRepositoriesKeepImages, { type: PUBLIC_REPO, props: {}, urn: urn("prod", PUBLIC_REPO) })).toEqual([]);
+        expect(
+            violations(prodRepositoriesKeepImages, {
+                type: PUBLIC_REPO,
+                props: { forceDestroy: false },
+                urn: urn("prod", PUBLIC_REPO),
+            }),
+        ).toEqual([]);
+        expect(
+            violations(prodRepositoriesKeepImages, {
+                type: PUBLIC_REPO,
+                props: {},
+                urn: urn("prod", PUBLIC_REPO),
+            }),
+        ).toEqual([]);
         for (const stack of ["dev", "staging", "products-dev"]) {
-            expect(violations(prodRepositoriesKeepImages, { type: PUBLIC_REPO, props: { forceDestroy: true }, urn: urn(stack, PUBLIC_REPO) })).toEqual([]);
+            expect(
+                violations(prodRepositoriesKeepImages, {
+                    type: PUBLIC_REPO,
+                    props: { forceDestroy: true },
+                    urn: urn(stack, PUBLIC_REPO),
+                }),
+            ).toEqual([]);
         }
     });
 
     it("takes the production pattern from the pack's config", () => {
-        const r = { type: PUBLIC_REPO, props: { forceDestroy: true }, urn: urn("live", PUBLIC_REPO) };
+        const r = {
+            type: PUBLIC_REPO,
+            props: { forceDestroy: true },
+            urn: urn("live", PUBLIC_REPO),
+        };
         const found: string[] = [];
         prodRepositoriesKeepImages(r, (m) => found.push(m), "^live$");
         expect(found).toHaveLength(1);
@@ -78,17 +118,29 @@ describe("prod-repositories-keep-images", () => {
 
 describe("private-ecr-tags-immutable", () => {
     it("passes IMMUTABLE", () => {
-        expect(violations(privateEcrTagsImmutable, { type: PRIVATE_REPO, props: { imageTagMutability: "IMMUTABLE" }, urn: "" })).toEqual([]);
+        expect(
+            violations(privateEcrTagsImmutable, {
+                type: PRIVATE_REPO,
+                props: { imageTagMutability: "IMMUTABLE" },
+                urn: "",
+            }),
+        ).toEqual([]);
     });
 
     it.each([["MUTABLE"], ["MUTABLE_WITH_EXCLUSION"], [undefined]])("fails %s", (value) => {
-        const found = violations(privateEcrTagsImmutable, { type: PRIVATE_REPO, props: { imageTagMutability: value }, urn: "" });
+        const found = violations(privateEcrTagsImmutable, {
+            type: PRIVATE_REPO,
+            props: { imageTagMutability: value },
+            urn: "",
+        });
         expect(found).toHaveLength(1);
         expect(found[0]).toContain('set it to "IMMUTABLE"');
     });
 
     it("does not apply to ECR Public, which has no such setting", () => {
-        expect(violations(privateEcrTagsImmutable, { type: PUBLIC_REPO, props: {}, urn: "" })).toEqual([]);
+        expect(
+            violations(privateEcrTagsImmutable, { type: PUBLIC_REPO, props: {}, urn: "" }),
+        ).toEqual([]);
     });
 });
 
@@ -113,14 +165,22 @@ describe("the policy pack", () => {
         ]);
         const run = (i: number, resource: PolicyResource, config: Record<string, unknown> = {}) => {
             const found: string[] = [];
-            policies[i].validateResource({ ...resource, getConfig: () => config }, (m: string) => found.push(m));
+            policies[i].validateResource({ ...resource, getConfig: () => config }, (m: string) =>
+                found.push(m),
+            );
             return found;
         };
         expect(run(0, image("public.ecr.aws/a/m:latest"))).toHaveLength(1);
-        const prodRepo = { type: PUBLIC_REPO, props: { forceDestroy: true }, urn: urn("prod", PUBLIC_REPO) };
+        const prodRepo = {
+            type: PUBLIC_REPO,
+            props: { forceDestroy: true },
+            urn: urn("prod", PUBLIC_REPO),
+        };
         expect(run(1, prodRepo, { prodStackPattern: "^prod$" })).toHaveLength(1);
         expect(run(1, prodRepo, { prodStackPattern: "^live$" })).toHaveLength(0);
-        expect(policies[1].configSchema.properties.prodStackPattern.default).toBe("^prod(uction)?([-_.].*)?$");
+        expect(policies[1].configSchema.properties.prodStackPattern.default).toBe(
+            "^prod(uction)?([-_.].*)?$",
+        );
         expect(run(2, { type: PRIVATE_REPO, props: {}, urn: "" })).toHaveLength(1);
         jest.dontMock("@pulumi/policy");
     });

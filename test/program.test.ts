@@ -1,6 +1,13 @@
 import * as fs from "fs";
+import * as os from "os";
 import * as YAML from "yaml";
-import { ECR_TOKEN_INVOKE, FAKE_PASSWORD, REGISTRY_ALIAS, Recorder, valueOf } from "./support/pulumiMocks";
+import {
+    ECR_TOKEN_INVOKE,
+    FAKE_PASSWORD,
+    REGISTRY_ALIAS,
+    Recorder,
+    valueOf,
+} from "./support/pulumiMocks";
 import { PUSH_ACTIONS } from "../components/modelRepository";
 
 type Pulumi = typeof import("@pulumi/pulumi");
@@ -14,22 +21,36 @@ interface Run {
 
 /** Config from a stack file, as the engine passes it to the program. */
 function stackFileConfig(stack: string): Record<string, string> {
-    const doc = YAML.parse(fs.readFileSync(`Pulumi.${stack}.yaml`, "utf8")) as { config: Record<string, unknown> };
+    const doc = YAML.parse(fs.readFileSync(`Pulumi.${stack}.yaml`, "utf8")) as {
+        config: Record<string, unknown>;
+    };
     return Object.fromEntries(
-        Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+        Object.entries(doc.config).map(([k, v]) => [
+            k,
+            typeof v === "string" ? v : JSON.stringify(v),
+        ]),
     );
 }
 
 /** `{ modelVersion: "1.0.0" }` -> `{ "model-registry:modelVersion": "1.0.0" }`. */
 function projectConfig(values: Record<string, string>): Record<string, string> {
-    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k.includes(":") ? k : `model-registry:${k}`, v]));
+    return Object.fromEntries(
+        Object.entries(values).map(([k, v]) => [k.includes(":") ? k : `model-registry:${k}`, v]),
+    );
 }
 
 /** Runs index.ts in a fresh module registry, as `pulumi up` would, and records what it registers. */
-async function runProgram(config: Record<string, string>, opts: { stack?: string; preview?: boolean } = {}): Promise<Run> {
+async function runProgram(
+    config: Record<string, string>,
+    opts: { stack?: string; preview?: boolean } = {},
+): Promise<Run> {
     jest.resetModules();
     const pulumi: Pulumi = await import("@pulumi/pulumi");
-    const recorder = await Recorder.start(pulumi, { config: projectConfig(config), stack: opts.stack, preview: opts.preview });
+    const recorder = await Recorder.start(pulumi, {
+        config: projectConfig(config),
+        stack: opts.stack,
+        preview: opts.preview,
+    });
     let outputs: Record<string, any> = {};
     let error: unknown;
     try {
@@ -83,7 +104,9 @@ describe("the program, dev stack file", () => {
         expect(catalogData.description).toBe("Example model (development builds)");
         expect(catalogData.architectures).toEqual(["x86-64"]);
         expect(catalogData.operatingSystems).toEqual(["Linux"]);
-        expect(catalogData.usageText).toContain("docker pull public.ecr.aws/<registry-alias>/model-registry-dev:<version>");
+        expect(catalogData.usageText).toContain(
+            "docker pull public.ecr.aws/<registry-alias>/model-registry-dev:<version>",
+        );
     });
 
     it("asks ECR Public for a push token in us-east-1", () => {
@@ -94,7 +117,9 @@ describe("the program, dev stack file", () => {
 
     it("builds and pushes <repositoryUri>:<modelVersion> with the token, against public.ecr.aws", () => {
         const image = run.recorder.one(IMAGE, "model-image");
-        expect(image.inputs.imageName).toBe(`public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev:1.0.0`);
+        expect(image.inputs.imageName).toBe(
+            `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev:1.0.0`,
+        );
         expect(image.inputs.skipPush).toBe(false);
         expect(image.inputs.registry.server).toBe("public.ecr.aws");
         expect(image.inputs.registry.username).toBe("AWS");
@@ -145,9 +170,13 @@ describe("the program, dev stack file", () => {
         const uri = `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev`;
         expect(await valueOf(outputs.repository_uri)).toBe(uri);
         expect(await valueOf(outputs.image_uri)).toBe(`${uri}:1.0.0`);
-        expect(await valueOf(outputs.image_ref)).toMatch(new RegExp(`^${uri.replace(/[./]/g, "\\$&")}@sha256:[0-9a-f]{64}$`));
+        expect(await valueOf(outputs.image_ref)).toMatch(
+            new RegExp(`^${uri.replace(/[./]/g, "\\$&")}@sha256:[0-9a-f]{64}$`),
+        );
         expect(await valueOf(outputs.model_version)).toBe("1.0.0");
-        expect(await valueOf(outputs.model_sha256)).toBe(run.recorder.one(IMAGE).inputs.build.args.MODEL_SHA256);
+        expect(await valueOf(outputs.model_sha256)).toBe(
+            run.recorder.one(IMAGE).inputs.build.args.MODEL_SHA256,
+        );
     });
 
     it("sends the registry password, and nothing else, as a secret", () => {
@@ -185,7 +214,10 @@ describe("the program, staging stack file", () => {
 describe("the program, push principals and a version bump", () => {
     it("grants exactly the push actions to the configured principals", async () => {
         const principals = ["arn:aws:iam::123456789012:role/ci", "arn:aws:iam::210987654321:root"];
-        const run = await runProgram({ modelVersion: "1.1.0", pushPrincipals: JSON.stringify(principals) });
+        const run = await runProgram({
+            modelVersion: "1.1.0",
+            pushPrincipals: JSON.stringify(principals),
+        });
         expect(run.error).toBeUndefined();
         const policy = run.recorder.one(POLICY, "model-push-policy");
         expect(policy.inputs.region).toBe("us-east-1");
@@ -241,7 +273,7 @@ describe("the program, run twice with unchanged files", () => {
         expect(JSON.stringify(guardB)).toBe(JSON.stringify(guardA));
         for (const text of [imageA, JSON.stringify(guardA)]) {
             expect(text).not.toContain(process.cwd());
-            expect(text).not.toContain(require("os").tmpdir());
+            expect(text).not.toContain(os.tmpdir());
             expect(text).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/); // no timestamps
         }
     });
@@ -253,14 +285,20 @@ describe("the program, bad input", () => {
         [{ modelVersion: "latest" }, "`latest` is a moving tag"],
         [{ modelVersion: "v1.0" }, 'without a leading "v"'],
         [{ modelVersion: "1.0.0", repositoryName: "Models" }, "upper-case"],
-        [{ modelVersion: "1.0.0", description: "x".repeat(2000) }, "ECR Public allows at most 1024"],
+        [
+            { modelVersion: "1.0.0", description: "x".repeat(2000) },
+            "ECR Public allows at most 1024",
+        ],
         [{ modelVersion: "1.0.0", platform: "linux/mips" }, "not a known build platform"],
-    ])("%j stops the run before any resource or invoke, with one RunError", async (config, message) => {
-        const run = await runProgram(config as Record<string, string>);
-        expect(run.pulumi.RunError.isInstance(run.error)).toBe(true);
-        expect((run.error as Error).message).toContain(message);
-        expect((run.error as Error).message).toContain("Fix: pulumi config set");
-        expect(run.recorder.resources).toHaveLength(0);
-        expect(run.recorder.invokes).toHaveLength(0);
-    });
+    ])(
+        "%j stops the run before any resource or invoke, with one RunError",
+        async (config, message) => {
+            const run = await runProgram(config as Record<string, string>);
+            expect(run.pulumi.RunError.isInstance(run.error)).toBe(true);
+            expect((run.error as Error).message).toContain(message);
+            expect((run.error as Error).message).toContain("Fix: pulumi config set");
+            expect(run.recorder.resources).toHaveLength(0);
+            expect(run.recorder.invokes).toHaveLength(0);
+        },
+    );
 });

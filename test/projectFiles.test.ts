@@ -30,18 +30,21 @@ describe("Pulumi.yaml", () => {
         expect(Object.keys(project.config).sort()).toEqual(Object.keys(CONFIG_KEYS).sort());
     });
 
-    it.each(Object.keys(CONFIG_KEYS) as ConfigKey[])("declares %s with the program's type and default", (key) => {
-        const declared = project.config[key];
-        const spec = CONFIG_KEYS[key];
-        expect(declared.type).toBe(spec.kind);
-        expect(declared.description?.length).toBeGreaterThan(10);
-        if (spec.kind === "array") expect(declared.items).toEqual({ type: "string" });
-        if (spec.default === undefined) {
-            expect(declared).not.toHaveProperty("default");
-        } else {
-            expect(declared.default).toEqual(spec.default);
-        }
-    });
+    it.each(Object.keys(CONFIG_KEYS) as ConfigKey[])(
+        "declares %s with the program's type and default",
+        (key) => {
+            const declared = project.config[key];
+            const spec = CONFIG_KEYS[key];
+            expect(declared.type).toBe(spec.kind);
+            expect(declared.description?.length).toBeGreaterThan(10);
+            if (spec.kind === "array") expect(declared.items).toEqual({ type: "string" });
+            if (spec.default === undefined) {
+                expect(declared).not.toHaveProperty("default");
+            } else {
+                expect(declared.default).toEqual(spec.default);
+            }
+        },
+    );
 });
 
 describe("stack files", () => {
@@ -50,12 +53,18 @@ describe("stack files", () => {
     });
 
     it.each(stacks)("%s holds only values, each key namespaced and declared", (file) => {
-        expect(stackFileProblems(file, YAML.parse(fs.readFileSync(file, "utf8")), project)).toEqual([]);
+        expect(stackFileProblems(file, YAML.parse(fs.readFileSync(file, "utf8")), project)).toEqual(
+            [],
+        );
     });
 
     it("the stack-file rules catch a schema, an undeclared key and a stray top-level key", () => {
         const doc = {
-            config: { "model-registry:modelVersion": { type: "string" }, "model-registry:nope": "1", "aws:region": "us-east-1" },
+            config: {
+                "model-registry:modelVersion": { type: "string" },
+                "model-registry:nope": "1",
+                "aws:region": "us-east-1",
+            },
             extra: true,
         };
         expect(stackFileProblems("Pulumi.x.yaml", doc, project)).toEqual([
@@ -67,11 +76,16 @@ describe("stack files", () => {
 
     it.each(stacks)("%s is valid configuration for the program", (file) => {
         const stack = file.split(".")[1];
-        const doc = YAML.parse(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+        const doc = YAML.parse(fs.readFileSync(file, "utf8")) as {
+            config: Record<string, unknown>;
+        };
         const raw = Object.fromEntries(
             Object.entries(doc.config)
                 .filter(([k]) => k.startsWith(`${project.name}:`))
-                .map(([k, v]) => [k.slice(project.name.length + 1), typeof v === "string" ? v : JSON.stringify(v)]),
+                .map(([k, v]) => [
+                    k.slice(project.name.length + 1),
+                    typeof v === "string" ? v : JSON.stringify(v),
+                ]),
         );
         const config = parseConfig(raw, { project: project.name, stack });
         expect(config.repositoryName).toBe(`model-registry-${stack}`);

@@ -11,10 +11,15 @@ import {
 } from "../lib/validation";
 
 describe("checkModelVersion", () => {
-    it.each(["0.0.1", "1.0.0", "1.1.0", "10.20.30", "1.0.0-rc.1", "1.0.0-alpha-a.b-c", "2.0.0-0.3.7"])(
-        "accepts %s",
-        (v) => expect(checkModelVersion(v)).toBeUndefined(),
-    );
+    it.each([
+        "0.0.1",
+        "1.0.0",
+        "1.1.0",
+        "10.20.30",
+        "1.0.0-rc.1",
+        "1.0.0-alpha-a.b-c",
+        "2.0.0-0.3.7",
+    ])("accepts %s", (v) => expect(checkModelVersion(v)).toBeUndefined());
 
     it.each([
         ["latest", /moving tag/, "1.0.0"],
@@ -38,7 +43,9 @@ describe("checkModelVersion", () => {
 
     it("refuses a tag longer than an OCI tag may be", () => {
         const long = `1.0.0-${"a".repeat(123)}`; // 129 characters
-        expect(checkModelVersion(long)?.reason).toMatch(/129 characters long; an image tag holds at most 128/);
+        expect(checkModelVersion(long)?.reason).toMatch(
+            /129 characters long; an image tag holds at most 128/,
+        );
         expect(checkModelVersion(long.slice(0, 128))).toBeUndefined();
     });
 });
@@ -73,12 +80,16 @@ describe("catalog limits", () => {
     it("counts characters, not UTF-16 units", () => {
         expect(charLength("🙂🙂")).toBe(2);
         expect(checkCatalogText("🙂".repeat(1024), 1024)).toBeUndefined();
-        expect(checkCatalogText("🙂".repeat(1025), 1024)?.reason).toMatch(/1025 characters long; ECR Public allows at most 1024 \(shorten it by 1\)/);
+        expect(checkCatalogText("🙂".repeat(1025), 1024)?.reason).toMatch(
+            /1025 characters long; ECR Public allows at most 1024 \(shorten it by 1\)/,
+        );
     });
 
     it("checks list length and item length", () => {
         expect(checkCatalogList(["x86-64", "ARM 64"])).toBeUndefined();
-        expect(checkCatalogList(Array(51).fill("x"))?.reason).toMatch(/51 items; ECR Public allows at most 50/);
+        expect(checkCatalogList(Array(51).fill("x"))?.reason).toMatch(
+            /51 items; ECR Public allows at most 50/,
+        );
         expect(checkCatalogList([""])?.reason).toMatch(/0 characters long; each item must be 1-50/);
         expect(checkCatalogList(["a".repeat(51)])?.reason).toMatch(/51 characters long/);
     });
@@ -99,19 +110,26 @@ describe("checkPlatform", () => {
         expect(checkPlatform("x86_64")?.suggestion).toBe("linux/amd64");
         expect(checkPlatform("aarch64")?.suggestion).toBe("linux/arm64");
         expect(checkPlatform("Linux/AMD64")?.suggestion).toBe("linux/amd64");
-        expect(checkPlatform("windows/amd64")?.reason).toMatch(/not a known build platform; expected one of linux\/amd64/);
+        expect(checkPlatform("windows/amd64")?.reason).toMatch(
+            /not a known build platform; expected one of linux\/amd64/,
+        );
     });
 });
 
 describe("checkPrincipalArn", () => {
-    it.each(["arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:role/ci-publisher", "arn:aws-cn:iam::123456789012:user/a/b"])(
-        "accepts %s",
-        (arn) => expect(checkPrincipalArn(arn)).toBeUndefined(),
-    );
+    it.each([
+        "arn:aws:iam::123456789012:root",
+        "arn:aws:iam::123456789012:role/ci-publisher",
+        "arn:aws-cn:iam::123456789012:user/a/b",
+    ])("accepts %s", (arn) => expect(checkPrincipalArn(arn)).toBeUndefined());
 
     it("refuses anything else, suggesting the root ARN for a bare account id", () => {
-        expect(checkPrincipalArn("123456789012")?.suggestion).toBe("arn:aws:iam::123456789012:root");
+        expect(checkPrincipalArn("123456789012")?.suggestion).toBe(
+            "arn:aws:iam::123456789012:root",
+        );
         expect(checkPrincipalArn("*")?.reason).toMatch(/not an IAM principal ARN/);
-        expect(checkPrincipalArn("arn:aws:iam::1234:root")?.reason).toMatch(/not an IAM principal ARN/);
+        expect(checkPrincipalArn("arn:aws:iam::1234:root")?.reason).toMatch(
+            /not an IAM principal ARN/,
+        );
     });
 });

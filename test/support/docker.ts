@@ -25,9 +25,14 @@ export function docker(args: string[], opts: { cwd?: string } = {}): Promise<Run
         execFile(
             DOCKER,
             args,
-            { cwd: opts.cwd ?? PROJECT, env: { ...process.env, DOCKER_BUILDKIT: "1" }, maxBuffer: 64 * 1024 * 1024 },
+            {
+                cwd: opts.cwd ?? PROJECT,
+                env: { ...process.env, DOCKER_BUILDKIT: "1" },
+                maxBuffer: 64 * 1024 * 1024,
+            },
             (err, stdout, stderr) => {
-                if (err) reject(new Error(`docker ${args.join(" ")} failed: ${err.message}\n${stderr}`));
+                if (err)
+                    reject(new Error(`docker ${args.join(" ")} failed: ${err.message}\n${stderr}`));
                 else resolve({ stdout, stderr });
             },
         );
@@ -37,7 +42,9 @@ export function docker(args: string[], opts: { cwd?: string } = {}): Promise<Run
 /** Makes sure an engine answers, starting dockerd (as root) when none does. Never skips. */
 export async function ensureDockerEngine(): Promise<void> {
     if (!fs.existsSync(DOCKER)) {
-        throw new Error("Docker is not installed: apt-get install -y docker.io (or run 'bash .ci/run', which does).");
+        throw new Error(
+            "Docker is not installed: apt-get install -y docker.io (or run 'bash .ci/run', which does).",
+        );
     }
     // The same start-up as .ci/run; it leaves dockerd running for later runs.
     await new Promise<void>((resolve, reject) =>
@@ -57,7 +64,11 @@ export function baseImage(): string {
 }
 
 /** `docker build` with exactly the inputs the program gives docker.Image. Returns the image id. */
-export async function buildWithSpec(spec: ModelBuildSpec, tag: string, cwd = PROJECT): Promise<{ imageId: string; log: string }> {
+export async function buildWithSpec(
+    spec: ModelBuildSpec,
+    tag: string,
+    cwd = PROJECT,
+): Promise<{ imageId: string; log: string }> {
     const args = ["build", "--platform", spec.platform, "-f", spec.dockerfile, "-t", tag];
     for (const [k, v] of Object.entries(spec.args)) args.push("--build-arg", `${k}=${v}`);
     args.push("--progress", "plain", spec.context);

@@ -62,7 +62,10 @@ function unwrapSecrets(value: any, path: string, found: string[]): any {
         return unwrapSecrets(value.value, path, []);
     }
     return Object.fromEntries(
-        Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v, path ? `${path}.${k}` : k, found)]),
+        Object.entries(value).map(([k, v]) => [
+            k,
+            unwrapSecrets(v, path ? `${path}.${k}` : k, found),
+        ]),
     );
 }
 
@@ -85,7 +88,11 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
         case "docker:index/image:Image": {
             const repo = String(inputs.imageName).replace(/:[^:/]+$/, "");
             const digest = createHash("sha256").update(JSON.stringify(inputs)).digest("hex");
-            return { ...inputs, repoDigest: `${repo}@sha256:${digest}`, baseImageName: inputs.imageName };
+            return {
+                ...inputs,
+                repoDigest: `${repo}@sha256:${digest}`,
+                baseImageName: inputs.imageName,
+            };
         }
         default:
             return { ...inputs };
@@ -161,8 +168,12 @@ export class Recorder {
 
     /** Waits until every registration and invoke the program started has finished. */
     async settle(): Promise<void> {
-        // waitForRPCs is internal to the SDK, but it is what `pulumi up` itself waits on.
-        const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+        // waitForRPCs is internal to the SDK (not in its typings), but it is what `pulumi up`
+        // itself waits on before it disconnects.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const settings = require("@pulumi/pulumi/runtime/settings") as {
+            waitForRPCs(): Promise<void>;
+        };
         await settings.waitForRPCs();
     }
 
@@ -170,7 +181,9 @@ export class Recorder {
     one(type: string, name?: string): RecordedResource {
         const found = this.all(type).filter((r) => name === undefined || r.name === name);
         if (found.length !== 1) {
-            throw new Error(`expected one ${type}${name ? ` named ${name}` : ""}, found ${found.length}`);
+            throw new Error(
+                `expected one ${type}${name ? ` named ${name}` : ""}, found ${found.length}`,
+            );
         }
         return found[0];
     }

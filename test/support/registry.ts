@@ -59,16 +59,39 @@ export async function freePort(): Promise<number> {
     });
 }
 
-function selfSignedCertificate(dir: string, name: string): { cert: string; key: string; certPath: string; keyPath: string } {
+function selfSignedCertificate(
+    dir: string,
+    name: string,
+): { cert: string; key: string; certPath: string; keyPath: string } {
     const certPath = path.join(dir, `${name}.crt`);
     const keyPath = path.join(dir, `${name}.key`);
     execFileSync(
         "openssl",
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath, "-out", certPath, "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            keyPath,
+            "-out",
+            certPath,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
         { stdio: "ignore" },
     );
-    return { cert: fs.readFileSync(certPath, "utf8"), key: fs.readFileSync(keyPath, "utf8"), certPath, keyPath };
+    return {
+        cert: fs.readFileSync(certPath, "utf8"),
+        key: fs.readFileSync(keyPath, "utf8"),
+        certPath,
+        keyPath,
+    };
 }
 
 function base64url(data: Buffer | string): string {
@@ -79,7 +102,11 @@ function base64url(data: Buffer | string): string {
  * A token realm, as in the Docker token auth spec: Basic credentials in, a JWT signed with a key
  * whose certificate the registry trusts (`rootcertbundle`) out, granting the requested scope.
  */
-async function startTokenRealm(dir: string, credentials: { username: string; password: string }, requests: string[]) {
+async function startTokenRealm(
+    dir: string,
+    credentials: { username: string; password: string },
+    requests: string[],
+) {
     const { cert, key, certPath } = selfSignedCertificate(dir, "token-signer");
     const der = new X509Certificate(cert).raw;
     const port = await freePort();
@@ -88,7 +115,9 @@ async function startTokenRealm(dir: string, credentials: { username: string; pas
         requests.push(url.search);
         const expected = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
         if (req.headers.authorization !== expected) {
-            res.writeHead(401, { "Content-Type": "application/json" }).end('{"details":"bad credentials"}');
+            res.writeHead(401, { "Content-Type": "application/json" }).end(
+                '{"details":"bad credentials"}',
+            );
             return;
         }
         const access = (url.searchParams.getAll("scope") ?? [])
@@ -110,10 +139,16 @@ async function startTokenRealm(dir: string, credentials: { username: string; pas
         const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
         const signature = createSign("RSA-SHA256").update(signingInput).sign(key);
         const token = `${signingInput}.${base64url(signature)}`;
-        res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token, expires_in: 300 }));
+        res.writeHead(200, { "Content-Type": "application/json" }).end(
+            JSON.stringify({ token, expires_in: 300 }),
+        );
     });
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-    return { realm: `http://127.0.0.1:${port}/token`, certPath, close: () => new Promise<void>((r) => server.close(() => r())) };
+    return {
+        realm: `http://127.0.0.1:${port}/token`,
+        certPath,
+        close: () => new Promise<void>((r) => server.close(() => r())),
+    };
 }
 
 /** Starts a registry and waits until it answers `/v2/`. */
@@ -122,7 +157,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "registry-"));
     const port = opts.port ?? (await freePort());
     const host = `127.0.0.1:${port}`;
-    const credentials = opts.auth ? { username: "publisher", password: randomBytes(9).toString("base64url") } : undefined;
+    const credentials = opts.auth
+        ? { username: "publisher", password: randomBytes(9).toString("base64url") }
+        : undefined;
     const tokenRequests: string[] = [];
     const lines = [
         "version: 0.1",
@@ -147,9 +184,18 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
     }
     let closeRealm: (() => Promise<void>) | undefined;
     if (opts.auth === "htpasswd" && credentials) {
-        const htpasswd = execFileSync("htpasswd", ["-Bbn", credentials.username, credentials.password], { encoding: "utf8" });
+        const htpasswd = execFileSync(
+            "htpasswd",
+            ["-Bbn", credentials.username, credentials.password],
+            { encoding: "utf8" },
+        );
         fs.writeFileSync(path.join(dir, "htpasswd"), htpasswd);
-        lines.push("auth:", "  htpasswd:", "    realm: model-registry-tests", `    path: ${dir}/htpasswd`);
+        lines.push(
+            "auth:",
+            "  htpasswd:",
+            "    realm: model-registry-tests",
+            `    path: ${dir}/htpasswd`,
+        );
     } else if (opts.auth === "token" && credentials) {
         const realm = await startTokenRealm(dir, credentials, tokenRequests);
         closeRealm = realm.close;
@@ -164,11 +210,16 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
     }
     fs.writeFileSync(path.join(dir, "config.yml"), `${lines.join("\n")}\n`);
 
-    const child: ChildProcess = spawn(BINARY, ["serve", path.join(dir, "config.yml")], { stdio: ["ignore", "ignore", "pipe"] });
+    const child: ChildProcess = spawn(BINARY, ["serve", path.join(dir, "config.yml")], {
+        stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     const apiUrl = `${opts.tls ? "https" : "http"}://${host}`;
-    const endpoint = (repository: string, overrides: Partial<RegistryEndpoint> = {}): RegistryEndpoint => ({
+    const endpoint = (
+        repository: string,
+        overrides: Partial<RegistryEndpoint> = {},
+    ): RegistryEndpoint => ({
         apiUrl,
         repository,
         credentials,
@@ -181,9 +232,16 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
     // Ready when /v2/ answers at all (200, or 401 when it has auth).
     const deadline = Date.now() + 15_000;
     for (;;) {
-        if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}): ${stderr}`);
+        if (child.exitCode !== null)
+            throw new Error(`docker-registry exited (${child.exitCode}): ${stderr}`);
         try {
-            const res = await authorizedRequest(endpoint("probe", { retries: 0, timeoutMs: 1000 }), "GET", "/v2/", {}, "pull");
+            const res = await authorizedRequest(
+                endpoint("probe", { retries: 0, timeoutMs: 1000 }),
+                "GET",
+                "/v2/",
+                {},
+                "pull",
+            );
             if (res.status === 200) break;
         } catch {
             // not listening yet
@@ -236,8 +294,15 @@ function sha256(data: Buffer): string {
 /** Uploads a blob with a monolithic upload; returns its digest. */
 export async function pushBlob(endpoint: RegistryEndpoint, data: Buffer): Promise<string> {
     const digest = sha256(data);
-    const start = await authorizedRequest(endpoint, "POST", `/v2/${endpoint.repository}/blobs/uploads/`, {}, "push,pull");
-    if (start.status !== 202) throw new Error(`blob upload start answered ${start.status}: ${start.body}`);
+    const start = await authorizedRequest(
+        endpoint,
+        "POST",
+        `/v2/${endpoint.repository}/blobs/uploads/`,
+        {},
+        "push,pull",
+    );
+    if (start.status !== 202)
+        throw new Error(`blob upload start answered ${start.status}: ${start.body}`);
     const location = new URL(String(start.headers.location), endpoint.apiUrl);
     location.searchParams.set("digest", digest);
     const put = await authorizedRequest(
@@ -256,7 +321,11 @@ export async function pushBlob(endpoint: RegistryEndpoint, data: Buffer): Promis
  * Publishes a small OCI image under `tag` through the registry API: one layer and a config whose
  * content depends on `seed`. Returns the manifest digest the registry reports.
  */
-export async function pushImage(endpoint: RegistryEndpoint, tag: string, seed: string): Promise<string> {
+export async function pushImage(
+    endpoint: RegistryEndpoint,
+    tag: string,
+    seed: string,
+): Promise<string> {
     const layer = Buffer.from(`layer for ${seed}\n`);
     const config = Buffer.from(
         JSON.stringify({
@@ -266,13 +335,26 @@ export async function pushImage(endpoint: RegistryEndpoint, tag: string, seed: s
             rootfs: { type: "layers", diff_ids: [sha256(layer)] },
         }),
     );
-    const [layerDigest, configDigest] = [await pushBlob(endpoint, layer), await pushBlob(endpoint, config)];
+    const [layerDigest, configDigest] = [
+        await pushBlob(endpoint, layer),
+        await pushBlob(endpoint, config),
+    ];
     const manifest = Buffer.from(
         JSON.stringify({
             schemaVersion: 2,
             mediaType: "application/vnd.oci.image.manifest.v1+json",
-            config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
-            layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.length }],
+            config: {
+                mediaType: "application/vnd.oci.image.config.v1+json",
+                digest: configDigest,
+                size: config.length,
+            },
+            layers: [
+                {
+                    mediaType: "application/vnd.oci.image.layer.v1.tar",
+                    digest: layerDigest,
+                    size: layer.length,
+                },
+            ],
         }),
     );
     const res = await authorizedRequest(
