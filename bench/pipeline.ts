@@ -20,9 +20,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { modelBuildSpec } from "../lib/buildSpec";
-import { authorizedRequest } from "../lib/registryClient";
 import { baseImage, buildWithSpec, docker, ensureDockerEngine } from "../test/support/docker";
-import { startRegistry, storedBlobs } from "../test/support/registry";
+import { fetchManifest, startRegistry, storedBlobs } from "../test/support/registry";
 
 const PROJECT = path.resolve(__dirname, "..");
 const MiB = 1024 * 1024;
@@ -127,23 +126,15 @@ async function pipeline(size: number, work: string): Promise<void> {
     writeRandomFile(weights, size);
     const ref = `${registry.host}/bench/model`;
     const tag = (v: string) => `${ref}:${v}`;
+    const specFor = (version: string) =>
+        modelBuildSpec({ context: ctx, version, platform: "linux/amd64", baseImage: base });
     try {
-        const v1 = await modelBuildSpec({
-            context: ctx,
-            version: "1.0.0",
-            platform: "linux/amd64",
-            baseImage: base,
-        });
+        const v1 = await specFor("1.0.0");
         let t0 = Date.now();
         await buildWithSpec(v1, tag("1.0.0"), work);
         const firstBuild = (Date.now() - t0) / 1000;
         t0 = Date.now();
-        const again = await modelBuildSpec({
-            context: ctx,
-            version: "1.0.0",
-            platform: "linux/amd64",
-            baseImage: base,
-        });
+        const again = await specFor("1.0.0");
         await buildWithSpec(again, tag("1.0.0"), work);
         const cachedBuild = (Date.now() - t0) / 1000;
         console.log(
@@ -154,12 +145,7 @@ async function pipeline(size: number, work: string): Promise<void> {
         await docker(["push", tag("1.0.0")]);
         const before = storedBlobs(registry);
         writeRandomFile(weights, size); // a retrained model: same size, new bytes
-        const v2 = await modelBuildSpec({
-            context: ctx,
-            version: "1.1.0",
-            platform: "linux/amd64",
-            baseImage: base,
-        });
+        const v2 = await specFor("1.1.0");
         await buildWithSpec(v2, tag("1.1.0"), work);
         t0 = Date.now();
         await docker(["push", tag("1.1.0")]);
@@ -167,16 +153,7 @@ async function pipeline(size: number, work: string): Promise<void> {
         const after = storedBlobs(registry);
         const added = [...after.keys()].filter((d) => !before.has(d));
         const addedBytes = added.reduce((n, d) => n + (after.get(d) ?? 0), 0);
-        const res = await authorizedRequest(
-            registry.endpoint("bench/model"),
-            "GET",
-            "/v2/bench/model/manifests/1.1.0",
-            {
-                Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
-            },
-            "pull",
-        );
-        const layers = JSON.parse(res.body.toString("utf8")).layers as { size: number }[];
+        const { layers } = await fetchManifest(registry.endpoint("bench/model"), "1.1.0");
         const modelLayer = layers[layers.length - 1].size;
         console.log(
             `version bump: registry received ${added.length} new blobs, ${human(addedBytes)} (${addedBytes} B) in ${pushSeconds.toFixed(1)} s; ` +

@@ -273,6 +273,29 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
     };
 }
 
+/** An image manifest as the registry serves it (Docker v2 or OCI). */
+export interface ImageManifest {
+    readonly config: { readonly digest: string; readonly size: number };
+    readonly layers: readonly { readonly digest: string; readonly size: number }[];
+}
+
+export async function fetchManifest(
+    endpoint: RegistryEndpoint,
+    tag: string,
+): Promise<ImageManifest> {
+    const res = await authorizedRequest(
+        endpoint,
+        "GET",
+        `/v2/${endpoint.repository}/manifests/${tag}`,
+        {
+            Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+        },
+        "pull",
+    );
+    if (res.status !== 200) throw new Error(`GET manifest ${tag} answered ${res.status}`);
+    return JSON.parse(res.body.toString("utf8")) as ImageManifest;
+}
+
 /** Every blob the registry stores (layers, configs and manifests), by digest, with its size. */
 export function storedBlobs(registry: LocalRegistry): Map<string, number> {
     const root = path.join(registry.storageDir, "docker/registry/v2/blobs/sha256");
