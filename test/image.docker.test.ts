@@ -8,9 +8,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { modelBuildSpec } from "../lib/buildSpec";
-import { authorizedRequest } from "../lib/registryClient";
 import { baseImage, buildWithSpec, docker, ensureDockerEngine } from "./support/docker";
-import { LocalRegistry, startRegistry, storedBlobs } from "./support/registry";
+import { LocalRegistry, fetchManifest, startRegistry, storedBlobs } from "./support/registry";
 
 jest.setTimeout(10 * 60_000);
 
@@ -50,15 +49,17 @@ describe("the example model image", () => {
     let spec: Awaited<ReturnType<typeof modelBuildSpec>>;
     let imageId = "";
 
+    const input = () => ({
+        context: "model",
+        version: "1.0.0",
+        platform: PLATFORM,
+        baseImage: base,
+        sourceUrl: "https://example.com/ml/iris",
+        revision: "0123abc",
+    });
+
     beforeAll(async () => {
-        spec = await modelBuildSpec({
-            context: "model",
-            version: "1.0.0",
-            platform: PLATFORM,
-            baseImage: base,
-            sourceUrl: "https://example.com/ml/iris",
-            revision: "0123abc",
-        });
+        spec = await modelBuildSpec(input());
         imageId = (await buildWithSpec(spec, tag)).imageId;
         container = (
             await docker(["run", "-d", "--rm", "-p", "127.0.0.1::8080", tag])
@@ -143,17 +144,7 @@ describe("the example model image", () => {
     });
 
     it("rebuilds an unchanged context entirely from cache, to the same image", async () => {
-        const again = await buildWithSpec(
-            await modelBuildSpec({
-                context: "model",
-                version: "1.0.0",
-                platform: PLATFORM,
-                baseImage: base,
-                sourceUrl: "https://example.com/ml/iris",
-                revision: "0123abc",
-            }),
-            tag,
-        );
+        const again = await buildWithSpec(await modelBuildSpec(input()), tag);
         expect(again.imageId).toBe(imageId);
         expect(again.log).toMatch(/COPY model\.json[\s\S]*CACHED/);
     });
@@ -173,21 +164,7 @@ describe("a version bump with only the model changed", () => {
         if (work) fs.rmSync(work, { recursive: true, force: true });
     });
 
-    async function manifest(
-        tag: string,
-    ): Promise<{ config: { digest: string }; layers: { digest: string; size: number }[] }> {
-        const res = await authorizedRequest(
-            registry.endpoint("ml/iris"),
-            "GET",
-            `/v2/ml/iris/manifests/${tag}`,
-            {
-                Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
-            },
-            "pull",
-        );
-        expect(res.status).toBe(200);
-        return JSON.parse(res.body.toString("utf8"));
-    }
+    const manifest = (tag: string) => fetchManifest(registry.endpoint("ml/iris"), tag);
 
     it("pushes only the model layer, the image config and the manifest", async () => {
         const ref = `${registry.host}/ml/iris`;
