@@ -87,7 +87,7 @@ export async function guardFailures(
 /**
  * The guard's dynamic provider. `check` runs in every preview and update, before anything is
  * built: that is where a publication is refused. `create` and `update` check again right before
- * the push; `delete` never touches the registry.
+ * the push; `delete` never touches the registry. The guard is never replaced (see `diff`).
  */
 export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     async check(olds: Partial<TagGuardInputs>, news: TagGuardInputs) {
@@ -96,10 +96,13 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async diff(_id: string, olds: TagGuardInputs, news: TagGuardInputs) {
-        const replaces = (["repositoryUri", "tag"] as const).filter((k) => olds[k] !== news[k]);
-        // Credentials rotate (ECR tokens last 12 hours) and are not part of what was published.
-        const changes = replaces.length > 0 || olds.fingerprint !== news.fingerprint;
-        return { changes, replaces, deleteBeforeReplace: false };
+        // A new tag, repository or content is an in-place update, never a replacement: the guard
+        // inherits `protect` from a protected stack, and Pulumi refuses to replace a protected
+        // resource, so a replacement would block every version bump in prod. `update` checks the
+        // new publication exactly as `create` would. Credentials rotate (ECR tokens last 12
+        // hours) and are not part of what was published, so they are not compared.
+        const keys = ["repositoryUri", "tag", "fingerprint"] as const;
+        return { changes: keys.some((k) => olds[k] !== news[k]), replaces: [] };
     },
 
     async create(inputs: TagGuardInputs) {

@@ -102,30 +102,50 @@ describe("guard on a plain registry", () => {
             "Fix: publish the change as a new version: pulumi config set modelVersion 1.0.1",
         );
         const diff = await tagGuardProvider.diff!("id", published, changed);
-        expect(diff).toMatchObject({ changes: true, replaces: [] });
+        expect(diff).toEqual({ changes: true, replaces: [] });
         await expect(tagGuardProvider.update!("id", published, changed)).rejects.toThrow(FP_B);
     });
 
-    it("allows a version bump and keeps the old tag at its old digest", async () => {
+    it("allows a version bump in place and keeps the old tag at its old digest", async () => {
         const endpoint = registry.endpoint("ml/bump");
         const v1 = inputs(registry, "ml/bump", "1.0.0", FP_A);
         const d1 = await pushImage(endpoint, "1.0.0", "model v1");
         const v2 = inputs(registry, "ml/bump", "1.1.0", FP_B);
         expect(await checkFailures(v1, v2)).toEqual([]);
-        const diff = await tagGuardProvider.diff!("id", v1, v2);
-        expect(diff).toMatchObject({
-            changes: true,
-            replaces: ["tag"],
-            deleteBeforeReplace: false,
-        });
-        const created = await tagGuardProvider.create!(v2);
-        expect(created.id).toBe(`${registry.host}/ml/bump:1.1.0`);
+        // An update, not a replacement: a protected (prod) guard could not be replaced.
+        expect(await tagGuardProvider.diff!("id", v1, v2)).toEqual({ changes: true, replaces: [] });
+        const updated = await tagGuardProvider.update!("id", v1, v2);
+        expect(updated.outs).toMatchObject({ tag: "1.1.0", fingerprint: FP_B });
         const d2 = await pushImage(endpoint, "1.1.0", "model v2");
-        // Replacing the guard deletes the old one, which must leave the registry alone.
-        await tagGuardProvider.delete!("id", v1);
+        // Deleting the guard (a destroy) leaves the registry alone.
+        await tagGuardProvider.delete!("id", v2);
         expect(d2).not.toBe(d1);
         expect(await headManifest(endpoint, "1.0.0")).toMatchObject({ exists: true, digest: d1 });
         expect(await headManifest(endpoint, "1.1.0")).toMatchObject({ exists: true, digest: d2 });
+    });
+
+    it("refuses a bump to a version that someone else already published, in check and in update", async () => {
+        const endpoint = registry.endpoint("ml/bump-taken");
+        const v1 = inputs(registry, "ml/bump-taken", "1.0.0", FP_A);
+        await pushImage(endpoint, "1.0.0", "ours");
+        const theirs = await pushImage(endpoint, "1.1.0", "theirs");
+        const v2 = inputs(registry, "ml/bump-taken", "1.1.0", FP_B);
+        expect((await checkFailures(v1, v2))[0]).toContain(`digest ${theirs}`);
+        await expect(tagGuardProvider.update!("id", v1, v2)).rejects.toThrow(theirs);
+    });
+
+    it("never asks for a replacement, whatever changes", async () => {
+        const v1 = inputs(registry, "ml/any", "1.0.0", FP_A);
+        for (const change of [
+            { tag: "2.0.0" },
+            { repositoryUri: "elsewhere/x" },
+            { fingerprint: FP_B },
+        ]) {
+            expect(await tagGuardProvider.diff!("id", v1, { ...v1, ...change })).toEqual({
+                changes: true,
+                replaces: [],
+            });
+        }
     });
 
     it("skips only while values are unknown (a preview before the repository exists)", async () => {

@@ -95,7 +95,7 @@ describe("the program, dev stack file", () => {
         const repo = run.recorder.one(REPO, "model-repo");
         expect(repo.inputs.region).toBe("us-east-1");
         expect(repo.inputs.repositoryName).toBe("model-registry-dev");
-        expect(repo.inputs.forceDestroy).toBe(true);
+        expect(repo.inputs.forceDestroy).toBe(false);
         expect(repo.parent).toMatch(/ModelRepository::model$/);
     });
 
