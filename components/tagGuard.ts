@@ -60,8 +60,8 @@ export async function guardFailures(
         tag: p.tag ?? "",
         fingerprint: p.fingerprint ?? "",
     });
-    const previous = published?.tag ? publication(published) : undefined;
-    let decision = decideFromState(previous, publication(wanted));
+    const recorded = published?.tag ? publication(published) : undefined;
+    let decision = decideFromState(recorded, publication(wanted));
     if (decision.action === "lookup") {
         const endpoint: RegistryEndpoint = {
             apiUrl: wanted.apiUrl,
@@ -71,6 +71,7 @@ export async function guardFailures(
         };
         try {
             decision = decideFromRegistry(
+                recorded,
                 publication(wanted),
                 await headManifest(endpoint, wanted.tag),
             );

@@ -1,8 +1,8 @@
 /**
  * The immutability rule for published model versions, as plain decisions:
- *   - a tag this stack has not published may be pushed only if the registry does not have it;
- *   - a tag this stack has published may be pushed again only with the same content
- *     (and then nothing is pushed at all).
+ *   - a tag may be pushed only if the registry does not have it;
+ *   - the same tag with the same content as this stack's last publication is left alone
+ *     (nothing is built or pushed, and the registry is not asked).
  * ECR Public has no tag immutability setting, so this is where it is enforced.
  */
 import { ManifestLookup } from "./registryClient";
@@ -18,47 +18,61 @@ export interface Publication {
 }
 
 export type Decision =
-    /** Nothing to do: this stack published exactly this content under this tag. */
+    /** Nothing to do: this stack's last publication is exactly this tag and content. */
     | { readonly action: "unchanged" }
     /** The registry must be asked whether the tag exists before deciding. */
     | { readonly action: "lookup" }
     | { readonly action: "publish" }
     | { readonly action: "refuse"; readonly message: string };
 
+/** True when `recorded` (this stack's last publication) is the same repository and tag as `wanted`. */
+function sameTag(recorded: Publication | undefined, wanted: Publication): recorded is Publication {
+    return recorded?.repositoryUri === wanted.repositoryUri && recorded.tag === wanted.tag;
+}
+
 /**
- * First step: decide from this stack's own record (`published`, the guard's previous inputs) and
- * the publication it is asked for. Returns `lookup` when only the registry can tell.
+ * First step, from this stack's own record alone (`recorded`: the guard's previous inputs):
+ * the same tag with the same content needs nothing, not even a registry call. Anything else
+ * needs the registry (`lookup`), since only the registry knows what is really published.
  */
-export function decideFromState(published: Publication | undefined, wanted: Publication): Decision {
-    if (
-        published &&
-        published.repositoryUri === wanted.repositoryUri &&
-        published.tag === wanted.tag
-    ) {
-        if (published.fingerprint === wanted.fingerprint) return { action: "unchanged" };
+export function decideFromState(recorded: Publication | undefined, wanted: Publication): Decision {
+    if (sameTag(recorded, wanted) && recorded.fingerprint === wanted.fingerprint) {
+        return { action: "unchanged" };
+    }
+    return { action: "lookup" };
+}
+
+/**
+ * Second step, from what the registry holds under the tag. A tag the registry does not have may
+ * be published, even if this stack recorded it before (a push that failed after the guard ran).
+ * A tag the registry has is never overwritten: the message says whether this stack published it
+ * with other content, or someone else did.
+ */
+export function decideFromRegistry(
+    recorded: Publication | undefined,
+    wanted: Publication,
+    remote: ManifestLookup,
+): Decision {
+    if (!remote.exists) return { action: "publish" };
+    const ref = `${wanted.repositoryUri}:${wanted.tag}`;
+    if (sameTag(recorded, wanted)) {
         return {
             action: "refuse",
             message:
-                `${wanted.repositoryUri}:${wanted.tag} is already published by this stack with other content, and a ` +
+                `${ref} is already published by this stack (digest ${remote.digest}) with other content, and a ` +
                 `published version never changes. The model files, Dockerfile, base image or build args changed ` +
-                `but modelVersion did not (published content ${published.fingerprint}, new content ` +
+                `but modelVersion did not (published content ${recorded.fingerprint}, new content ` +
                 `${wanted.fingerprint}). Nothing was built or pushed. ` +
                 `Fix: publish the change as a new version: pulumi config set modelVersion ${nextVersion(wanted.tag)} ` +
                 `(or undo the change to keep ${wanted.tag}).`,
         };
     }
-    return { action: "lookup" };
-}
-
-/** Second step, for a tag this stack has not published: decide from what the registry holds. */
-export function decideFromRegistry(wanted: Publication, remote: ManifestLookup): Decision {
-    if (!remote.exists) return { action: "publish" };
     return {
         action: "refuse",
         message:
-            `${wanted.repositoryUri}:${wanted.tag} already exists in the registry (digest ${remote.digest}) and was ` +
-            `not published by this stack (another stack, a lost state file or a manual push). A published ` +
-            `version never changes, so it is not overwritten. Nothing was built or pushed. ` +
+            `${ref} already exists in the registry (digest ${remote.digest}) and was not published by this ` +
+            `stack (another stack, a lost state file or a manual push). A published version never changes, ` +
+            `so it is not overwritten. Nothing was built or pushed. ` +
             `Fix: pulumi config set modelVersion ${nextVersion(wanted.tag)} ` +
             `(or pull ${wanted.repositoryUri}@${remote.digest} if that is the model you meant).`,
     };

@@ -96,7 +96,9 @@ describe("guard on a plain registry", () => {
         const changed = { ...published, fingerprint: FP_B };
         const failures = await checkFailures(published, changed);
         expect(failures).toHaveLength(1);
-        expect(failures[0]).toContain("already published by this stack with other content");
+        expect(failures[0]).toMatch(
+            /already published by this stack \(digest sha256:[0-9a-f]{64}\) with other content/,
+        );
         expect(failures[0]).toContain(`published content ${FP_A}, new content ${FP_B}`);
         expect(failures[0]).toContain(
             "Fix: publish the change as a new version: pulumi config set modelVersion 1.0.1",
@@ -104,6 +106,14 @@ describe("guard on a plain registry", () => {
         const diff = await tagGuardProvider.diff!("id", published, changed);
         expect(diff).toEqual({ changes: true, replaces: [] });
         await expect(tagGuardProvider.update!("id", published, changed)).rejects.toThrow(FP_B);
+    });
+
+    it("allows changed content for a version that never reached the registry (a failed push)", async () => {
+        // The guard recorded 1.0.0, then the push failed: the registry does not have the tag.
+        const recorded = inputs(registry, "ml/failed-push", "1.0.0", FP_A);
+        const changed = { ...recorded, fingerprint: FP_B };
+        expect(await checkFailures(recorded, changed)).toEqual([]);
+        await expect(tagGuardProvider.update!("id", recorded, changed)).resolves.toBeDefined();
     });
 
     it("allows a version bump in place and keeps the old tag at its old digest", async () => {
