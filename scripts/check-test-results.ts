@@ -6,7 +6,11 @@
  */
 import * as fs from "fs";
 
-const MUST_RUN = ["test/guard.registry.test.ts", "test/image.docker.test.ts"];
+const MUST_RUN = [
+    "test/guard.registry.test.ts",
+    "test/registryClient.test.ts",
+    "test/image.docker.test.ts",
+];
 
 interface Results {
     numPassedTests: number;
