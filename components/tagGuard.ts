@@ -36,11 +36,12 @@ export interface TagGuardArgs {
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /**
- * Checks a publication against this stack's record and the registry. Returns the reasons to
- * refuse it (empty: allowed). An unreachable registry refuses too: the guard never passes silently.
+ * Checks a publication against this stack's record (`previous`, the guard's last inputs) and the
+ * registry. Returns the reasons to refuse it (empty: allowed). An unreachable registry refuses
+ * too: the guard never passes silently.
  */
 export async function guardFailures(
-    published: Partial<TagGuardInputs> | undefined,
+    previous: Partial<TagGuardInputs> | undefined,
     wanted: TagGuardInputs,
 ): Promise<string[]> {
     const keys: (keyof TagGuardInputs)[] = [
@@ -60,7 +61,8 @@ export async function guardFailures(
         tag: p.tag ?? "",
         fingerprint: p.fingerprint ?? "",
     });
-    const recorded = published?.tag ? publication(published) : undefined;
+    // This stack's last publication: the guard's previous inputs, when it has any.
+    const recorded = previous?.tag ? publication(previous) : undefined;
     let decision = decideFromState(recorded, publication(wanted));
     if (decision.action === "lookup") {
         const endpoint: RegistryEndpoint = {
