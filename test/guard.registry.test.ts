@@ -3,12 +3,16 @@
  * plain HTTP, TLS with htpasswd (Basic), and a Bearer token realm. Never skipped: without the
  * registry binary these tests fail with the command that installs it.
  */
-import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { TagGuardInputs, guardFailures, tagGuardProvider } from "../components/tagGuard";
 import { headManifest } from "../lib/registryClient";
+import {
+    ProviderHost,
+    serializeProviderAsPulumiUp,
+    startDynamicProviderHost,
+} from "./support/dynamicProviderHost";
 import { LocalRegistry, freePort, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(60_000);
@@ -272,76 +276,50 @@ describe.each([
     }
 });
 
-describe("the serialized guard provider, run in a fresh Node process", () => {
+describe("the serialized guard provider, run by the SDK's dynamic provider host over gRPC", () => {
     let registry: LocalRegistry;
     let dir: string;
-    let providerFile: string;
+    let providerText: string;
+    let host: ProviderHost;
 
     beforeAll(async () => {
         registry = await startRegistry({ auth: "token" });
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "guard-provider-"));
-        providerFile = path.join(dir, "provider.js");
-        // Serialized as pulumi.dynamic.Resource does (serializeFunction(() => provider)), in a plain
-        // Node process that loads the code with ts-node from a script file, as `pulumi up` does.
-        // Not inside jest (its globals differ) and not with `node -e`: both change what the
-        // serializer captures (with -e it drops the built-in modules and `exports`).
-        const project = path.resolve(__dirname, "..");
-        const serializer = path.join(dir, "serialize.js");
-        fs.writeFileSync(
-            serializer,
-            `require(${JSON.stringify(require.resolve("ts-node"))}).register({ transpileOnly: true, project: ${JSON.stringify(path.join(project, "tsconfig.json"))} });
-             const pulumi = require(${JSON.stringify(require.resolve("@pulumi/pulumi"))});
-             const { tagGuardProvider } = require(${JSON.stringify(path.join(project, "components/tagGuard.ts"))});
-             pulumi.runtime.serializeFunction(() => tagGuardProvider, { allowSecrets: true })
-                 .then((s) => require("fs").writeFileSync(${JSON.stringify(providerFile)}, s.text));`,
+        providerText = await serializeProviderAsPulumiUp(
+            "components/tagGuard.ts",
+            "tagGuardProvider",
+            dir,
         );
-        await new Promise<void>((resolve, reject) =>
-            execFile(process.execPath, [serializer], { cwd: project }, (err, _out, stderr) =>
-                err ? reject(new Error(`serializing the provider failed: ${stderr}`)) : resolve(),
-            ),
-        );
-        fs.rmSync(serializer);
+        // Started in an empty directory: the provider must carry everything it needs.
+        host = await startDynamicProviderHost(dir, providerText);
     });
     afterAll(async () => {
+        await host?.stop();
         await registry?.stop();
         if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    /** Loads the provider as the dynamic provider host does, in a directory with no node_modules. */
-    function runSerialized(
-        method: "check" | "create",
-        args: unknown[],
-    ): Promise<{ code: number; stdout: string; stderr: string }> {
-        const script = `
-            const provider = require(${JSON.stringify(providerFile)}).handler();
-            const args = JSON.parse(process.argv[1]);
-            provider[${JSON.stringify(method)}](...args).then(
-                (r) => { process.stdout.write(JSON.stringify(r)); },
-                (e) => { process.stderr.write(String(e && e.message)); process.exit(3); });`;
-        return new Promise((resolve) => {
-            execFile(
-                process.execPath,
-                ["-e", script, JSON.stringify(args)],
-                { cwd: dir },
-                (err, stdout, stderr) =>
-                    resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
-            );
-        });
-    }
-
-    it("is self-contained: it loads with no project modules in reach", () => {
-        const text = fs.readFileSync(providerFile, "utf8");
-        const required = [...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
+    it("is self-contained: it requires only Node built-ins", () => {
+        const required = [...providerText.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
         expect(new Set(required)).toEqual(new Set(["crypto", "http", "https", "tls"]));
     });
 
     it("allows an absent tag, through the Bearer flow", async () => {
         const before = registry.tokenRequests.length;
-        const r = await runSerialized("check", [{}, inputs(registry, "ml/serialized", "1.0.0")]);
-        expect(r.stderr).toBe("");
-        expect(r.code).toBe(0);
-        expect(JSON.parse(r.stdout).failures).toEqual([]);
+        const r = await host.check({}, inputs(registry, "ml/serialized", "1.0.0"));
+        expect(r.failures).toEqual([]);
+        expect(r.inputs.tag).toBe("1.0.0");
         expect(registry.tokenRequests.length).toBeGreaterThan(before);
+    });
+
+    it("skips while the repository is unknown (the engine's sentinel, in a first preview)", async () => {
+        const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+        const wanted = {
+            ...inputs(registry, "ml/serialized", "1.0.0"),
+            repositoryUri: unknown,
+            repositoryPath: unknown,
+        };
+        expect((await host.check({}, wanted)).failures).toEqual([]);
     });
 
     it("refuses an existing tag with its digest, in check and in create", async () => {
@@ -350,18 +328,29 @@ describe("the serialized guard provider, run in a fresh Node process", () => {
             "1.0.0",
             "already there",
         );
-        const check = await runSerialized("check", [
-            {},
-            inputs(registry, "ml/serialized", "1.0.0"),
-        ]);
-        expect(check.code).toBe(0);
-        const failures = JSON.parse(check.stdout).failures;
-        expect(failures).toHaveLength(1);
-        expect(failures[0].property).toBe("tag");
-        expect(failures[0].reason).toContain(`digest ${digest}`);
-        const create = await runSerialized("create", [inputs(registry, "ml/serialized", "1.0.0")]);
-        expect(create.code).toBe(3);
-        expect(create.stderr).toContain(`digest ${digest}`);
+        const check = await host.check({}, inputs(registry, "ml/serialized", "1.0.0"));
+        expect(check.failures).toHaveLength(1);
+        expect(check.failures[0].property).toBe("tag");
+        expect(check.failures[0].reason).toContain(`digest ${digest}`);
+        await expect(host.create(inputs(registry, "ml/serialized", "1.0.0"))).rejects.toThrow(
+            `digest ${digest}`,
+        );
+    });
+
+    it("creates, diffs and updates through the wire: a bump is an in-place update", async () => {
+        const v1 = inputs(registry, "ml/wire", "1.0.0", FP_A);
+        const created = await host.create(v1);
+        expect(created.id).toBe(`${registry.host}/ml/wire:1.0.0`);
+        expect(created.properties).toMatchObject({ tag: "1.0.0", fingerprint: FP_A });
+        expect(created.properties).not.toHaveProperty("credentials");
+        const rotated = { ...v1, credentials: { username: "publisher", password: "rotated" } };
+        expect(await host.diff(created.id, v1, rotated)).toEqual({ changes: "none", replaces: [] });
+        const v2 = inputs(registry, "ml/wire", "1.1.0", FP_B);
+        expect(await host.diff(created.id, v1, v2)).toEqual({ changes: "some", replaces: [] });
+        expect(await host.update(created.id, v1, v2)).toMatchObject({
+            tag: "1.1.0",
+            fingerprint: FP_B,
+        });
     });
 
     it("refuses, with the registry's error, when the registry cannot be reached", async () => {
@@ -370,18 +359,15 @@ describe("the serialized guard provider, run in a fresh Node process", () => {
             ...inputs(registry, "ml/serialized", "9.9.9"),
             apiUrl: `http://127.0.0.1:${port}`,
         };
-        const r = await runSerialized("check", [{}, wanted]);
-        expect(r.code).toBe(0);
-        expect(JSON.parse(r.stdout).failures[0].reason).toContain(
+        const r = await host.check({}, wanted);
+        expect(r.failures[0].reason).toContain(
             `the registry at http://127.0.0.1:${port} cannot be reached`,
         );
     });
 
     it("refuses changed content behind a published version", async () => {
         const published = inputs(registry, "ml/serialized", "1.0.0", FP_A);
-        const r = await runSerialized("check", [published, { ...published, fingerprint: FP_B }]);
-        expect(JSON.parse(r.stdout).failures[0].reason).toContain(
-            `published content ${FP_A}, new content ${FP_B}`,
-        );
+        const r = await host.check(published, { ...published, fingerprint: FP_B });
+        expect(r.failures[0].reason).toContain(`published content ${FP_A}, new content ${FP_B}`);
     });
 });
