@@ -44,7 +44,7 @@ export function registryError(message: string, kind: RegistryError["kind"]): Reg
     return Object.assign(new Error(message), { name: "RegistryError", kind });
 }
 
-export const MANIFEST_MEDIA_TYPES = [
+const MANIFEST_MEDIA_TYPES = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -89,7 +89,7 @@ export async function headManifest(
 }
 
 /** `registry 127.0.0.1:5000, repository ml/iris`, for messages. */
-export function endpointName(endpoint: RegistryEndpoint): string {
+function endpointName(endpoint: RegistryEndpoint): string {
     return `registry ${new URL(endpoint.apiUrl).host}, repository ${endpoint.repository}`;
 }
 
