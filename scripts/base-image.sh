@@ -18,7 +18,8 @@ if docker image inspect "$image" >/dev/null 2>&1; then
   exit 0
 fi
 
-cache_dir="${MODEL_REGISTRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/model-registry}"
+# HOME may be unset in a trimmed CI environment: fall back to a system cache directory.
+cache_dir="${MODEL_REGISTRY_CACHE:-${XDG_CACHE_HOME:-${HOME:-/var/cache}/.cache}/model-registry}"
 tarball="$cache_dir/base-${suite}-${key}.tar"
 if [ ! -s "$tarball" ]; then
   work=$(mktemp -d)
