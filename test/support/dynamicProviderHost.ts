@@ -107,6 +107,14 @@ export async function startDynamicProviderHost(
     // The engine leaves undefined properties out of the wire struct, and so does this.
     const struct = (props: object) => Struct.fromJavaScript(JSON.parse(JSON.stringify(props)));
     const withProvider = (props: object) => struct({ ...props, __provider: providerText });
+    /** A Diff or Update request: the same id, URN, old and new properties. */
+    const change = (req: any, id: string, olds: object, news: object) => {
+        req.setId(id);
+        req.setUrn(URN);
+        req.setOlds(withProvider(olds));
+        req.setNews(withProvider(news));
+        return req;
+    };
     const call = <T>(method: string, req: unknown): Promise<T> =>
         new Promise((resolve, reject) =>
             client[method](req, (err: Error | null, res: T) =>
@@ -129,12 +137,10 @@ export async function startDynamicProviderHost(
             };
         },
         async diff(id, olds, news) {
-            const req = new provproto.DiffRequest();
-            req.setId(id);
-            req.setUrn(URN);
-            req.setOlds(withProvider(olds));
-            req.setNews(withProvider(news));
-            const res: any = await call("diff", req);
+            const res: any = await call(
+                "diff",
+                change(new provproto.DiffRequest(), id, olds, news),
+            );
             const kinds = provproto.DiffResponse.DiffChanges;
             const changes =
                 res.getChanges() === kinds.DIFF_SOME
@@ -152,12 +158,10 @@ export async function startDynamicProviderHost(
             return { id: res.getId(), properties: res.getProperties().toJavaScript() };
         },
         async update(id, olds, news) {
-            const req = new provproto.UpdateRequest();
-            req.setId(id);
-            req.setUrn(URN);
-            req.setOlds(withProvider(olds));
-            req.setNews(withProvider(news));
-            const res: any = await call("update", req);
+            const res: any = await call(
+                "update",
+                change(new provproto.UpdateRequest(), id, olds, news),
+            );
             return res.getProperties().toJavaScript();
         },
         async stop() {
