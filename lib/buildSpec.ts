@@ -19,6 +19,11 @@ export interface ModelBuildInput {
     readonly sourceUrl?: string;
     /** Source revision label; empty when unknown. */
     readonly revision?: string;
+    /**
+     * `<project>/<stack>` that publishes the image, for the `model-registry.publisher` label, so a
+     * refusal can say truthfully who published a tag. Defaults to empty.
+     */
+    readonly publisher?: string;
 }
 
 /** The exact inputs of one `docker build`, and the hashes that identify its content. */
@@ -46,7 +51,7 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
     const context = path.posix.normalize(input.context.split(path.sep).join("/"));
     const dockerfile = path.posix.join(context, input.dockerfile ?? "Dockerfile");
     const [contextDigest, dockerfileText] = await Promise.all([
-        hashContext(context),
+        hashContext(context, dockerfile),
         fs.readFile(dockerfile).catch((e: NodeJS.ErrnoException) => {
             throw new Error(
                 e.code === "ENOENT"
@@ -56,11 +61,15 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
         }),
     ]);
 
+    const problem = missingFingerprintLabel(dockerfileText.toString("utf8"));
+    if (problem) throw new Error(`Dockerfile ${JSON.stringify(dockerfile)} ${problem}`);
+
     const args: Record<string, string> = {
         MODEL_VERSION: input.version,
         MODEL_SHA256: contextDigest.digest,
         SOURCE_URL: input.sourceUrl ?? "",
         REVISION: input.revision ?? "",
+        MODEL_PUBLISHER: input.publisher ?? "",
     };
     if (input.baseImage) args.BASE_IMAGE = input.baseImage;
 
@@ -77,12 +86,38 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
         )
         .digest("hex");
 
+    // The fingerprint covers every other input, so it goes in as a build arg last: docker.Image
+    // sees its args change exactly when the fingerprint does.
     return {
         context,
         dockerfile,
         platform: input.platform,
-        args,
+        args: { ...args, MODEL_FINGERPRINT: `sha256:${fingerprint}` },
         modelSha256: contextDigest.digest,
         fingerprint: `sha256:${fingerprint}`,
     };
+}
+
+/**
+ * The guard recognises its own publications (a retried push, a rollback) by the fingerprint label,
+ * so the Dockerfile must set it in its final stage. Returns what is missing, or undefined.
+ */
+export function missingFingerprintLabel(dockerfileText: string): string | undefined {
+    const lines = dockerfileText.split(/\r?\n/);
+    let lastFrom = -1;
+    lines.forEach((line, i) => {
+        if (/^\s*FROM\s/i.test(line)) lastFrom = i;
+    });
+    const finalStage = lines.slice(lastFrom + 1).join("\n");
+    const hasArg = /^\s*ARG\s+MODEL_FINGERPRINT\b/im.test(finalStage);
+    const hasLabel = /model-registry\.fingerprint\s*=\s*"?\$\{?MODEL_FINGERPRINT\}?"?/.test(
+        finalStage,
+    );
+    if (hasArg && hasLabel) return undefined;
+    return (
+        "does not label the image with its content fingerprint, which the immutability guard " +
+        "needs to recognise a version it already published. Add these lines after its last FROM: " +
+        'ARG MODEL_FINGERPRINT and LABEL model-registry.fingerprint="${MODEL_FINGERPRINT}" ' +
+        'model-registry.publisher="${MODEL_PUBLISHER}" (with ARG MODEL_PUBLISHER).'
+    );
 }

@@ -1,92 +1,281 @@
-import { createHash } from "crypto";
+import { createHash, Hash } from "crypto";
 import { promises as fs } from "fs";
 import * as path from "path";
-import { parseDockerignore } from "./dockerignore";
+import { cleanPath, IgnoreMatcher, MatchInfo, parseDockerignore } from "./dockerignore";
 
-/** What a build context holds, by content. */
+/** What a build context holds, by content, as docker.Image sees it. */
 export interface ContextDigest {
-    /** `sha256:<hex>` over every file Docker would send, in a stable order. */
+    /** `sha256:<contextDigest>`: what the model checksum label and the guard use. */
     readonly digest: string;
-    /** Files hashed, slash-separated paths relative to the context, in hashing order. */
+    /** Lowercase hex, byte for byte the `build.contextDigest` docker.Image computes in Check. */
+    readonly contextDigest: string;
+    /**
+     * Context files hashed, slash-separated and relative to the context, in hashing order (the
+     * Dockerfile's own entry, hashed first, is not listed).
+     */
     readonly files: readonly string[];
-    /** Bytes of file content hashed. */
+    /** Bytes of file content hashed, the Dockerfile's own entry included. */
     readonly bytes: number;
+    /**
+     * The ignore file applied, as opened (`<dockerfile>.dockerignore`, else
+     * `<context>/.dockerignore`); undefined when there is neither.
+     */
+    readonly ignoreFile: string | undefined;
 }
 
 /** Read buffer for streaming files through the hash: memory stays flat whatever the file size. */
 const CHUNK_SIZE = 4 * 1024 * 1024;
 
 /**
- * Hashes a Docker build context: the files `.dockerignore` lets through, sorted by path, each as
- * its path, type, executable bit, size and content (a symlink as its target). Renaming, adding,
- * removing or editing any file, or making one executable, changes the digest; timestamps,
- * ownership and the machine the context sits on do not.
+ * Hashes a Docker build context exactly as docker.Image does before deciding to rebuild and push,
+ * so the two digests are equal and every change that makes docker.Image push again changes ours.
+ *
+ * `contextDir` and `dockerfile` are the strings given to docker.Image's `build.context` and
+ * `build.dockerfile` (relative to the working directory; the Dockerfile path already joined with
+ * the context), because the provider hashes some paths as spelled.
+ *
+ * The algorithm, from pulumi/pulumi-docker `provider/provider.go`, the native `docker.Image`
+ * provider, as it has been since Dockerfile-specific ignore files came in (pulumi-docker#863).
+ * Read at the newest version the reference index holds; the v5.2.0 tag itself was not there, so
+ * the exact commit is unconfirmed. Its `provider/go.mod` pins github.com/moby/patternmatcher
+ * v0.6.0 and github.com/tonistiigi/fsutil v0.0.0-20250417144416-3f76f8130144. (The `HashContext`
+ * in `provider/internal/context.go` belongs to the experimental buildx Image and differs.)
+ *
+ * - `Check` calls `hashContext(build.Context, build.Dockerfile)` and stores the result as the
+ *   input `build.contextDigest`; any difference there is a diff, and Update builds and pushes.
+ * - `getIgnorePatterns`: the patterns of `dockerfile + ".dockerignore"` if that file exists, else
+ *   of `filepath.Join(context, ".dockerignore")`, else none; read with patternmatcher's
+ *   `ignorefile.ReadAll` (see lib/dockerignore.ts).
+ * - `(*contextHashAccumulator).hashPath(filePath, name, mode)` appends to one buffer: `name` (as
+ *   `filepath.ToSlash(path.Clean(name))`), `mode.String()` (Go's `FileMode.String`, e.g.
+ *   `-rw-rw-r--`, `-rwxr-xr-x`, `Lrwxrwxrwx`, `urwxr-xr-x` for setuid), the 32 raw bytes of the
+ *   SHA-256 of the entry's content, and one zero byte. Content is: for a symlink, the text of
+ *   `filepath.EvalSymlinks(filePath)` cleaned (the fully resolved path, relative to the working
+ *   directory when the context path is relative; a dangling link is an error); for a regular file,
+ *   its bytes; for anything else (fifo, device), nothing.
+ * - The Dockerfile is hashed first, as `hashPath(dockerfile, "Dockerfile", 0)`: under the name
+ *   `Dockerfile` and mode `----------`, whatever its real name or place, even when it is outside
+ *   the context or excluded by the ignore file (inside the context and not excluded, it is hashed
+ *   a second time under its own name during the walk).
+ * - Then `fsutil.Walk(context, {ExcludePatterns})` (fsutil `filterFS.Walk` over
+ *   `filepath.WalkDir`): every directory's entries in byte order of their names, depth first, so
+ *   `a/b` comes before `a.txt`; each path is matched with `MatchesUsingParentResults`, the
+ *   directory's results handed down; an excluded directory is skipped whole unless a `!` pattern
+ *   could re-include something below it; directories themselves add nothing, only non-directory
+ *   entries are hashed, each with its `lstat` mode (symlinks are not followed into).
+ * - `hexSumContext`: the digest is the hex SHA-256 of the whole buffer.
+ *
+ * Streams every file through the hash in CHUNK_SIZE reads (memory stays flat for files of many
+ * GiB) and fails when a file's size changed while it was read.
  */
-export async function hashContext(contextDir: string): Promise<ContextDigest> {
+export async function hashContext(contextDir: string, dockerfile: string): Promise<ContextDigest> {
+    const { matcher, ignoreFile } = await readIgnore(contextDir, dockerfile);
     const stat = await fs.stat(contextDir).catch(() => undefined);
     if (!stat?.isDirectory()) {
         throw new Error(`build context ${JSON.stringify(contextDir)} is not a directory`);
     }
-    const ignoreText = await fs
-        .readFile(path.join(contextDir, ".dockerignore"), "utf8")
-        .catch((e: NodeJS.ErrnoException) => {
-            if (e.code === "ENOENT") return "";
-            throw e;
-        });
-    const matcher = parseDockerignore(ignoreText);
 
-    const entries: { rel: string; abs: string; kind: "file" | "link" }[] = [];
-    const walk = async (relDir: string): Promise<void> => {
-        const dirents = await fs.readdir(path.join(contextDir, relDir), { withFileTypes: true });
-        dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-        for (const d of dirents) {
-            const rel = relDir === "" ? d.name : `${relDir}/${d.name}`;
-            const ignored = matcher.ignores(rel);
-            if (d.isDirectory()) {
-                // An ignored directory is skipped whole unless a `!` rule may re-include a path in it.
-                if (!ignored || matcher.hasExclusions) await walk(rel);
-            } else if (!ignored && (d.isFile() || d.isSymbolicLink())) {
-                entries.push({
-                    rel,
-                    abs: path.join(contextDir, rel),
-                    kind: d.isFile() ? "file" : "link",
-                });
-            }
-        }
-    };
-    await walk("");
-    entries.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-
-    const hash = createHash("sha256");
+    const outer = createHash("sha256");
     const buffer = Buffer.allocUnsafe(CHUNK_SIZE);
     let bytes = 0;
-    for (const entry of entries) {
-        if (entry.kind === "link") {
-            const target = await fs.readlink(entry.abs);
-            hash.update(`link\0${entry.rel}\0${target}\0`);
-            continue;
-        }
-        const handle = await fs.open(entry.abs, "r");
-        try {
-            const { size, mode } = await handle.stat();
-            const exec = (mode & 0o111) !== 0 ? "x" : "-";
-            hash.update(`file\0${entry.rel}\0${exec}\0${size}\0`);
-            let read = 0;
-            for (;;) {
-                const { bytesRead } = await handle.read(buffer, 0, CHUNK_SIZE, null);
-                if (bytesRead === 0) break;
-                hash.update(buffer.subarray(0, bytesRead));
-                read += bytesRead;
+    const record = (name: string, mode: string, content: Buffer): void => {
+        outer.update(cleanPath(name)).update(mode).update(content).update(Buffer.of(0));
+    };
+
+    bytes += await hashFile(dockerfile, buffer, createHash("sha256"), (digest) =>
+        record("Dockerfile", goModeString(0), digest),
+    ).catch((e: NodeJS.ErrnoException) => {
+        throw e.code === "ENOENT"
+            ? new Error(`Dockerfile ${JSON.stringify(dockerfile)} does not exist`)
+            : e;
+    });
+
+    const files: string[] = [];
+    const walk = async (
+        relDir: string,
+        parent: MatchInfo | undefined,
+        excluded = false,
+    ): Promise<void> => {
+        const dirents = await fs
+            .readdir(path.join(contextDir, relDir), { withFileTypes: true })
+            .catch((e: NodeJS.ErrnoException) => {
+                // fsutil walks into an excluded directory only to look for re-included paths,
+                // and passes over one there that it may not read.
+                if (excluded && (e.code === "EACCES" || e.code === "EPERM")) return [];
+                throw e;
+            });
+        dirents.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+        for (const d of dirents) {
+            const rel = relDir === "" ? d.name : `${relDir}/${d.name}`;
+            const isDir = d.isDirectory();
+            const verdict = matcher?.check(rel, isDir, parent);
+            if (verdict?.excluded) {
+                if (isDir && !verdict.skipDir) await walk(rel, verdict.info, true);
+                continue;
             }
-            if (read !== size) {
-                throw new Error(
-                    `${entry.rel} changed while it was being hashed (${size} bytes, read ${read})`,
+            if (isDir) {
+                await walk(rel, verdict?.info);
+                continue;
+            }
+            const abs = path.join(contextDir, rel);
+            const st = await fs.lstat(abs);
+            const mode = goModeString(st.mode);
+            if (st.isSymbolicLink()) {
+                const target = await evalSymlinks(abs).catch((e: Error) => {
+                    throw new Error(`could not evaluate symlink at ${abs}: ${e.message}`);
+                });
+                record(rel, mode, createHash("sha256").update(target).digest());
+            } else if (st.isFile()) {
+                bytes += await hashFile(abs, buffer, createHash("sha256"), (digest) =>
+                    record(rel, mode, digest),
                 );
+            } else {
+                record(rel, mode, createHash("sha256").digest());
             }
-            bytes += read;
-        } finally {
-            await handle.close();
+            files.push(rel);
+        }
+    };
+    await walk("", undefined);
+
+    const hex = outer.digest("hex");
+    return { digest: `sha256:${hex}`, contextDigest: hex, files, bytes, ignoreFile };
+}
+
+/** `getIgnorePatterns`: `<dockerfile>.dockerignore` first, then `<context>/.dockerignore`. */
+async function readIgnore(
+    contextDir: string,
+    dockerfile: string,
+): Promise<{ matcher: IgnoreMatcher | undefined; ignoreFile: string | undefined }> {
+    for (const candidate of [
+        `${dockerfile}.dockerignore`,
+        path.join(contextDir, ".dockerignore"),
+    ]) {
+        let text: string;
+        try {
+            text = await fs.readFile(candidate, "utf8");
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+            throw e;
+        }
+        try {
+            const matcher = parseDockerignore(text);
+            return {
+                matcher: matcher.patterns.length > 0 ? matcher : undefined,
+                ignoreFile: candidate,
+            };
+        } catch (e) {
+            throw new Error(
+                `unable to parse ${JSON.stringify(candidate)}: ${(e as Error).message}`,
+            );
         }
     }
-    return { digest: `sha256:${hash.digest("hex")}`, files: entries.map((e) => e.rel), bytes };
+    return { matcher: undefined, ignoreFile: undefined };
+}
+
+/** Streams one file through `hash`, hands its digest to `done`, returns the bytes read. */
+async function hashFile(
+    file: string,
+    buffer: Buffer,
+    hash: Hash,
+    done: (digest: Buffer) => void,
+): Promise<number> {
+    const handle = await fs.open(file, "r");
+    try {
+        const { size } = await handle.stat();
+        let read = 0;
+        for (;;) {
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0) break;
+            hash.update(buffer.subarray(0, bytesRead));
+            read += bytesRead;
+        }
+        if (read !== size) {
+            throw new Error(
+                `${file} changed while it was being hashed (${size} bytes, read ${read})`,
+            );
+        }
+        done(hash.digest());
+        return read;
+    } finally {
+        await handle.close();
+    }
+}
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+const S_IFBLK = 0o060000;
+const S_IFDIR = 0o040000;
+const S_IFCHR = 0o020000;
+const S_IFIFO = 0o010000;
+
+/**
+ * Go's `FileMode.String()` of the mode `os.Lstat` gives for a Unix `st_mode`, with the socket bit
+ * cleared as fsutil's `mkstat` does: type letters in Go's order (`d`, `L`, `D`, `p`, `u`, `g`,
+ * `c`, `t`), `-` when there is none, then `rwxrwxrwx`.
+ */
+export function goModeString(stMode: number): string {
+    const type = stMode & S_IFMT;
+    let letters = "";
+    if (type === S_IFDIR) letters += "d";
+    if (type === S_IFLNK) letters += "L";
+    if (type === S_IFBLK || type === S_IFCHR) letters += "D";
+    if (type === S_IFIFO) letters += "p";
+    if (stMode & 0o4000) letters += "u";
+    if (stMode & 0o2000) letters += "g";
+    if (type === S_IFCHR) letters += "c";
+    if (stMode & 0o1000) letters += "t";
+    let perms = "";
+    for (let bit = 8; bit >= 0; bit--) perms += stMode & (1 << bit) ? "rwx"[(8 - bit) % 3] : "-";
+    return (letters === "" ? "-" : letters) + perms;
+}
+
+/**
+ * Go's `filepath.EvalSymlinks` (`walkSymlinks` on Unix): resolves every link along the path,
+ * component by component, keeping a relative path relative; the result is cleaned.
+ */
+async function evalSymlinks(input: string): Promise<string> {
+    let p = input;
+    let volLen = p.startsWith("/") ? 1 : 0;
+    let vol = p.slice(0, volLen);
+    let dest = vol;
+    let links = 0;
+    for (let start = volLen, end = volLen; start < p.length; start = end) {
+        while (start < p.length && p[start] === "/") start++;
+        end = start;
+        while (end < p.length && p[end] !== "/") end++;
+        if (end === start) break;
+        const part = p.slice(start, end);
+        if (part === ".") continue;
+        if (part === "..") {
+            const r = dest.lastIndexOf("/");
+            if (r < volLen || dest.slice(r + 1) === "..") {
+                if (dest.length > volLen) dest += "/";
+                dest += "..";
+            } else {
+                dest = dest.slice(0, r);
+            }
+            continue;
+        }
+        if (dest.length > 0 && !dest.endsWith("/")) dest += "/";
+        dest += part;
+        const st = await fs.lstat(dest);
+        if (!st.isSymbolicLink()) {
+            if (!st.isDirectory() && end < p.length) throw new Error(`${dest}: not a directory`);
+            continue;
+        }
+        if (++links > 255) throw new Error("EvalSymlinks: too many links");
+        const link = await fs.readlink(dest);
+        p = link + p.slice(end);
+        if (link.startsWith("/")) {
+            dest = "/";
+            end = 1;
+            vol = "/";
+            volLen = 1;
+        } else {
+            const r = dest.lastIndexOf("/");
+            dest = r < volLen ? vol : dest.slice(0, r);
+            end = 0;
+        }
+    }
+    return cleanPath(dest);
 }

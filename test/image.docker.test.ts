@@ -56,6 +56,7 @@ describe("the example model image", () => {
         baseImage: base,
         sourceUrl: "https://example.com/ml/iris",
         revision: "0123abc",
+        publisher: "model-registry/dev",
     });
 
     beforeAll(async () => {
@@ -72,7 +73,7 @@ describe("the example model image", () => {
         await docker(["rmi", "-f", tag]).catch(() => undefined);
     });
 
-    it("carries the version, the model checksum and the source in its OCI labels", async () => {
+    it("carries the version, the model checksum, the source and the guard's fingerprint in its labels", async () => {
         const labels = JSON.parse(
             (await docker(["image", "inspect", "--format", "{{json .Config.Labels}}", tag])).stdout,
         );
@@ -82,6 +83,8 @@ describe("the example model image", () => {
             "org.opencontainers.image.source": "https://example.com/ml/iris",
             "org.opencontainers.image.revision": "0123abc",
             "model-registry.model.sha256": spec.modelSha256,
+            "model-registry.publisher": "model-registry/dev",
+            "model-registry.fingerprint": spec.fingerprint,
         });
         expect(labels).not.toHaveProperty("org.opencontainers.image.created");
     });
