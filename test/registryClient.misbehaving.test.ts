@@ -1,0 +1,657 @@
+/**
+ * The registry client against loopback servers that misbehave in the ways real registries,
+ * proxies and CDNs do, where a real registry cannot be made to: strict media type negotiation,
+ * a HEAD that says 404 when GET says 200, repositories hidden from anonymous requests, web pages
+ * instead of registries, redirects, odd token answers, dripping and oversized answers.
+ */
+import * as http from "http";
+import { RegistryEndpoint, getImageConfig, getManifest, headManifest } from "../lib/registryClient";
+import { ScriptedServer, sha256, startScriptedServer } from "./support/misbehavingServers";
+
+jest.setTimeout(30_000);
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const V2 = { "Docker-Distribution-API-Version": "registry/2.0" };
+const CREDENTIALS = { username: "publisher", password: "s3cret" };
+const BASIC = `Basic ${Buffer.from("publisher:s3cret").toString("base64")}`;
+
+let server: ScriptedServer;
+let other: ScriptedServer;
+beforeAll(async () => {
+    server = await startScriptedServer();
+    other = await startScriptedServer();
+});
+afterAll(async () => {
+    await server?.stop();
+    await other?.stop();
+});
+beforeEach(() => {
+    server.requests.length = 0;
+    other.requests.length = 0;
+});
+
+function endpoint(overrides: Partial<RegistryEndpoint> = {}): RegistryEndpoint {
+    return { apiUrl: server.url, repository: "ml/x", retries: 1, ...overrides };
+}
+
+/** Answers `GET /v2/` as an open registry does; true when it did. */
+function root(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (req.url !== "/v2/") return false;
+    res.writeHead(200, { ...V2, "Content-Type": "application/json" }).end("{}");
+    return true;
+}
+
+function manifestUnknown(res: http.ServerResponse): void {
+    res.writeHead(404, { ...V2, "Content-Type": "application/json" }).end(
+        JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] }),
+    );
+}
+
+function serve(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+    type: string,
+    digest: string | undefined = sha256(body),
+): void {
+    res.writeHead(200, {
+        "Content-Type": type,
+        "Content-Length": String(body.length),
+        ...(digest ? { "Docker-Content-Digest": digest } : {}),
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
+}
+
+const MANIFEST = Buffer.from(
+    JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: {
+            mediaType: "application/vnd.oci.image.config.v1+json",
+            digest: sha256("{}"),
+            size: 2,
+        },
+        layers: [],
+    }),
+);
+
+/** A signed schema 1 manifest as distribution stores it; its digest covers the payload only. */
+function signedSchema1(): { body: Buffer; digest: string } {
+    const payload = JSON.stringify(
+        {
+            schemaVersion: 1,
+            name: "ml/x",
+            tag: "1.0.0",
+            architecture: "amd64",
+            fsLayers: [],
+            history: [],
+        },
+        null,
+        3,
+    );
+    const formatLength = payload.lastIndexOf("\n}");
+    const protectedHeader = Buffer.from(
+        JSON.stringify({
+            formatLength,
+            formatTail: Buffer.from(payload.slice(formatLength)).toString("base64url"),
+            time: "2026-01-01T00:00:00Z",
+        }),
+    ).toString("base64url");
+    const signatures = `,\n   "signatures": [{"header": {"alg": "ES256"}, "signature": "c2ln", "protected": "${protectedHeader}"}]\n}`;
+    return {
+        body: Buffer.from(payload.slice(0, formatLength) + signatures),
+        digest: sha256(payload),
+    };
+}
+
+describe("a 404 means absent only when a registry says so", () => {
+    const artifact = Buffer.from(
+        JSON.stringify({
+            mediaType: "application/vnd.oci.artifact.manifest.v1+json",
+            artifactType: "application/vnd.example.model",
+            blobs: [],
+        }),
+    );
+    it.each([
+        [
+            "a signed schema 1 manifest",
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            signedSchema1(),
+        ],
+        [
+            "an unsigned schema 1 manifest",
+            "application/vnd.docker.distribution.manifest.v1+json",
+            { body: MANIFEST, digest: sha256(MANIFEST) },
+        ],
+        [
+            "an OCI artifact manifest",
+            "application/vnd.oci.artifact.manifest.v1+json",
+            { body: artifact, digest: sha256(artifact) },
+        ],
+    ])(
+        "finds %s on a registry that serves only the types the Accept header lists",
+        async (_label, type, stored) => {
+            server.handler = (req, res) => {
+                if (root(req, res)) return;
+                const accepted = (req.headers.accept ?? "")
+                    .split(",")
+                    .map((t) => t.split(";")[0].trim());
+                const byReference = req.url?.endsWith("/1.0.0") || req.url?.endsWith(stored.digest);
+                if (byReference && accepted.includes(type))
+                    serve(req, res, stored.body, type, stored.digest);
+                else manifestUnknown(res);
+            };
+            expect(await headManifest(endpoint(), "1.0.0")).toEqual({
+                exists: true,
+                digest: stored.digest,
+                mediaType: type,
+            });
+            // By digest, the body is verified against it (for schema 1: its signed payload).
+            expect(await getManifest(endpoint(), stored.digest)).toEqual({
+                digest: stored.digest,
+                mediaType: type,
+                body: stored.body,
+            });
+            expect(server.requests[0].headers.accept).toMatch(/\*\/\*;q=0\.1$/);
+        },
+    );
+
+    it("confirms a HEAD 404 with a GET, which finds the manifest", async () => {
+        server.handler = (req, res) => {
+            if (root(req, res)) return;
+            if (req.method === "HEAD") manifestUnknown(res);
+            else serve(req, res, MANIFEST, OCI_MANIFEST);
+        };
+        expect(await headManifest(endpoint(), "1.0.0")).toEqual({
+            exists: true,
+            digest: sha256(MANIFEST),
+            mediaType: OCI_MANIFEST,
+        });
+        expect(server.requests.map((r) => r.method)).toEqual(["HEAD", "GET"]);
+    });
+
+    it("authenticates first when credentials are given, where anonymous requests see 404 (Basic)", async () => {
+        server.handler = (req, res) => {
+            if (req.headers.authorization !== BASIC) {
+                if (req.url === "/v2/") {
+                    res.writeHead(401, { ...V2, "WWW-Authenticate": 'Basic realm="hidden"' }).end();
+                } else {
+                    manifestUnknown(res); // hides the repository from strangers
+                }
+                return;
+            }
+            if (root(req, res)) return;
+            serve(req, res, MANIFEST, OCI_MANIFEST);
+        };
+        expect(await headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0")).toMatchObject({
+            exists: true,
+            digest: sha256(MANIFEST),
+        });
+        const manifestRequests = server.requests.filter((r) => r.url.includes("/manifests/"));
+        expect(manifestRequests.map((r) => r.headers.authorization)).toEqual([BASIC]);
+    });
+
+    it("authenticates first when credentials are given, where anonymous requests see 404 (Bearer)", async () => {
+        server.handler = (req, res) => {
+            if (req.url === "/v2/") {
+                res.writeHead(401, {
+                    ...V2,
+                    "WWW-Authenticate": `Bearer realm="${server.url}/token",service="svc"`,
+                }).end();
+            } else if (req.url?.startsWith("/token")) {
+                if (req.headers.authorization === BASIC) {
+                    res.writeHead(200, { "Content-Type": "application/json" }).end(
+                        '{"token":"t0k"}',
+                    );
+                } else {
+                    res.writeHead(200, { "Content-Type": "application/json" }).end(
+                        '{"token":"anon"}',
+                    );
+                }
+            } else if (req.headers.authorization === "Bearer t0k") {
+                serve(req, res, MANIFEST, OCI_MANIFEST);
+            } else {
+                manifestUnknown(res);
+            }
+        };
+        expect(await headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0")).toMatchObject({
+            exists: true,
+        });
+        expect(server.requests.map((r) => `${r.method} ${r.url.split("?")[0]}`)).toEqual([
+            "GET /v2/",
+            "GET /token",
+            "HEAD /v2/ml/x/manifests/1.0.0",
+        ]);
+    });
+
+    it("refuses an endpoint that is a web site, not a registry (an HTML 404 page)", async () => {
+        server.handler = (_req, res) => {
+            res.writeHead(404, { "Content-Type": "text/html; charset=utf-8" }).end(
+                "<html><body>Page not found</body></html>",
+            );
+        };
+        await expect(headManifest(endpoint(), "1.0.0")).rejects.toMatchObject({
+            kind: "protocol",
+            message: expect.stringContaining("does not look like an OCI registry API"),
+        });
+        await expect(headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0")).rejects.toThrow(
+            `${server.url}/ is not an OCI registry API: GET /v2/ answered 404 (text/html), where a registry answers 200 or 401`,
+        );
+    });
+
+    it("refuses an endpoint whose /v2/ is not a registry's, even when its 404s look like JSON", async () => {
+        server.handler = (_req, res) => {
+            res.writeHead(404, { "Content-Type": "application/json" }).end(
+                '{"message":"Not Found"}',
+            );
+        };
+        await expect(headManifest(endpoint(), "1.0.0")).rejects.toThrow(
+            "is not an OCI registry API: GET /v2/ answered 404 (application/json)",
+        );
+    });
+});
+
+describe("repository paths and references are checked before any request", () => {
+    beforeEach(() => {
+        server.handler = (req, res) => {
+            if (!root(req, res)) manifestUnknown(res);
+        };
+    });
+
+    it.each([
+        "ml/../../other",
+        "ml/./x",
+        "ML/x",
+        "ml//x",
+        "/ml/x",
+        "ml/x/",
+        "ml/x?y",
+        "ml/x%2F..",
+        "",
+    ])("refuses the repository %j", async (repository) => {
+        await expect(headManifest(endpoint({ repository }), "1.0.0")).rejects.toMatchObject({
+            kind: "invalid",
+            message: expect.stringContaining("is not a valid repository path"),
+        });
+        expect(server.requests).toEqual([]);
+    });
+
+    it.each(["..", "../../x", "a/b", "-rc", ".hidden", "1.0.0?x", "a".repeat(129), "1.0.0#x", ""])(
+        "refuses the tag %j",
+        async (tag) => {
+            await expect(headManifest(endpoint(), tag)).rejects.toThrow("is not a valid tag");
+            expect(server.requests).toEqual([]);
+        },
+    );
+
+    it.each(["sha256:abc", `sha256:${"A".repeat(64)}`, `md5:${"a".repeat(32)}`, "sha256:../x"])(
+        "refuses the digest %j",
+        async (digest) => {
+            await expect(getManifest(endpoint(), digest)).rejects.toThrow("is not a valid digest");
+            expect(server.requests).toEqual([]);
+        },
+    );
+
+    it.each([
+        ["ftp://127.0.0.1/", "must be an http:// or https:// URL"],
+        ["http://user:pw@127.0.0.1/", "must not carry credentials"],
+        ["http://127.0.0.1/v2/", "must not end in /v2"],
+        ["127.0.0.1:5000", "is not a URL"],
+    ])("refuses the apiUrl %j", async (apiUrl, message) => {
+        await expect(headManifest(endpoint({ apiUrl }), "1.0.0")).rejects.toThrow(message);
+    });
+});
+
+describe("every lookup ends: deadlines and size limits", () => {
+    it("ends a lookup whose answer drips one byte at a time, within the lookup's deadline", async () => {
+        server.handler = (req, res) => {
+            if (root(req, res)) return;
+            // A HEAD without a digest makes the client GET the manifest, which never finishes.
+            res.writeHead(200, { "Content-Type": OCI_MANIFEST, "Content-Length": "100000" });
+            if (req.method === "HEAD") {
+                res.end();
+                return;
+            }
+            const drip = setInterval(() => res.write("{"), 100);
+            res.on("close", () => clearInterval(drip));
+        };
+        const lookup = headManifest(
+            endpoint({ requestDeadlineMs: 600, deadlineMs: 1500, retries: 3 }),
+            "1.0.0",
+        );
+        await expect(lookup).rejects.toMatchObject({
+            kind: "unreachable",
+            message: expect.stringMatching(
+                /did not finish the lookup within 1500 ms \(GET \/v2\/ml\/x\/manifests\/1\.0\.0 did not complete within \d+ ms; \d attempts\)/,
+            ),
+        });
+        // No retry storm: what fits in 1.5 s, not 4 full attempts after that.
+        expect(server.requests.filter((r) => r.method === "GET").length).toBeLessThanOrEqual(3);
+    });
+
+    it("ends a lookup whose headers drip", async () => {
+        server.handler = (req, res) => {
+            const socket = req.socket;
+            socket.write("HTTP/1.1 200 OK\r\nX-Slow: ");
+            const drip = setInterval(() => socket.write("a"), 100);
+            socket.on("close", () => clearInterval(drip));
+            res.on("close", () => clearInterval(drip));
+        };
+        await expect(
+            headManifest(
+                endpoint({ requestDeadlineMs: 500, deadlineMs: 1200, retries: 5 }),
+                "1.0.0",
+            ),
+        ).rejects.toThrow(
+            /did not finish the lookup within 1200 ms \(HEAD \/v2\/ml\/x\/manifests\/1\.0\.0 did not complete within \d+ ms/,
+        );
+    });
+
+    it("refuses a manifest larger than 4 MiB, without retrying", async () => {
+        const huge = Buffer.alloc(4 * 1024 * 1024 + 1, " ");
+        server.handler = (req, res) => {
+            if (root(req, res)) return;
+            res.writeHead(200, { "Content-Type": OCI_MANIFEST }); // chunked: no length to check first
+            res.end(req.method === "HEAD" ? undefined : huge);
+        };
+        await expect(headManifest(endpoint({ retries: 3 }), "1.0.0")).rejects.toMatchObject({
+            kind: "protocol",
+            message: expect.stringContaining(
+                "GET /v2/ml/x/manifests/1.0.0 answered more than 4194304 bytes",
+            ),
+        });
+        expect(server.requests.map((r) => r.method)).toEqual(["HEAD", "GET"]);
+    });
+
+    it("refuses an oversized token answer", async () => {
+        server.handler = (req, res) => {
+            if (req.url?.startsWith("/token")) {
+                res.writeHead(200, { "Content-Type": "application/json" }).end(
+                    JSON.stringify({ token: "x".repeat(300 * 1024) }),
+                );
+                return;
+            }
+            res.writeHead(401, {
+                ...V2,
+                "WWW-Authenticate": `Bearer realm="${server.url}/token",service="svc"`,
+            }).end();
+        };
+        await expect(headManifest(endpoint(), "1.0.0")).rejects.toThrow(
+            "GET /token answered more than 262144 bytes",
+        );
+    });
+
+    it("refuses an image config larger than maxConfigBytes before fetching it", async () => {
+        const config = Buffer.from(JSON.stringify({ config: { Labels: { a: "b" } } }));
+        const manifest = Buffer.from(
+            JSON.stringify({
+                schemaVersion: 2,
+                mediaType: OCI_MANIFEST,
+                config: {
+                    mediaType: "application/vnd.oci.image.config.v1+json",
+                    digest: sha256(config),
+                    size: config.length,
+                },
+                layers: [],
+            }),
+        );
+        server.handler = (req, res) => {
+            if (root(req, res)) return;
+            if (req.url?.includes("/blobs/")) serve(req, res, config, "application/octet-stream");
+            else serve(req, res, manifest, OCI_MANIFEST);
+        };
+        await expect(
+            getImageConfig(endpoint({ maxConfigBytes: config.length - 1 }), "1.0.0"),
+        ).rejects.toThrow(
+            `is ${config.length} bytes, more than the ${config.length - 1}-byte limit`,
+        );
+        expect(server.requests.filter((r) => r.url.includes("/blobs/"))).toEqual([]);
+        expect(await getImageConfig(endpoint(), "1.0.0")).toEqual({
+            manifestDigest: sha256(manifest),
+            configDigest: sha256(config),
+            labels: { a: "b" },
+        });
+    });
+});
+
+describe("redirects", () => {
+    /** A registry that wants Basic credentials and sends manifest requests to `location`. */
+    function redirectingRegistry(status: number, location: (ref: string) => string) {
+        server.handler = (req, res) => {
+            if (req.headers.authorization !== BASIC) {
+                res.writeHead(401, { ...V2, "WWW-Authenticate": 'Basic realm="r"' }).end();
+                return;
+            }
+            if (root(req, res)) return;
+            const m = /\/manifests\/([^/]+)$/.exec(req.url ?? "");
+            if (req.url?.startsWith("/v2/") && m) {
+                res.writeHead(status, { Location: location(m[1]) }).end();
+            } else if (req.url?.startsWith("/moved/")) {
+                serve(req, res, MANIFEST, OCI_MANIFEST);
+            } else {
+                manifestUnknown(res);
+            }
+        };
+    }
+
+    it("follows a manifest redirect within the registry's origin, with the credentials", async () => {
+        redirectingRegistry(307, (ref) => `/moved/${ref}`);
+        expect(await headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0")).toMatchObject({
+            exists: true,
+            digest: sha256(MANIFEST),
+        });
+        const moved = server.requests.filter((r) => r.url.startsWith("/moved/"));
+        expect(moved.map((r) => r.headers.authorization)).toEqual([BASIC]);
+    });
+
+    it("follows a manifest redirect to another origin without the Authorization header", async () => {
+        redirectingRegistry(302, (ref) => `${other.url}/cdn/${ref}?sig=1`);
+        other.handler = (req, res) => serve(req, res, MANIFEST, OCI_MANIFEST);
+        expect(await headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0")).toMatchObject({
+            exists: true,
+            digest: sha256(MANIFEST),
+        });
+        expect(other.requests.length).toBeGreaterThan(0);
+        expect(other.requests.map((r) => r.headers.authorization)).toEqual(
+            other.requests.map(() => undefined),
+        );
+    });
+
+    it("never follows an https registry's redirect to plain http", async () => {
+        const secure = await startScriptedServer({ tls: {} });
+        try {
+            secure.handler = (req, res) => {
+                if (root(req, res)) return;
+                res.writeHead(302, { Location: `${other.url}/v2/ml/x/manifests/1.0.0` }).end();
+            };
+            await expect(
+                headManifest(
+                    endpoint({ apiUrl: secure.url, caCertificate: secure.caCertificate }),
+                    "1.0.0",
+                ),
+            ).rejects.toThrow(
+                `redirected HEAD /v2/ml/x/manifests/1.0.0 to plain-HTTP ${other.url}; an https request is never downgraded`,
+            );
+            expect(other.requests).toEqual([]);
+        } finally {
+            await secure.stop();
+        }
+    });
+
+    it("stops after a bounded number of redirects", async () => {
+        server.handler = (req, res) => {
+            if (root(req, res)) return;
+            res.writeHead(302, { Location: req.url ?? "/" }).end();
+        };
+        await expect(headManifest(endpoint(), "1.0.0")).rejects.toThrow("more than 10 redirects");
+        expect(server.requests.length).toBe(11);
+    });
+
+    it("follows a redirect of the token realm; to another origin, without the credentials", async () => {
+        let tokenLocation = "/token2";
+        server.handler = (req, res) => {
+            if (req.url?.startsWith("/token2")) {
+                const token = req.headers.authorization === BASIC ? "good" : "none";
+                res.writeHead(200, { "Content-Type": "application/json" }).end(
+                    JSON.stringify({ token }),
+                );
+            } else if (req.url?.startsWith("/token")) {
+                res.writeHead(302, { Location: tokenLocation }).end();
+            } else if (
+                req.headers.authorization === "Bearer good" ||
+                req.headers.authorization === "Bearer anonymous"
+            ) {
+                if (!root(req, res)) serve(req, res, MANIFEST, OCI_MANIFEST);
+            } else {
+                res.writeHead(401, {
+                    ...V2,
+                    "WWW-Authenticate": `Bearer realm="${server.url}/token",service="svc"`,
+                }).end();
+            }
+        };
+        expect(await headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0")).toMatchObject({
+            exists: true,
+        });
+        // Another origin gets no credentials: here it hands out an anonymous token.
+        tokenLocation = `${other.url}/token`;
+        other.handler = (req, res) =>
+            res.writeHead(200, { "Content-Type": "application/json" }).end('{"token":"anonymous"}');
+        expect(await headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0")).toMatchObject({
+            exists: true,
+        });
+        expect(other.requests.map((r) => r.headers.authorization)).toEqual([undefined]);
+    });
+
+    it("reads a config blob that the registry redirects to a CDN, without sending it the credentials", async () => {
+        const config = Buffer.from(
+            JSON.stringify({
+                architecture: "amd64",
+                os: "linux",
+                config: { Labels: { version: "1.0.0" } },
+            }),
+        );
+        const manifest = Buffer.from(
+            JSON.stringify({
+                schemaVersion: 2,
+                mediaType: OCI_MANIFEST,
+                config: {
+                    mediaType: "application/vnd.oci.image.config.v1+json",
+                    digest: sha256(config),
+                    size: config.length,
+                },
+                layers: [],
+            }),
+        );
+        let cdnBody = config;
+        server.handler = (req, res) => {
+            if (req.headers.authorization !== BASIC) {
+                res.writeHead(401, { ...V2, "WWW-Authenticate": 'Basic realm="r"' }).end();
+            } else if (root(req, res)) {
+                return;
+            } else if (req.url?.includes("/blobs/")) {
+                res.writeHead(307, {
+                    Location: `${other.url}/blob/${sha256(config).slice(7)}?sig=x`,
+                }).end();
+            } else {
+                serve(req, res, manifest, OCI_MANIFEST);
+            }
+        };
+        other.handler = (_req, res) => {
+            res.writeHead(200, { "Content-Type": "application/octet-stream" }).end(cdnBody);
+        };
+        expect(await getImageConfig(endpoint({ credentials: CREDENTIALS }), "1.0.0")).toEqual({
+            manifestDigest: sha256(manifest),
+            configDigest: sha256(config),
+            labels: { version: "1.0.0" },
+        });
+        expect(other.requests.map((r) => r.headers.authorization)).toEqual([undefined]);
+        // A CDN serving other bytes is caught by the digest.
+        cdnBody = Buffer.from(JSON.stringify({ config: { Labels: { version: "evil" } } }));
+        await expect(
+            getImageConfig(endpoint({ credentials: CREDENTIALS }), "1.0.0"),
+        ).rejects.toThrow(
+            `the registry served content for ${sha256(config)} that hashes to ${sha256(cdnBody)}`,
+        );
+    });
+});
+
+describe("token answers and challenges", () => {
+    /** A Bearer registry whose realm answers `tokenAnswer` and which accepts `Bearer x`. */
+    function bearerRegistry(challenge: string | string[], tokenAnswer: string) {
+        server.handler = (req, res) => {
+            if (req.url?.startsWith("/token")) {
+                res.writeHead(200, { "Content-Type": "application/json" }).end(tokenAnswer);
+            } else if (req.headers.authorization === "Bearer x") {
+                if (!root(req, res)) serve(req, res, MANIFEST, OCI_MANIFEST);
+            } else {
+                res.writeHead(401, { ...V2, "WWW-Authenticate": challenge }).end();
+            }
+        };
+    }
+
+    it("uses the first non-empty of token and access_token", async () => {
+        bearerRegistry(
+            `Bearer realm="${server.url}/token",service="svc"`,
+            '{"token":"","access_token":"x"}',
+        );
+        expect(await headManifest(endpoint(), "1.0.0")).toMatchObject({ exists: true });
+        bearerRegistry(`Bearer realm="${server.url}/token"`, '{"access_token":"x"}');
+        expect(await headManifest(endpoint(), "1.0.0")).toMatchObject({ exists: true });
+        bearerRegistry(`Bearer realm="${server.url}/token"`, '{"token":"","access_token":""}');
+        await expect(headManifest(endpoint(), "1.0.0")).rejects.toThrow("sent no token");
+    });
+
+    it.each([
+        [
+            "Basic first",
+            (realm: string) => `Basic realm="x", Bearer realm="${realm}",service="svc"`,
+        ],
+        [
+            "Bearer first",
+            (realm: string) => `Bearer realm="${realm}",service="svc", Basic realm="x"`,
+        ],
+        [
+            "two headers",
+            (realm: string) => ['Basic realm="x"', `Bearer realm="${realm}",service="svc"`],
+        ],
+    ])("answers the Bearer challenge among several (%s)", async (_label, challenge) => {
+        bearerRegistry(challenge(`${server.url}/token`), '{"token":"x"}');
+        expect(await headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0")).toMatchObject({
+            exists: true,
+        });
+        const tokenRequest = server.requests.find((r) => r.url.startsWith("/token"));
+        expect(tokenRequest?.headers.authorization).toBe(BASIC);
+    });
+
+    it("never sends credentials to a plain-HTTP token realm of an https registry", async () => {
+        const secure = await startScriptedServer({ tls: {} });
+        try {
+            secure.handler = (_req, res) => {
+                res.writeHead(401, {
+                    ...V2,
+                    "WWW-Authenticate": `Bearer realm="${other.url}/token",service="svc"`,
+                }).end();
+            };
+            other.handler = (_req, res) =>
+                res.writeHead(200, { "Content-Type": "application/json" }).end('{"token":"x"}');
+            await expect(
+                headManifest(
+                    endpoint({
+                        apiUrl: secure.url,
+                        caCertificate: secure.caCertificate,
+                        credentials: CREDENTIALS,
+                    }),
+                    "1.0.0",
+                ),
+            ).rejects.toMatchObject({
+                kind: "auth",
+                message: expect.stringContaining(
+                    `the registry names a plain-HTTP token service (${other.url}); the credentials are not sent there unencrypted`,
+                ),
+            });
+            expect(other.requests).toEqual([]);
+        } finally {
+            await secure.stop();
+        }
+    });
+});

@@ -1,0 +1,252 @@
+/**
+ * Loopback servers for what a real registry does not do on demand: a scripted HTTP(S) server that
+ * records every request, a forward/CONNECT proxy that counts what it carries, and a reverse proxy
+ * that puts a path prefix, TLS or redirects in front of a real registry. All on 127.0.0.1.
+ */
+import { execFileSync } from "child_process";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import * as https from "https";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+
+export interface RecordedRequest {
+    readonly method: string;
+    readonly url: string;
+    readonly headers: http.IncomingHttpHeaders;
+}
+
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+export interface ScriptedServer {
+    /** `http(s)://127.0.0.1:<port>` */
+    readonly url: string;
+    readonly port: number;
+    /** PEM of the self-signed certificate, for TLS servers. */
+    readonly caCertificate?: string;
+    /** Every request, in order. */
+    readonly requests: RecordedRequest[];
+    /** What answers the next requests. */
+    handler: Handler;
+    stop(): Promise<void>;
+}
+
+export function sha256(data: Buffer | string): string {
+    return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+/** A self-signed certificate for `127.0.0.1` and the given DNS names. */
+export function certificate(names: string[] = []): { cert: string; key: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "misbehaving-cert-"));
+    try {
+        const san = ["IP:127.0.0.1", ...names.map((n) => `DNS:${n}`)].join(",");
+        execFileSync(
+            "openssl",
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                path.join(dir, "key.pem"),
+                "-out",
+                path.join(dir, "cert.pem"),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                `subjectAltName=${san}`,
+            ],
+            { stdio: "ignore" },
+        );
+        return {
+            cert: fs.readFileSync(path.join(dir, "cert.pem"), "utf8"),
+            key: fs.readFileSync(path.join(dir, "key.pem"), "utf8"),
+        };
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+async function listen(server: net.Server): Promise<number> {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return (server.address() as net.AddressInfo).port;
+}
+
+/** Closes a server and every connection it still has (a dripping answer, a tunnel). */
+function stopper(server: net.Server): () => Promise<void> {
+    const sockets = new Set<net.Socket>();
+    server.on("connection", (s: net.Socket) => {
+        sockets.add(s);
+        s.on("close", () => sockets.delete(s));
+    });
+    server.on("secureConnection", (s: net.Socket) => {
+        sockets.add(s);
+        s.on("close", () => sockets.delete(s));
+    });
+    return async () => {
+        const closed = new Promise((r) => server.close(r));
+        for (const s of sockets) s.destroy();
+        await closed;
+    };
+}
+
+/** A server whose answers the test scripts through `handler`; it records every request. */
+export async function startScriptedServer(
+    options: { tls?: { names?: string[] } } = {},
+): Promise<ScriptedServer> {
+    const requests: RecordedRequest[] = [];
+    const tlsMaterial = options.tls ? certificate(options.tls.names) : undefined;
+    const scripted: { handler: Handler } = {
+        handler: (_req, res) => {
+            res.writeHead(500).end();
+        },
+    };
+    const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+        requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+        scripted.handler(req, res);
+    };
+    const server = tlsMaterial
+        ? https.createServer({ cert: tlsMaterial.cert, key: tlsMaterial.key }, listener)
+        : http.createServer(listener);
+    const stop = stopper(server);
+    const port = await listen(server);
+    return {
+        url: `${tlsMaterial ? "https" : "http"}://127.0.0.1:${port}`,
+        port,
+        caCertificate: tlsMaterial?.cert,
+        requests,
+        get handler() {
+            return scripted.handler;
+        },
+        set handler(h: Handler) {
+            scripted.handler = h;
+        },
+        stop,
+    };
+}
+
+export interface CountingProxy {
+    /** `http://127.0.0.1:<port>` */
+    readonly url: string;
+    /** What it carried: `CONNECT host:port` or `GET http://host:port/path`. */
+    readonly carried: string[];
+    /** The Proxy-Authorization header of each request, in order. */
+    readonly proxyAuthorizations: (string | undefined)[];
+    stop(): Promise<void>;
+}
+
+/**
+ * A forward proxy (absolute-URL requests for http://) and CONNECT tunnel (for https://) that
+ * sends every host name to 127.0.0.1: a name such as `registry.invalid`, which no DNS resolves,
+ * reaches the loopback server only through this proxy.
+ */
+export async function startCountingProxy(): Promise<CountingProxy> {
+    const carried: string[] = [];
+    const proxyAuthorizations: (string | undefined)[] = [];
+    const server = http.createServer((req, res) => {
+        carried.push(`${req.method} ${req.url}`);
+        proxyAuthorizations.push(req.headers["proxy-authorization"]);
+        let target: URL;
+        try {
+            target = new URL(req.url ?? "");
+        } catch {
+            res.writeHead(400).end("absolute URL expected");
+            return;
+        }
+        const headers = { ...req.headers };
+        delete headers["proxy-authorization"];
+        delete headers["proxy-connection"];
+        const upstream = http.request(
+            {
+                host: "127.0.0.1",
+                port: Number(target.port || 80),
+                method: req.method,
+                path: `${target.pathname}${target.search}`,
+                headers,
+            },
+            (up) => {
+                res.writeHead(up.statusCode ?? 502, up.headers);
+                up.pipe(res);
+            },
+        );
+        upstream.on("error", () => res.writeHead(502).end());
+        req.pipe(upstream);
+    });
+    server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+        carried.push(`CONNECT ${req.url}`);
+        proxyAuthorizations.push(req.headers["proxy-authorization"]);
+        const port = Number(/:(\d+)$/.exec(req.url ?? "")?.[1] ?? 443);
+        const upstream = net.connect(port, "127.0.0.1", () => {
+            socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+            if (head.length > 0) upstream.write(head);
+            upstream.pipe(socket);
+            socket.pipe(upstream);
+        });
+        upstream.on("error", () => socket.destroy());
+        socket.on("error", () => upstream.destroy());
+        socket.on("close", () => upstream.destroy());
+    });
+    const stop = stopper(server);
+    const port = await listen(server);
+    return { url: `http://127.0.0.1:${port}`, carried, proxyAuthorizations, stop };
+}
+
+export interface ReverseProxyOptions {
+    /** Serves the registry under this path; anything else gets an HTML 404 page. */
+    readonly prefix?: string;
+    /** Speaks TLS with a self-signed certificate for 127.0.0.1 and these names. */
+    readonly tlsNames?: string[];
+    /** Answers manifest requests with a 307 to the same URL under `/moved` (same origin). */
+    readonly redirectManifests?: boolean;
+}
+
+/** A reverse proxy in front of a plain-HTTP registry at `target` (`http://127.0.0.1:<port>`). */
+export async function startReverseProxy(
+    target: string,
+    options: ReverseProxyOptions = {},
+): Promise<ScriptedServer> {
+    const server = await startScriptedServer(
+        options.tlsNames ? { tls: { names: options.tlsNames } } : {},
+    );
+    const upstream = new URL(target);
+    const prefix = options.prefix ?? "";
+    server.handler = (req, res) => {
+        let p = req.url ?? "/";
+        if (prefix) {
+            if (!p.startsWith(`${prefix}/`)) {
+                res.writeHead(404, { "Content-Type": "text/html" }).end(
+                    "<html><body><h1>Not Found</h1></body></html>",
+                );
+                return;
+            }
+            p = p.slice(prefix.length);
+        }
+        if (p.startsWith("/moved/")) {
+            p = p.slice("/moved".length);
+        } else if (options.redirectManifests && /^\/v2\/.+\/manifests\/[^/]+$/.test(p)) {
+            res.writeHead(307, { Location: `${prefix}/moved${p}` }).end();
+            return;
+        }
+        const forward = http.request(
+            {
+                host: upstream.hostname,
+                port: Number(upstream.port),
+                method: req.method,
+                path: p,
+                headers: { ...req.headers, host: upstream.host },
+            },
+            (up) => {
+                res.writeHead(up.statusCode ?? 502, up.headers);
+                up.pipe(res);
+            },
+        );
+        forward.on("error", () => res.writeHead(502).end());
+        req.pipe(forward);
+    };
+    return server;
+}
