@@ -35,3 +35,4 @@ export const model_version = image.version;
 export const image_uri = image.imageUri;
 export const image_ref = image.imageRef;
 export const model_sha256 = image.modelSha256;
+export const published_versions = image.publishedVersions;

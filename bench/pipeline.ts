@@ -12,6 +12,10 @@
  *    registry; what the registry received for the second push (new blobs, bytes) against the
  *    model layer's compressed size.
  * 3. Build cache: wall time of an unchanged rebuild vs the first build.
+ * 4. Guard: registry requests and wall time of the tag guard's check for the version just
+ *    published, on its first run after the push (no record: it reads the image's labels) and on
+ *    an unchanged run (it confirms the digest it recorded), counted by a forwarder in front of
+ *    the registry. The record after the image step makes no request in an unchanged run.
  * Needs root for 2 and 3 (a Docker engine and a registry are started when not running).
  */
 import { execFileSync, spawnSync } from "child_process";
@@ -19,7 +23,9 @@ import { randomFillSync } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { modelBuildSpec } from "../lib/buildSpec";
+import * as http from "http";
+import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
+import { modelBuildSpec, ModelBuildSpec } from "../lib/buildSpec";
 import { baseImage, buildWithSpec, docker, ensureDockerEngine } from "../test/support/docker";
 import { fetchManifest, startRegistry, storedBlobs } from "../test/support/registry";
 
@@ -128,7 +134,13 @@ async function pipeline(size: number, work: string): Promise<void> {
     const ref = `${registry.host}/bench/model`;
     const tag = (v: string) => `${ref}:${v}`;
     const specFor = (version: string) =>
-        modelBuildSpec({ context: ctx, version, platform: "linux/amd64", baseImage: base });
+        modelBuildSpec({
+            context: ctx,
+            version,
+            platform: "linux/amd64",
+            baseImage: base,
+            publisher: "model-registry/bench",
+        });
     try {
         const v1 = await specFor("1.0.0");
         let t0 = Date.now();
@@ -161,10 +173,68 @@ async function pipeline(size: number, work: string): Promise<void> {
                 `model layer ${human(modelLayer)} compressed (${modelLayer} B); ` +
                 `ratio ${(addedBytes / modelLayer).toFixed(4)} (goal <= 1.02); ${(addedBytes / size).toFixed(4)}x the model file`,
         );
+        await guardFigures(registry.apiUrl, "bench/model", v2);
     } finally {
         await registry.stop();
         for (const v of ["1.0.0", "1.1.0"])
             await docker(["rmi", "-f", tag(v)]).catch(() => undefined);
+    }
+}
+
+/** A forwarder on 127.0.0.1 in front of the registry that counts the requests it passes on. */
+async function countingForwarder(target: string) {
+    const requests: string[] = [];
+    const server = http.createServer((req, res) => {
+        requests.push(`${req.method} ${req.url}`);
+        const upstream = http.request(
+            new URL(req.url ?? "/", target),
+            { method: req.method, headers: { ...req.headers, host: new URL(target).host } },
+            (up) => {
+                res.writeHead(up.statusCode ?? 502, up.headers);
+                up.pipe(res);
+            },
+        );
+        upstream.on("error", () => res.destroy());
+        req.pipe(upstream);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const { port } = server.address() as import("net").AddressInfo;
+    return {
+        host: `127.0.0.1:${port}`,
+        requests,
+        close: () => new Promise<void>((r) => server.close(() => r())),
+    };
+}
+
+async function guardFigures(apiUrl: string, repository: string, spec: ModelBuildSpec) {
+    const forwarder = await countingForwarder(apiUrl);
+    try {
+        const inputs: TagGuardInputs = {
+            repositoryUri: `${forwarder.host}/${repository}`,
+            apiUrl: `http://${forwarder.host}`,
+            repositoryPath: repository,
+            tag: spec.args.MODEL_VERSION,
+            fingerprint: spec.fingerprint,
+            platform: spec.platform,
+            publisher: spec.args.MODEL_PUBLISHER,
+        };
+        const timed = async (olds: Partial<TagGuardInputs>) => {
+            forwarder.requests.length = 0;
+            const t0 = process.hrtime.bigint();
+            const result = await tagGuardProvider.check!(olds, inputs);
+            const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+            if (result.failures?.length) throw new Error(result.failures[0].reason);
+            return { ms, requests: forwarder.requests.length, inputs: result.inputs };
+        };
+        const first = await timed({});
+        const unchanged = await timed(first.inputs);
+        console.log(
+            `guard: first run after the push ${first.requests} registry requests in ${first.ms.toFixed(1)} ms ` +
+                `(reads the image's labels); unchanged run ${unchanged.requests} requests in ` +
+                `${unchanged.ms.toFixed(1)} ms (goal <= 2); the record makes none in an unchanged run`,
+        );
+    } finally {
+        await forwarder.close();
     }
 }
 

@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelBuildSpec, modelBuildSpec } from "../lib/buildSpec";
 import { checkModelVersion, checkPlatform } from "../lib/validation";
+import { PublicationRecord, PublishedVersion } from "./publicationRecord";
 import { RegistryTarget } from "./registry";
 import { TagGuard } from "./tagGuard";
 
@@ -22,28 +23,42 @@ export interface ModelImageArgs {
     readonly sourceUrl?: string;
     /** Source revision for the `org.opencontainers.image.revision` label. Defaults to empty. */
     readonly revision?: string;
+    /**
+     * Who publishes, for the `model-registry.publisher` label. Defaults to `<project>/<stack>`.
+     */
+    readonly publisher?: string;
 }
 
 /**
- * Builds the model image and pushes it as `<repositoryUri>:<version>`.
+ * Builds the model image and pushes it as `<repositoryUri>:<version>`, never moving a published tag.
  *
- * A `TagGuard` checks the registry first and refuses to overwrite a published version; the image
- * depends on it, so a refusal stops the build and the push.
+ * Three steps, in order:
+ * 1. A `TagGuard` asks the registry what the tag holds, in every preview and up. A tag that holds
+ *    other content is refused before anything is built; a tag that already holds this content (a
+ *    push that landed in an interrupted run, or a rollback to a version already published) is
+ *    adopted.
+ * 2. `docker.Image` builds and pushes, or only builds when the guard found the tag holding this
+ *    content (`skipPush`). There is one image resource per version; its `skipPush` is taken when
+ *    it is created, right after the guard, and never changed afterwards (`ignoreChanges`):
+ *    flipping it later would make docker.Image build again.
+ * 3. A `PublicationRecord` reads the registry after the push: the digest under the tag must be the
+ *    one docker.Image pushed (or, when adopted, an image with this content's fingerprint). It keeps
+ *    the stack's history of versions and digests, and `imageRef` comes from it.
  *
- * The pushed tag is kept whatever happens to this resource: `docker.Image` never deletes tags
- * (its provider's Delete is a no-op), and the image is registered with `retainOnDelete`, so neither a version bump
- * (which updates the image to a new tag) nor a `pulumi destroy` removes a published version.
+ * Nothing here deletes a tag: docker.Image's delete is a no-op and the images are retained.
  * Consumers should pin `imageRef` (the digest), not `imageUri` (the tag).
  */
 export class ModelImage extends pulumi.ComponentResource {
     /** `<repositoryUri>:<version>`. */
     public readonly imageUri: pulumi.Output<string>;
-    /** `<repositoryUri>@sha256:<digest>` of the pushed image. */
+    /** `<repositoryUri>@sha256:<digest>`: what the registry holds under the tag, verified. */
     public readonly imageRef: pulumi.Output<string>;
     /** The published version (the tag). */
     public readonly version: pulumi.Output<string>;
     /** sha256 of the build context, also the image's `model-registry.model.sha256` label. */
     public readonly modelSha256: pulumi.Output<string>;
+    /** Every version this stack published to the repository: fingerprint and digest. */
+    public readonly publishedVersions: pulumi.Output<Record<string, PublishedVersion>>;
 
     constructor(name: string, args: ModelImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("model-registry:index:ModelImage", name, {}, opts);
@@ -63,6 +78,7 @@ export class ModelImage extends pulumi.ComponentResource {
                 reason: platformProblem.reason,
             });
         }
+        const publisher = args.publisher ?? `${pulumi.getProject()}/${pulumi.getStack()}`;
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(
             modelBuildSpec({
@@ -73,32 +89,43 @@ export class ModelImage extends pulumi.ComponentResource {
                 baseImage: args.baseImage,
                 sourceUrl: args.sourceUrl,
                 revision: args.revision,
+                publisher,
             }),
         );
         const credentials = pulumi.output(args.registry.credentials);
         const imageUri = pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`;
+        // An Output is never nullish, so the default is applied to the resolved value.
+        const apiUrl = pulumi
+            .all([args.registry.apiUrl, args.registry.server])
+            .apply(([url, server]) => url || `https://${server}`);
+        // The repository path is the reference without its registry host.
+        const repositoryPath = pulumi
+            .output(args.registry.repositoryUri)
+            .apply((uri) => uri.slice(uri.indexOf("/") + 1));
+        const registryInputs = {
+            repositoryUri: args.registry.repositoryUri,
+            apiUrl,
+            repositoryPath,
+            tag: args.version,
+            fingerprint: spec.fingerprint,
+            platform,
+            credentials,
+            caCertificate: args.registry.caCertificate,
+        };
 
-        // Before anything is built or pushed: refuse a tag that exists elsewhere, or that this
-        // stack published with other content (ECR Public has no tag immutability of its own).
         const guard = new TagGuard(
             `${name}-guard`,
-            {
-                repositoryUri: args.registry.repositoryUri,
-                tag: args.version,
-                fingerprint: spec.fingerprint,
-                apiUrl: args.registry.apiUrl ?? pulumi.interpolate`https://${args.registry.server}`,
-                // The repository path is the reference without its registry host.
-                repositoryPath: pulumi
-                    .output(args.registry.repositoryUri)
-                    .apply((uri) => uri.slice(uri.indexOf("/") + 1)),
-                credentials,
-                caCertificate: args.registry.caCertificate,
-            },
+            { ...registryInputs, publisher },
             { parent: this },
         );
 
+        // The guard has just refused any content but this one, so a tag it found holding this
+        // content is adopted, not pushed. Its record is fresh whenever the version's image is
+        // about to be created (see the guard's diff).
+        const tagExists = guard.verifiedDigest.apply((digest) => (digest ?? "") !== "");
+
         const image = new docker.Image(
-            `${name}-image`,
+            `${name}-image-${args.version}`,
             {
                 imageName: imageUri,
                 build: spec.apply((s) => ({
@@ -116,20 +143,41 @@ export class ModelImage extends pulumi.ComponentResource {
                     username: pulumi.unsecret(credentials.apply((c) => c?.username ?? "")),
                     password: pulumi.secret(credentials.apply((c) => c?.password ?? "")),
                 },
-                skipPush: false,
+                skipPush: tagExists,
             },
-            { parent: this, retainOnDelete: true, dependsOn: [guard] },
+            {
+                parent: this,
+                dependsOn: [guard],
+                retainOnDelete: true,
+                // Decided once, when this version's image is created; see the class comment.
+                ignoreChanges: ["skipPush"],
+                // One image resource per version: a version bump creates the new version's image
+                // and drops the old one from the state (retained: nothing is deleted anywhere).
+                // Protection would block that and protects nothing, so it is off here.
+                protect: false,
+            },
+        );
+
+        const record = new PublicationRecord(
+            `${name}-record`,
+            {
+                ...registryInputs,
+                repoDigest: image.repoDigest.apply((d) => d ?? ""),
+            },
+            { parent: this, dependsOn: [image] },
         );
 
         this.imageUri = imageUri;
-        this.imageRef = image.repoDigest;
+        this.imageRef = pulumi.interpolate`${args.registry.repositoryUri}@${record.digest}`;
         this.version = pulumi.output(args.version);
         this.modelSha256 = spec.modelSha256;
+        this.publishedVersions = record.history;
         this.registerOutputs({
             imageUri: this.imageUri,
             imageRef: this.imageRef,
             version: this.version,
             modelSha256: this.modelSha256,
+            publishedVersions: this.publishedVersions,
         });
     }
 }

@@ -1,18 +1,18 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Publication, decideFromRegistry, decideFromState } from "../lib/guard";
-import { RegistryEndpoint, headManifest } from "../lib/registryClient";
+import { Decision, Publication, Verified, decide } from "../lib/guard";
+import { RegistryInputs, checkInputs, endpointOf } from "../lib/publishInputs";
+import { getImageConfig, headManifest } from "../lib/registryClient";
 
 /** The guard's inputs as the dynamic provider sees them (plain values). */
-export interface TagGuardInputs {
-    readonly repositoryUri: string;
-    readonly tag: string;
-    readonly fingerprint: string;
-    /** Registry API base URL, e.g. `https://public.ecr.aws`. */
-    readonly apiUrl: string;
-    /** Repository path inside the registry (the URI without its server). */
-    readonly repositoryPath: string;
-    readonly credentials?: { readonly username: string; readonly password: string };
-    readonly caCertificate?: string;
+export interface TagGuardInputs extends RegistryInputs {
+    /** `<project>/<stack>` of this stack (the publisher label). */
+    readonly publisher: string;
+    /**
+     * Set by `check`, never by the program: the digest under this tag that the guard verified as
+     * this content. The engine keeps checked inputs in the state, so the next run's `check` sees it
+     * and confirms the tag with one request instead of reading the image config again.
+     */
+    readonly verifiedDigest?: string;
 }
 
 export interface TagGuardArgs {
@@ -22,6 +22,10 @@ export interface TagGuardArgs {
     readonly tag: pulumi.Input<string>;
     /** Content fingerprint of the image about to be pushed. */
     readonly fingerprint: pulumi.Input<string>;
+    /** `<project>/<stack>` of this stack. */
+    readonly publisher: pulumi.Input<string>;
+    /** Build platform (`os/arch[/variant]`), to pick the image out of an index. */
+    readonly platform: pulumi.Input<string>;
     /** Registry API base URL. */
     readonly apiUrl: pulumi.Input<string>;
     /** Repository path inside the registry. */
@@ -32,92 +36,132 @@ export interface TagGuardArgs {
     readonly caCertificate?: pulumi.Input<string | undefined>;
 }
 
-/** What the engine passes for a value not known yet (a preview before the repository exists). */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const PUBLICATION_KEYS = ["publisher"] as const;
 
 /**
- * Checks a publication against this stack's record (`previous`, the guard's last inputs) and the
- * registry. Returns the reasons to refuse it (empty: allowed). An unreachable registry refuses
- * too: the guard never passes silently.
+ * Asks the registry what the tag holds and decides. One HEAD request when the tag is absent or
+ * holds the digest this stack verified before; otherwise the image config is read too (by digest,
+ * so it is the same image the HEAD saw).
  */
-export async function guardFailures(
+export async function evaluateGuard(
+    inputs: TagGuardInputs,
+    verified: Verified | undefined,
+): Promise<Decision> {
+    const endpoint = endpointOf(inputs);
+    const wanted: Publication = {
+        repositoryUri: inputs.repositoryUri,
+        tag: inputs.tag,
+        fingerprint: inputs.fingerprint,
+        publisher: inputs.publisher,
+    };
+    const head = await headManifest(endpoint, inputs.tag);
+    const decision = decide(
+        wanted,
+        head.exists ? { exists: true, digest: head.digest } : { exists: false },
+        verified,
+    );
+    if (decision.action !== "inspect") return decision;
+    const config = await getImageConfig(endpoint, decision.digest, inputs.platform);
+    if (!config) {
+        return {
+            action: "refuse",
+            message:
+                `${inputs.repositoryUri}:${inputs.tag} changed while it was being checked (its image ` +
+                `${decision.digest} vanished). Nothing was built or pushed; run again.`,
+        };
+    }
+    return decide(
+        wanted,
+        { exists: true, digest: decision.digest, labels: config.labels },
+        verified,
+    );
+}
+
+/** The reasons to refuse, or the digest verified as this content ("" when the tag is absent). */
+async function guard(
+    inputs: TagGuardInputs,
+    verified: Verified | undefined,
+    phase: "check" | "apply",
+): Promise<{ problems: string[]; unknown: boolean; verifiedDigest: string }> {
+    const checked = checkInputs(inputs, phase, PUBLICATION_KEYS);
+    if (checked.unknown || checked.problems.length > 0) {
+        return { ...checked, verifiedDigest: "" };
+    }
+    let decision: Decision;
+    try {
+        decision = await evaluateGuard(inputs, verified);
+    } catch (e) {
+        const problem =
+            `cannot check whether ${inputs.repositoryUri}:${inputs.tag} is already published, so ` +
+            `nothing is built or pushed: ${(e as Error).message}`;
+        return { problems: [problem], unknown: false, verifiedDigest: "" };
+    }
+    if (decision.action === "refuse") {
+        return { problems: [decision.message], unknown: false, verifiedDigest: "" };
+    }
+    const verifiedDigest = decision.action === "adopt" ? decision.digest : "";
+    return { problems: [], unknown: false, verifiedDigest };
+}
+
+/** This stack's record for the tag, from the previous inputs (`check`) or state (`update`). */
+function verifiedFrom(
     previous: Partial<TagGuardInputs> | undefined,
     wanted: TagGuardInputs,
-): Promise<string[]> {
-    const keys: (keyof TagGuardInputs)[] = [
-        "repositoryUri",
-        "tag",
-        "fingerprint",
-        "apiUrl",
-        "repositoryPath",
-    ];
-    if (keys.some((k) => wanted[k] === UNKNOWN || wanted[k] === undefined)) {
-        // Only in a preview before the repository exists: it holds no tags yet, and the check runs
-        // again, with every value known, right before the image is pushed.
-        return [];
+): Verified | undefined {
+    if (
+        !previous?.verifiedDigest ||
+        previous.repositoryUri !== wanted.repositoryUri ||
+        previous.tag !== wanted.tag ||
+        !previous.fingerprint
+    ) {
+        return undefined;
     }
-    const publication = (p: Partial<TagGuardInputs>): Publication => ({
-        repositoryUri: p.repositoryUri ?? "",
-        tag: p.tag ?? "",
-        fingerprint: p.fingerprint ?? "",
-    });
-    // This stack's last publication: the guard's previous inputs, when it has any.
-    const recorded = previous?.tag ? publication(previous) : undefined;
-    let decision = decideFromState(recorded, publication(wanted));
-    if (decision.action === "lookup") {
-        const endpoint: RegistryEndpoint = {
-            apiUrl: wanted.apiUrl,
-            repository: wanted.repositoryPath,
-            credentials: wanted.credentials?.username ? wanted.credentials : undefined,
-            caCertificate: wanted.caCertificate || undefined,
-        };
-        try {
-            decision = decideFromRegistry(
-                recorded,
-                publication(wanted),
-                await headManifest(endpoint, wanted.tag),
-            );
-        } catch (e) {
-            return [
-                `cannot check whether ${wanted.repositoryUri}:${wanted.tag} is already published, so it is not pushed: ` +
-                    `${(e as Error).message}`,
-            ];
-        }
-    }
-    return decision.action === "refuse" ? [decision.message] : [];
+    return {
+        tag: previous.tag,
+        fingerprint: previous.fingerprint,
+        digest: previous.verifiedDigest,
+    };
 }
 
 /**
- * The guard's dynamic provider. `check` runs in every preview and update, before anything is
- * built: that is where a publication is refused. `create` and `update` check again right before
- * the push; `delete` never touches the registry. The guard is never replaced (see `diff`).
+ * The guard's dynamic provider. `check` runs in every preview and up, before anything is built:
+ * it asks the registry every time (the registry is the truth, not this stack's state) and refuses
+ * there. `create` and `update` ask again right before the push. `delete` never touches the
+ * registry. The guard is never replaced (see `diff`).
  */
 export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     async check(olds: Partial<TagGuardInputs>, news: TagGuardInputs) {
-        const reasons = await guardFailures(olds, news);
-        return { inputs: news, failures: reasons.map((reason) => ({ property: "tag", reason })) };
+        const result = await guard(news, verifiedFrom(olds, news), "check");
+        const failures = result.problems.map((reason) => ({ property: "tag", reason }));
+        if (result.unknown || failures.length > 0) return { inputs: news, failures };
+        return { inputs: { ...news, verifiedDigest: result.verifiedDigest }, failures };
     },
 
     async diff(_id: string, olds: TagGuardInputs, news: TagGuardInputs) {
         // A new tag, repository or content is an in-place update, never a replacement: the guard
         // inherits `protect` from a protected stack, and Pulumi refuses to replace a protected
-        // resource, so a replacement would block every version bump in prod. `update` checks the
-        // new publication exactly as `create` would. Credentials rotate (ECR tokens last 12
-        // hours) and are not part of what was published, so they are not compared.
-        const keys = ["repositoryUri", "tag", "fingerprint"] as const;
-        return { changes: keys.some((k) => olds[k] !== news[k]), replaces: [] };
+        // resource. Credentials rotate (ECR tokens last 12 hours) and are not compared.
+        // `verifiedDigest` is what `check` just found in the registry: when the tag appeared
+        // since the guard last recorded it (the run after a publication, or a push that landed
+        // in a killed run), the update records it, so the version's image is adopted, not pushed.
+        const keys = ["repositoryUri", "tag", "fingerprint", "publisher"] as const;
+        const found = (olds.verifiedDigest ?? "") !== (news.verifiedDigest ?? "");
+        return { changes: found || keys.some((k) => olds[k] !== news[k]), replaces: [] };
     },
 
     async create(inputs: TagGuardInputs) {
-        const reasons = await guardFailures(undefined, inputs);
-        if (reasons.length > 0) throw new Error(reasons.join("\n"));
-        return { id: `${inputs.repositoryUri}:${inputs.tag}`, outs: publishedOuts(inputs) };
+        const result = await guard(inputs, verifiedFrom(inputs, inputs), "apply");
+        if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
+        return {
+            id: inputs.repositoryUri,
+            outs: publishedOuts(inputs, result.verifiedDigest),
+        };
     },
 
-    async update(_id: string, olds: TagGuardInputs, news: TagGuardInputs) {
-        const reasons = await guardFailures(olds, news);
-        if (reasons.length > 0) throw new Error(reasons.join("\n"));
-        return { outs: publishedOuts(news) };
+    async update(_id: string, _olds: TagGuardInputs, news: TagGuardInputs) {
+        const result = await guard(news, verifiedFrom(news, news), "apply");
+        if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
+        return { outs: publishedOuts(news, result.verifiedDigest) };
     },
 
     async delete() {
@@ -125,22 +169,26 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-function publishedOuts(inputs: TagGuardInputs) {
+function publishedOuts(inputs: TagGuardInputs, verifiedDigest: string) {
     return {
         repositoryUri: inputs.repositoryUri,
         tag: inputs.tag,
         fingerprint: inputs.fingerprint,
+        publisher: inputs.publisher,
+        verifiedDigest,
     };
 }
 
 /**
  * Refuses to let a version tag change content. The model image depends on it, so when it refuses
- * nothing is built or pushed, and the stack's state keeps the last good publication.
+ * nothing is built or pushed.
  */
 export class TagGuard extends pulumi.dynamic.Resource {
-    public readonly repositoryUri!: pulumi.Output<string>;
-    public readonly tag!: pulumi.Output<string>;
-    public readonly fingerprint!: pulumi.Output<string>;
+    declare public readonly repositoryUri: pulumi.Output<string>;
+    declare public readonly tag: pulumi.Output<string>;
+    declare public readonly fingerprint: pulumi.Output<string>;
+    /** The digest the guard found holding this content ("" when it found the tag absent). */
+    declare public readonly verifiedDigest: pulumi.Output<string>;
 
     constructor(name: string, args: TagGuardArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -149,6 +197,7 @@ export class TagGuard extends pulumi.dynamic.Resource {
             {
                 ...args,
                 credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
+                verifiedDigest: undefined,
             },
             opts,
             "model-registry",

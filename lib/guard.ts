@@ -1,13 +1,22 @@
 /**
- * The immutability rule for published model versions, as plain decisions:
- *   - a tag may be pushed only if the registry does not have it;
- *   - the same tag with the same content as this stack's last publication is left alone
- *     (nothing is built or pushed, and the registry is not asked).
- * ECR Public has no tag immutability setting, so this is where it is enforced.
+ * The immutability rule for published model versions, as plain decisions. ECR Public has no tag
+ * immutability setting, so this is where it is enforced, and the registry is the truth:
+ *   - a tag the registry does not have may be published;
+ *   - a tag whose image carries this content's fingerprint label is already this content: it is
+ *     adopted (never pushed again), which is also how a retried push and a rollback work;
+ *   - any other tag is never overwritten.
+ * The stack's own record only saves requests (a digest it verified before) and detects a tag that
+ * moved or vanished outside this program; it never allows a push on its own.
  */
-import { ManifestLookup } from "./registryClient";
 
-/** What the guard knows about one publication: where, which tag, which content. */
+/** Label with the content fingerprint of the build (`ModelBuildSpec.fingerprint`). */
+export const FINGERPRINT_LABEL = "model-registry.fingerprint";
+/** Label naming the stack that built the image: `<project>/<stack>`. */
+export const PUBLISHER_LABEL = "model-registry.publisher";
+/** Standard OCI label with the source revision, named in rollback advice. */
+export const REVISION_LABEL = "org.opencontainers.image.revision";
+
+/** What the guard knows about one publication: where, which tag, which content, by whom. */
 export interface Publication {
     /** `<server>/<path>` of the repository, without tag. */
     readonly repositoryUri: string;
@@ -15,67 +24,118 @@ export interface Publication {
     readonly tag: string;
     /** Fingerprint of the image content (see `ModelBuildSpec.fingerprint`). */
     readonly fingerprint: string;
+    /** `<project>/<stack>` of this stack. */
+    readonly publisher: string;
+}
+
+/** What the registry holds under the tag. `labels` is absent until the image config was read. */
+export type RemoteTag =
+    | { readonly exists: false }
+    | {
+          readonly exists: true;
+          readonly digest: string;
+          readonly labels?: Readonly<Record<string, string>>;
+      };
+
+/** This stack's record for the same tag: the digest it verified as this content. */
+export interface Verified {
+    readonly tag: string;
+    readonly fingerprint: string;
+    readonly digest: string;
 }
 
 export type Decision =
-    /** Nothing to do: this stack's last publication is exactly this tag and content. */
-    | { readonly action: "unchanged" }
-    /** The registry must be asked whether the tag exists before deciding. */
-    | { readonly action: "lookup" }
+    /** The registry does not have the tag: build and push. */
     | { readonly action: "publish" }
+    /** The tag already holds this content: push nothing, point the outputs at `digest`. */
+    | { readonly action: "adopt"; readonly digest: string }
+    /** The tag exists; its image config (labels) must be read before deciding. */
+    | { readonly action: "inspect"; readonly digest: string }
     | { readonly action: "refuse"; readonly message: string };
 
-/** True when `recorded` (this stack's last publication) is the same repository and tag as `wanted`. */
-function sameTag(recorded: Publication | undefined, wanted: Publication): recorded is Publication {
-    return recorded?.repositoryUri === wanted.repositoryUri && recorded.tag === wanted.tag;
-}
-
 /**
- * First step, from this stack's own record alone (`recorded`: the guard's previous inputs):
- * the same tag with the same content needs nothing, not even a registry call. Anything else
- * needs the registry (`lookup`), since only the registry knows what is really published.
+ * Decides a publication from what the registry holds (`remote`) and, when this stack verified the
+ * same tag before, that record (`verified`).
  */
-export function decideFromState(recorded: Publication | undefined, wanted: Publication): Decision {
-    if (sameTag(recorded, wanted) && recorded.fingerprint === wanted.fingerprint) {
-        return { action: "unchanged" };
-    }
-    return { action: "lookup" };
-}
-
-/**
- * Second step, from what the registry holds under the tag. A tag the registry does not have may
- * be published, even if this stack recorded it before (a push that failed after the guard ran).
- * A tag the registry has is never overwritten: the message says whether this stack published it
- * with other content, or someone else did.
- */
-export function decideFromRegistry(
-    recorded: Publication | undefined,
+export function decide(
     wanted: Publication,
-    remote: ManifestLookup,
+    remote: RemoteTag,
+    verified?: Verified | undefined,
 ): Decision {
-    if (!remote.exists) return { action: "publish" };
     const ref = `${wanted.repositoryUri}:${wanted.tag}`;
-    if (sameTag(recorded, wanted)) {
+    const known = verified?.tag === wanted.tag && verified.digest ? verified : undefined;
+    if (!remote.exists) {
+        if (known) {
+            return {
+                action: "refuse",
+                message:
+                    `${ref} was published as ${known.digest} (verified by this stack), and the registry no ` +
+                    `longer has the tag: someone deleted it outside this program. Publishing it again would ` +
+                    `give the version new content, so nothing was built or pushed. Fix: restore the tag ` +
+                    `(skopeo copy docker://${wanted.repositoryUri}@${known.digest} docker://${ref}), or ` +
+                    `publish a new version: pulumi config set modelVersion ${nextVersion(wanted.tag)}.`,
+            };
+        }
+        return { action: "publish" };
+    }
+    if (known && known.digest !== remote.digest) {
         return {
             action: "refuse",
             message:
-                `${ref} is already published by this stack (digest ${remote.digest}) with other content, and a ` +
-                `published version never changes. The model files, Dockerfile, base image or build args changed ` +
-                `but modelVersion did not (published content ${recorded.fingerprint}, new content ` +
-                `${wanted.fingerprint}). Nothing was built or pushed. ` +
-                `Fix: publish the change as a new version: pulumi config set modelVersion ${nextVersion(wanted.tag)} ` +
-                `(or undo the change to keep ${wanted.tag}).`,
+                `${ref} moved: this stack verified it as ${known.digest}, and the registry now holds ` +
+                `${remote.digest} under the tag. Someone overwrote it outside this program; anyone who ` +
+                `pulled the tag may have other content now. Nothing was built or pushed. Fix: restore ` +
+                `it (skopeo copy docker://${wanted.repositoryUri}@${known.digest} docker://${ref}), ` +
+                `or publish a new version: pulumi config set modelVersion ${nextVersion(wanted.tag)}.`,
         };
     }
+    if (known && known.fingerprint === wanted.fingerprint) {
+        return { action: "adopt", digest: remote.digest };
+    }
+    if (!remote.labels) return { action: "inspect", digest: remote.digest };
+
+    const published = remote.labels[FINGERPRINT_LABEL];
+    if (published === wanted.fingerprint) return { action: "adopt", digest: remote.digest };
+    if (!published) {
+        return {
+            action: "refuse",
+            message:
+                `${ref} already exists in the registry (digest ${remote.digest}) and was not published ` +
+                `by this program: its image has no ${FINGERPRINT_LABEL} label (another tool, or a manual ` +
+                `push). A published version never changes, so it is not overwritten. Nothing was built ` +
+                `or pushed. Fix: pulumi config set modelVersion ${nextVersion(wanted.tag)} (or pull ` +
+                `${wanted.repositoryUri}@${remote.digest} if that is the model you meant).`,
+        };
+    }
+    const publisher = remote.labels[PUBLISHER_LABEL];
+    const by =
+        publisher === wanted.publisher
+            ? "by this stack"
+            : publisher
+              ? `by stack ${publisher}`
+              : "by this program";
+    const revision = remote.labels[REVISION_LABEL];
+    const rollback = revision
+        ? `to go back to ${wanted.tag}, build from the sources it was published from (revision ${revision}).`
+        : `to go back to ${wanted.tag}, build from the sources it was published from.`;
     return {
         action: "refuse",
         message:
-            `${ref} already exists in the registry (digest ${remote.digest}) and was not published by this ` +
-            `stack (another stack, a lost state file or a manual push). A published version never changes, ` +
-            `so it is not overwritten. Nothing was built or pushed. ` +
-            `Fix: pulumi config set modelVersion ${nextVersion(wanted.tag)} ` +
-            `(or pull ${wanted.repositoryUri}@${remote.digest} if that is the model you meant).`,
+            `${ref} is already published ${by} with other content: the registry holds ${remote.digest} ` +
+            `(content ${published}), and this run's content is ${wanted.fingerprint}. The model files, ` +
+            `Dockerfile, file modes, base image or build args differ from that publication, and a ` +
+            `published version never changes, so nothing was built or pushed. Fix: publish the change ` +
+            `as a new version: pulumi config set modelVersion ${nextVersion(wanted.tag)}; or, ${rollback}`,
     };
+}
+
+/** The digest in `repo@sha256:...` (docker.Image's `repoDigest`), or undefined. */
+export function digestOf(repoDigest: string | undefined): string | undefined {
+    const at = repoDigest?.lastIndexOf("@") ?? -1;
+    const digest = at >= 0 ? repoDigest!.slice(at + 1) : undefined;
+    return digest && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(digest)
+        ? digest
+        : undefined;
 }
 
 /**

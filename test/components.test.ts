@@ -136,7 +136,7 @@ describe("ModelImage", () => {
             /^registry\.example\.com:5000\/ml\/iris@sha256:[0-9a-f]{64}$/,
         );
         await recorder.settle();
-        const registered = recorder.one(IMAGE, "m-image");
+        const registered = recorder.one(IMAGE, "m-image-3.1.4");
         expect(registered.inputs.registry).toEqual({
             server: "registry.example.com:5000",
             username: "",
@@ -145,6 +145,23 @@ describe("ModelImage", () => {
         expect(registered.parent).toMatch(/ModelImage::m$/);
         expect(registered.retainOnDelete).toBe(true);
         expect(recorder.invokes).toHaveLength(0);
+    });
+
+    it("asks https://<server> when a target's apiUrl Output resolves to nothing", async () => {
+        const { pulumi, c, recorder } = await fresh();
+        new c.ModelImage("m", {
+            registry: {
+                server: "registry.example.com",
+                repositoryUri: "registry.example.com/ml/iris",
+                apiUrl: pulumi.output(undefined as unknown as string),
+            },
+            version: "1.0.0",
+            context: "model",
+        });
+        await recorder.settle();
+        const guard = recorder.one("pulumi-nodejs:dynamic/model-registry:TagGuard");
+        expect(guard.inputs.apiUrl).toBe("https://registry.example.com");
+        expect(guard.inputs.repositoryPath).toBe("ml/iris");
     });
 
     it.each([

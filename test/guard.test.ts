@@ -1,57 +1,128 @@
-import { Publication, decideFromRegistry, decideFromState, nextVersion } from "../lib/guard";
+import {
+    FINGERPRINT_LABEL,
+    PUBLISHER_LABEL,
+    Publication,
+    REVISION_LABEL,
+    decide,
+    digestOf,
+    nextVersion,
+} from "../lib/guard";
 
-const pub = (
-    tag: string,
-    fingerprint: string,
-    repositoryUri = "r.example/ml/iris",
-): Publication => ({
-    repositoryUri,
+const REPO = "r.example/ml/iris";
+const D1 = `sha256:${"1".repeat(64)}`;
+const D2 = `sha256:${"2".repeat(64)}`;
+const pub = (tag: string, fingerprint: string): Publication => ({
+    repositoryUri: REPO,
     tag,
     fingerprint,
+    publisher: "model-registry/dev",
 });
 const absent = { exists: false } as const;
-const present = { exists: true, digest: `sha256:${"d".repeat(64)}`, mediaType: "" } as const;
+const holding = (digest: string, labels?: Record<string, string>) =>
+    ({ exists: true, digest, labels }) as const;
 
-describe("decideFromState", () => {
-    it("leaves this stack's own tag with the same content alone", () => {
-        expect(decideFromState(pub("1.0.0", "A"), pub("1.0.0", "A"))).toEqual({
-            action: "unchanged",
+describe("decide", () => {
+    it("publishes a tag the registry does not have", () => {
+        expect(decide(pub("1.0.0", "A"), absent)).toEqual({ action: "publish" });
+        // A record of another tag says nothing about this one.
+        expect(
+            decide(pub("1.1.0", "A"), absent, { tag: "1.0.0", fingerprint: "A", digest: D1 }),
+        ).toEqual({ action: "publish" });
+    });
+
+    it("reads the image's labels before deciding about an existing tag it has no record of", () => {
+        expect(decide(pub("1.0.0", "A"), holding(D1))).toEqual({ action: "inspect", digest: D1 });
+    });
+
+    it("adopts a tag whose image carries this content's fingerprint (retry, rollback)", () => {
+        expect(decide(pub("1.0.0", "A"), holding(D1, { [FINGERPRINT_LABEL]: "A" }))).toEqual({
+            action: "adopt",
+            digest: D1,
         });
     });
 
-    it.each([
-        ["no record", undefined, pub("1.0.0", "A")],
-        ["another tag", pub("1.0.0", "A"), pub("1.1.0", "A")],
-        ["other content", pub("1.0.0", "A"), pub("1.0.0", "B")],
-        ["another repository", pub("1.0.0", "A", "r.example/a"), pub("1.0.0", "A", "r.example/b")],
-    ])("asks the registry with %s", (_label, recorded, wanted) => {
-        expect(decideFromState(recorded, wanted)).toEqual({ action: "lookup" });
+    it("confirms with one lookup a tag still holding the digest this stack verified", () => {
+        const verified = { tag: "1.0.0", fingerprint: "A", digest: D1 };
+        expect(decide(pub("1.0.0", "A"), holding(D1), verified)).toEqual({
+            action: "adopt",
+            digest: D1,
+        });
+    });
+
+    it("refuses, loudly, a tag that moved since this stack verified it", () => {
+        const verified = { tag: "1.0.0", fingerprint: "A", digest: D1 };
+        const d = decide(pub("1.0.0", "A"), holding(D2, { [FINGERPRINT_LABEL]: "A" }), verified);
+        expect(d.action).toBe("refuse");
+        const message = (d as { message: string }).message;
+        expect(message).toContain(`${REPO}:1.0.0 moved: this stack verified it as ${D1}`);
+        expect(message).toContain(`now holds ${D2}`);
+        expect(message).toContain(`skopeo copy docker://${REPO}@${D1} docker://${REPO}:1.0.0`);
+    });
+
+    it("refuses to publish again a tag that vanished after this stack verified it", () => {
+        const verified = { tag: "1.0.0", fingerprint: "A", digest: D1 };
+        const d = decide(pub("1.0.0", "A"), absent, verified);
+        expect(d).toMatchObject({ action: "refuse" });
+        expect((d as { message: string }).message).toContain(
+            "the registry no longer has the tag: someone deleted it",
+        );
+    });
+
+    it("refuses other content under this stack's own tag, naming the published fingerprint, digest and revision", () => {
+        const d = decide(
+            pub("1.0.0", "B"),
+            holding(D1, {
+                [FINGERPRINT_LABEL]: "A",
+                [PUBLISHER_LABEL]: "model-registry/dev",
+                [REVISION_LABEL]: "abc123",
+            }),
+        );
+        expect(d.action).toBe("refuse");
+        const message = (d as { message: string }).message;
+        expect(message).toContain(
+            `${REPO}:1.0.0 is already published by this stack with other content`,
+        );
+        expect(message).toContain(`holds ${D1} (content A), and this run's content is B`);
+        expect(message).toContain("pulumi config set modelVersion 1.0.1");
+        expect(message).toContain("(revision abc123)");
+        expect(message).not.toContain("not published by this stack");
+    });
+
+    it("names another stack as the publisher when the label says so", () => {
+        const d = decide(
+            pub("1.0.0", "B"),
+            holding(D1, { [FINGERPRINT_LABEL]: "A", [PUBLISHER_LABEL]: "model-registry/prod" }),
+        );
+        expect((d as { message: string }).message).toContain(
+            "already published by stack model-registry/prod with other content",
+        );
+    });
+
+    it("says 'not published by this program' only for an image without the fingerprint label", () => {
+        const d = decide(pub("1.0.0", "A"), holding(D1, {}));
+        expect(d.action).toBe("refuse");
+        expect((d as { message: string }).message).toContain(
+            `already exists in the registry (digest ${D1}) and was not published by this program`,
+        );
+    });
+
+    it("does not let a record of other content adopt the tag", () => {
+        const verified = { tag: "1.0.0", fingerprint: "A", digest: D1 };
+        expect(decide(pub("1.0.0", "B"), holding(D1), verified)).toEqual({
+            action: "inspect",
+            digest: D1,
+        });
     });
 });
 
-describe("decideFromRegistry", () => {
-    it("publishes a tag the registry does not have, recorded or not", () => {
-        expect(decideFromRegistry(undefined, pub("1.0.0", "A"), absent)).toEqual({
-            action: "publish",
-        });
-        expect(decideFromRegistry(pub("1.0.0", "A"), pub("1.0.0", "B"), absent)).toEqual({
-            action: "publish",
-        });
-    });
-
-    it("refuses a tag the registry has, saying who published it", () => {
-        const ours = decideFromRegistry(pub("1.0.0", "A"), pub("1.0.0", "B"), present);
-        const theirs = decideFromRegistry(pub("0.9.0", "A"), pub("1.0.0", "B"), present);
-        expect(ours.action === "refuse" && ours.message).toContain(
-            "already published by this stack",
-        );
-        expect(ours.action === "refuse" && ours.message).toContain(
-            "published content A, new content B",
-        );
-        expect(theirs.action === "refuse" && theirs.message).toContain(
-            "was not published by this stack",
-        );
-        expect(theirs.action === "refuse" && theirs.message).toContain(present.digest);
+describe("digestOf", () => {
+    it("reads the digest of a pushed repoDigest, and nothing from a local image ID", () => {
+        expect(digestOf(`${REPO}@${D1}`)).toBe(D1);
+        expect(digestOf("127.0.0.1:5000/ml/iris@" + D2)).toBe(D2);
+        expect(digestOf(D1)).toBeUndefined();
+        expect(digestOf("")).toBeUndefined();
+        expect(digestOf(undefined)).toBeUndefined();
+        expect(digestOf(`${REPO}@not a digest`)).toBeUndefined();
     });
 });
 
@@ -60,8 +131,8 @@ describe("nextVersion", () => {
         ["1.1.0", "1.1.1"],
         ["0.0.9", "0.0.10"],
         ["1.0.0-rc.1", "1.0.0-rc.2"],
-        ["1.0.0-0", "1.0.0-1"],
-        ["1.0.0-alpha.beta.3", "1.0.0-alpha.beta.4"],
         ["2.0.0-beta", "2.0.0-beta.1"],
-    ])("%s -> %s", (version, next) => expect(nextVersion(version)).toBe(next));
+    ])("suggests %s -> %s", (version, next) => {
+        expect(nextVersion(version)).toBe(next);
+    });
 });

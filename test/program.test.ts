@@ -66,6 +66,7 @@ const REPO = "aws:ecrpublic/repository:Repository";
 const POLICY = "aws:ecrpublic/repositoryPolicy:RepositoryPolicy";
 const IMAGE = "docker:index/image:Image";
 const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
+const RECORD = "pulumi-nodejs:dynamic/model-registry:PublicationRecord";
 
 describe("the program, dev stack file", () => {
     let run: Run;
@@ -85,6 +86,7 @@ describe("the program, dev stack file", () => {
                 REPO,
                 IMAGE,
                 GUARD,
+                RECORD,
             ].sort(),
         );
         expect(run.recorder.all(POLICY)).toHaveLength(0);
@@ -116,7 +118,7 @@ describe("the program, dev stack file", () => {
     });
 
     it("builds and pushes <repositoryUri>:<modelVersion> with the token, against public.ecr.aws", () => {
-        const image = run.recorder.one(IMAGE, "model-image");
+        const image = run.recorder.one(IMAGE, "model-image-1.0.0");
         expect(image.inputs.imageName).toBe(
             `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev:1.0.0`,
         );
@@ -127,13 +129,15 @@ describe("the program, dev stack file", () => {
         expect(image.parent).toMatch(/ModelImage::model$/);
     });
 
-    it("passes the version and the model checksum as build args, for the OCI labels", () => {
+    it("passes the version, the model checksum, the publisher and the fingerprint as build args, for the labels", () => {
         const { build } = run.recorder.one(IMAGE).inputs;
         expect(build.context).toBe("model");
         expect(build.dockerfile).toBe("model/Dockerfile");
         expect(build.platform).toBe("linux/amd64");
         expect(build.args.MODEL_VERSION).toBe("1.0.0");
         expect(build.args.MODEL_SHA256).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(build.args.MODEL_PUBLISHER).toBe("model-registry/dev");
+        expect(build.args.MODEL_FINGERPRINT).toBe(run.recorder.one(GUARD).inputs.fingerprint);
         expect(build.args).not.toHaveProperty("BASE_IMAGE");
     });
 
@@ -146,6 +150,8 @@ describe("the program, dev stack file", () => {
             tag: "1.0.0",
             apiUrl: "https://public.ecr.aws",
             repositoryPath: `${REGISTRY_ALIAS}/model-registry-dev`,
+            platform: "linux/amd64",
+            publisher: "model-registry/dev",
             credentials: { username: "AWS", password: FAKE_PASSWORD },
         });
         expect(guard.inputs.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -154,6 +160,31 @@ describe("the program, dev stack file", () => {
         // The serialized provider travels with the resource, as the engine needs it.
         expect(guard.inputs.__provider).toContain("exports.handler");
         expect(image.dependencies.some((urn) => urn.endsWith("TagGuard::model-guard"))).toBe(true);
+    });
+
+    it("takes skipPush from the guard once, when the version's image is created", () => {
+        const image = run.recorder.one(IMAGE);
+        // The mocked guard found nothing under the tag: the image is pushed.
+        expect(image.inputs.skipPush).toBe(false);
+        expect(image.ignoreChanges).toEqual(["skipPush"]);
+    });
+
+    it("records the publication after the image, from the registry, with the pushed digest", () => {
+        const record = run.recorder.one(RECORD, "model-record");
+        const image = run.recorder.one(IMAGE);
+        expect(record.parent).toMatch(/ModelImage::model$/);
+        expect(record.dependencies.some((urn) => urn.endsWith("Image::model-image-1.0.0"))).toBe(
+            true,
+        );
+        expect(record.inputs).toMatchObject({
+            repositoryUri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev`,
+            tag: "1.0.0",
+            fingerprint: run.recorder.one(GUARD).inputs.fingerprint,
+            apiUrl: "https://public.ecr.aws",
+        });
+        expect(record.inputs.repoDigest).toMatch(/@sha256:[0-9a-f]{64}$/);
+        expect(record.secretPaths).toEqual(["credentials"]);
+        expect(image.inputs.imageName).toMatch(/:1\.0\.0$/);
     });
 
     it("keeps the pushed tag when the image resource is replaced or deleted", () => {
@@ -174,6 +205,11 @@ describe("the program, dev stack file", () => {
             new RegExp(`^${uri.replace(/[./]/g, "\\$&")}@sha256:[0-9a-f]{64}$`),
         );
         expect(await valueOf(outputs.model_version)).toBe("1.0.0");
+        // The record's history: the version with the digest that image_ref pins.
+        const digest = String(await valueOf(outputs.image_ref)).split("@")[1];
+        expect(await valueOf(outputs.published_versions)).toEqual({
+            "1.0.0": { fingerprint: run.recorder.one(GUARD).inputs.fingerprint, digest },
+        });
         expect(await valueOf(outputs.model_sha256)).toBe(
             run.recorder.one(IMAGE).inputs.build.args.MODEL_SHA256,
         );
@@ -191,12 +227,15 @@ describe("the program, prod stack file", () => {
         run = await runProgram(stackFileConfig("prod"), { stack: "prod" });
     });
 
-    it("protects the repository and the image, and never force-destroys", () => {
+    it("protects the repository and the guard, retains the image, and never force-destroys", () => {
         expect(run.error).toBeUndefined();
         const repo = run.recorder.one(REPO);
         expect(repo.protect).toBe(true);
         expect(repo.inputs.forceDestroy).toBe(false);
-        expect(run.recorder.one(IMAGE).protect).toBe(true);
+        expect(run.recorder.one(GUARD).protect).toBe(true);
+        // One image resource per version: a bump drops the old one from the state, which
+        // protection would block; retainOnDelete keeps every pushed tag.
+        expect(run.recorder.one(IMAGE).protect).toBe(false);
         expect(run.recorder.one(IMAGE).retainOnDelete).toBe(true);
         expect(repo.inputs.repositoryName).toBe("model-registry-prod");
     });
@@ -230,11 +269,14 @@ describe("the program, push principals and a version bump", () => {
         expect(doc.Statement[0].Action.some((a: string) => /Delete|\*/.test(a))).toBe(false);
     });
 
-    it("tags a bumped version with the new version, under the same resource names", async () => {
+    it("tags a bumped version with the new version, in that version's image resource", async () => {
         const a = await runProgram({ modelVersion: "1.0.0" });
         const b = await runProgram({ modelVersion: "1.1.0" });
-        const imageA = a.recorder.one(IMAGE, "model-image");
-        const imageB = b.recorder.one(IMAGE, "model-image");
+        const imageA = a.recorder.one(IMAGE, "model-image-1.0.0");
+        const imageB = b.recorder.one(IMAGE, "model-image-1.1.0");
+        // The guard and the record keep their names (and state) across versions.
+        expect(b.recorder.one(GUARD, "model-guard").inputs.tag).toBe("1.1.0");
+        expect(b.recorder.one(RECORD, "model-record").inputs.tag).toBe("1.1.0");
         expect(imageA.inputs.imageName).toMatch(/:1\.0\.0$/);
         expect(imageB.inputs.imageName).toMatch(/:1\.1\.0$/);
         expect(imageB.inputs.build.args.MODEL_SHA256).toBe(imageA.inputs.build.args.MODEL_SHA256);

@@ -13,6 +13,8 @@ export interface RecordedResource {
     readonly parent: string;
     readonly protect: boolean;
     readonly retainOnDelete: boolean;
+    /** Input paths registered with `ignoreChanges`. */
+    readonly ignoreChanges: readonly string[];
     readonly dependencies: readonly string[];
     /** Dotted paths of the inputs that reached the engine as secrets (unwrapped in `inputs`). */
     readonly secretPaths: readonly string[];
@@ -94,6 +96,12 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
                 baseImageName: inputs.imageName,
             };
         }
+        case "pulumi-nodejs:dynamic/model-registry:PublicationRecord": {
+            // What the record's provider reports after a push: the digest under the tag.
+            const digest = String(inputs.repoDigest).split("@")[1];
+            const history = { [inputs.tag]: { fingerprint: inputs.fingerprint, digest } };
+            return { ...inputs, digest, history };
+        }
         default:
             return { ...inputs };
     }
@@ -130,6 +138,7 @@ export class Recorder {
                         parent: o?.parent ?? "",
                         protect: o?.protect ?? false,
                         retainOnDelete: o?.retainOnDelete ?? false,
+                        ignoreChanges: o?.ignoreChanges ?? [],
                         dependencies: o?.dependencies ?? [],
                     });
                     return { id: args.custom ? `${args.name}-id` : undefined, state };
@@ -158,6 +167,7 @@ export class Recorder {
                 parent: req.getParent(),
                 protect: req.getProtect() ?? false,
                 retainOnDelete: req.getRetainondelete() ?? false,
+                ignoreChanges: req.getIgnorechangesList(),
                 dependencies: req.getDependenciesList(),
                 secretPaths: secretPathsOf(req.getObject()?.toJavaScript() ?? {}),
             });

@@ -1,0 +1,164 @@
+import * as pulumi from "@pulumi/pulumi";
+import { FINGERPRINT_LABEL, digestOf } from "../lib/guard";
+import { RegistryInputs, checkInputs, endpointOf } from "../lib/publishInputs";
+import { getImageConfig, headManifest } from "../lib/registryClient";
+
+/** One published version, as the registry answered after the push. */
+export interface PublishedVersion {
+    readonly fingerprint: string;
+    /** Manifest digest under the tag, `sha256:...`. */
+    readonly digest: string;
+}
+
+/** The record's inputs as the dynamic provider sees them (plain values). */
+export interface PublicationRecordInputs extends RegistryInputs {
+    /**
+     * docker.Image's `repoDigest`: `repo@sha256:...` when it pushed; the local image ID when it
+     * only built (`skipPush`, the tag already held this content).
+     */
+    readonly repoDigest: string;
+}
+
+/** What the stack keeps: the last publication and every version published to this repository. */
+export interface PublicationRecordOutputs {
+    readonly repositoryUri: string;
+    readonly tag: string;
+    readonly fingerprint: string;
+    readonly digest: string;
+    readonly history: Readonly<Record<string, PublishedVersion>>;
+}
+
+export interface PublicationRecordArgs {
+    readonly repositoryUri: pulumi.Input<string>;
+    readonly apiUrl: pulumi.Input<string>;
+    readonly repositoryPath: pulumi.Input<string>;
+    readonly tag: pulumi.Input<string>;
+    readonly fingerprint: pulumi.Input<string>;
+    readonly platform: pulumi.Input<string>;
+    readonly repoDigest: pulumi.Input<string>;
+    readonly credentials?: pulumi.Input<{ username: string; password: string } | undefined>;
+    readonly caCertificate?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * After the image step: reads what the registry holds under the tag and records it. A push must
+ * have left exactly docker.Image's digest under the tag (anything else is another publisher's
+ * push in between, and the run fails with both digests); an adopted tag must still carry this
+ * content's fingerprint label. Returns the record with this version added to the history.
+ */
+export async function recordPublication(
+    inputs: PublicationRecordInputs,
+    previous: Partial<PublicationRecordOutputs> | undefined,
+): Promise<PublicationRecordOutputs> {
+    const checked = checkInputs(inputs, "apply", ["repoDigest"]);
+    if (checked.problems.length > 0) throw new Error(checked.problems.join("\n"));
+    const endpoint = endpointOf(inputs);
+    const ref = `${inputs.repositoryUri}:${inputs.tag}`;
+    const head = await headManifest(endpoint, inputs.tag);
+    if (!head.exists) {
+        throw new Error(
+            `the image step finished, but the registry has no ${ref}: the push did not land ` +
+                `(or someone deleted the tag at once). Nothing is recorded; run pulumi up again.`,
+        );
+    }
+    const pushed = digestOf(inputs.repoDigest);
+    if (pushed) {
+        if (pushed !== head.digest) {
+            throw new Error(
+                `${ref} holds ${head.digest}, but this run pushed ${pushed}: another publisher pushed ` +
+                    `the same tag at about the same time, and the registry kept the last push. ` +
+                    `Find out which image is the right ${inputs.tag} before anyone pulls it: compare ` +
+                    `${inputs.repositoryUri}@${head.digest} and ${inputs.repositoryUri}@${pushed}; then ` +
+                    `restore the right one under the tag (skopeo copy) or publish a new version. ` +
+                    `Only one stack should publish to a repository.`,
+            );
+        }
+    }
+    const config = await getImageConfig(endpoint, head.digest, inputs.platform);
+    const label = config?.labels[FINGERPRINT_LABEL];
+    if (label !== inputs.fingerprint) {
+        throw new Error(
+            pushed
+                ? `${ref} was pushed as ${head.digest}, but its image does not carry this content's ` +
+                      `${FINGERPRINT_LABEL} label (found ${JSON.stringify(label ?? null)}): the ` +
+                      `Dockerfile must set it from the MODEL_FINGERPRINT build arg, or later runs ` +
+                      `cannot recognise this version.`
+                : `${ref} changed after the guard checked it: it holds ${head.digest} with content ` +
+                      `${JSON.stringify(label ?? null)}, not ${inputs.fingerprint}. Nothing was pushed.`,
+        );
+    }
+    const sameRepository = previous?.repositoryUri === inputs.repositoryUri;
+    return {
+        repositoryUri: inputs.repositoryUri,
+        tag: inputs.tag,
+        fingerprint: inputs.fingerprint,
+        digest: head.digest,
+        history: {
+            ...(sameRepository ? (previous?.history ?? {}) : {}),
+            [inputs.tag]: { fingerprint: inputs.fingerprint, digest: head.digest },
+        },
+    };
+}
+
+/**
+ * The record's dynamic provider. It changes when a new publication happened (another tag, other
+ * content, another pushed digest); an unchanged run makes no request here (the guard confirmed
+ * the tag before the image step). `delete` only forgets.
+ */
+export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
+    async check(_olds: Partial<PublicationRecordInputs>, news: PublicationRecordInputs) {
+        const checked = checkInputs(news, "check", ["repoDigest"]);
+        return {
+            inputs: news,
+            failures: checked.problems.map((reason) => ({ property: "tag", reason })),
+        };
+    },
+
+    async diff(_id: string, olds: PublicationRecordOutputs, news: PublicationRecordInputs) {
+        const pushed = digestOf(news.repoDigest);
+        const changes =
+            olds.repositoryUri !== news.repositoryUri ||
+            olds.tag !== news.tag ||
+            olds.fingerprint !== news.fingerprint ||
+            (pushed !== undefined && pushed !== olds.digest);
+        return { changes, replaces: [] };
+    },
+
+    async create(inputs: PublicationRecordInputs) {
+        return { id: inputs.repositoryUri, outs: await recordPublication(inputs, undefined) };
+    },
+
+    async update(_id: string, olds: PublicationRecordOutputs, news: PublicationRecordInputs) {
+        return { outs: await recordPublication(news, olds) };
+    },
+
+    async delete() {
+        // Forgetting the record deletes nothing in the registry.
+    },
+};
+
+/**
+ * The stack's history of what it published, written after the push from what the registry
+ * answers: `digest` is the manifest digest under the tag, and `history` maps every version this
+ * stack published to this repository to its fingerprint and digest.
+ */
+export class PublicationRecord extends pulumi.dynamic.Resource {
+    declare public readonly digest: pulumi.Output<string>;
+    declare public readonly history: pulumi.Output<Record<string, PublishedVersion>>;
+
+    constructor(name: string, args: PublicationRecordArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            publicationRecordProvider,
+            name,
+            {
+                ...args,
+                credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
+                digest: undefined,
+                history: undefined,
+            },
+            opts,
+            "model-registry",
+            "PublicationRecord",
+        );
+    }
+}

@@ -1,0 +1,91 @@
+/**
+ * What the guard and the publication record need to reach a registry, checked the same way by
+ * both. Plain functions over plain values: the two dynamic providers carry them through Pulumi's
+ * closure serialization.
+ */
+import { RegistryEndpoint, checkSameRegistry } from "./registryClient";
+
+/** The registry-facing inputs of the guard and the record (plain values, as a provider sees them). */
+export interface RegistryInputs {
+    /** `<server>/<path>` of the repository: where docker pushes. */
+    readonly repositoryUri: string;
+    /** Registry API base URL, e.g. `https://public.ecr.aws`. */
+    readonly apiUrl: string;
+    /** Repository path inside the registry (the URI without its server). */
+    readonly repositoryPath: string;
+    /** The version tag. */
+    readonly tag: string;
+    /** Content fingerprint of the image (`ModelBuildSpec.fingerprint`). */
+    readonly fingerprint: string;
+    /** Build platform, to pick the image out of an index. */
+    readonly platform: string;
+    readonly credentials?: { readonly username: string; readonly password: string };
+    readonly caCertificate?: string;
+}
+
+/** What the engine passes for a value not known yet: only ever in a preview. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+const REQUIRED = [
+    "repositoryUri",
+    "apiUrl",
+    "repositoryPath",
+    "tag",
+    "fingerprint",
+    "platform",
+] as const;
+
+export interface InputCheck {
+    /** Some value is the engine's unknown placeholder (a preview before the repository exists). */
+    readonly unknown: boolean;
+    /** Why the inputs cannot be used; empty when they can. */
+    readonly problems: string[];
+}
+
+/**
+ * Checks the inputs. `phase` is `check` (preview or up: the engine's unknown placeholder means
+ * "not known yet") or `apply` (create or update: every value must be known). An undefined or empty
+ * required value is a problem in every phase: it must never read as "nothing to check".
+ */
+export function checkInputs(
+    inputs: Partial<RegistryInputs>,
+    phase: "check" | "apply",
+    extra: readonly string[] = [],
+): InputCheck {
+    const problems: string[] = [];
+    let unknown = false;
+    for (const key of [...REQUIRED, ...extra]) {
+        const value = (inputs as Record<string, unknown>)[key];
+        if (value === UNKNOWN) {
+            if (phase === "check") unknown = true;
+            else problems.push(`${key} is still unknown when the registry must be checked`);
+        } else if (typeof value !== "string" || value === "") {
+            problems.push(
+                `${key} is ${value === undefined ? "missing" : JSON.stringify(value)}; it must be a ` +
+                    "non-empty string (a RegistryTarget whose Output resolved to nothing?)",
+            );
+        }
+    }
+    if (unknown || problems.length > 0) return { unknown, problems };
+
+    const i = inputs as RegistryInputs;
+    const mismatch = checkSameRegistry(i.apiUrl, i.repositoryUri);
+    if (mismatch) problems.push(mismatch);
+    if (!i.repositoryUri.endsWith(`/${i.repositoryPath}`)) {
+        problems.push(
+            `repositoryPath ${JSON.stringify(i.repositoryPath)} is not the path of repositoryUri ` +
+                JSON.stringify(i.repositoryUri),
+        );
+    }
+    return { unknown: false, problems };
+}
+
+/** The registry client's endpoint for these inputs. */
+export function endpointOf(inputs: RegistryInputs): RegistryEndpoint {
+    return {
+        apiUrl: inputs.apiUrl,
+        repository: inputs.repositoryPath,
+        credentials: inputs.credentials?.username ? inputs.credentials : undefined,
+        caCertificate: inputs.caCertificate || undefined,
+    };
+}

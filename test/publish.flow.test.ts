@@ -1,0 +1,209 @@
+/**
+ * "A published version never changes", across runs: each flow is a sequence of `pulumi up` runs
+ * of ModelImage's steps (guard and record in the SDK's dynamic provider host, docker.Image played
+ * by the real Docker engine, see support/engine.ts) against the real distribution registry. Every
+ * flow asserts each tag's digest in the registry before and after. Never skipped.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { headManifest } from "../lib/registryClient";
+import { ensureDockerEngine } from "./support/docker";
+import { GuardRefused, Hosts, SimulatedStack, startHosts } from "./support/engine";
+import { LocalRegistry, pushImage, startRegistry } from "./support/registry";
+
+jest.setTimeout(180_000);
+
+let registry: LocalRegistry;
+let hosts: Hosts;
+const contexts: string[] = [];
+
+beforeAll(async () => {
+    await ensureDockerEngine();
+    registry = await startRegistry();
+    hosts = await startHosts();
+});
+
+afterAll(async () => {
+    await hosts?.stop();
+    await registry?.stop();
+    for (const dir of contexts) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A small model build context: FROM scratch, the fingerprint labels, one model file. */
+function modelContext(model: string, mode = 0o644): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "model-ctx-"));
+    contexts.push(dir);
+    fs.writeFileSync(
+        path.join(dir, "Dockerfile"),
+        [
+            "FROM scratch",
+            "ARG MODEL_VERSION",
+            "ARG MODEL_PUBLISHER",
+            "ARG MODEL_FINGERPRINT",
+            'LABEL org.opencontainers.image.version="${MODEL_VERSION}" \\',
+            '      model-registry.publisher="${MODEL_PUBLISHER}" \\',
+            '      model-registry.fingerprint="${MODEL_FINGERPRINT}"',
+            "COPY model.json /model.json",
+            "",
+        ].join("\n"),
+    );
+    fs.writeFileSync(path.join(dir, "model.json"), model);
+    fs.chmodSync(path.join(dir, "model.json"), mode);
+    return dir;
+}
+
+let repoCount = 0;
+function newStack(publisher = "model-registry/dev"): SimulatedStack {
+    repoCount++;
+    return new SimulatedStack(hosts, { registry, repository: `flow/m${repoCount}`, publisher });
+}
+
+async function digestOfTag(stack: SimulatedStack, tag: string): Promise<string | undefined> {
+    const repository = stack.repositoryUri.slice(registry.host.length + 1);
+    const lookup = await headManifest(registry.endpoint(repository), tag);
+    return lookup.exists ? lookup.digest : undefined;
+}
+
+describe("publishing across runs", () => {
+    it("publishes a version once; an unchanged run pushes nothing and keeps the digest", async () => {
+        const stack = newStack();
+        const ctx = modelContext('{"w": 1}');
+        const first = await stack.up({ version: "1.0.0", context: ctx });
+        expect(first.pushed).toBe(true);
+        const digest = await digestOfTag(stack, "1.0.0");
+        expect(first.imageRef).toBe(`${stack.repositoryUri}@${digest}`);
+
+        const again = await stack.up({ version: "1.0.0", context: ctx });
+        expect(again).toEqual({ imageRef: first.imageRef, pushed: false, imageCreated: false });
+        expect(await digestOfTag(stack, "1.0.0")).toBe(digest);
+        expect(stack.history).toEqual({
+            "1.0.0": { fingerprint: expect.stringMatching(/^sha256:/), digest },
+        });
+    });
+
+    it("retries a push that failed before reaching the registry", async () => {
+        const stack = newStack();
+        const ctx = modelContext('{"w": 2}');
+        await expect(
+            stack.up({ version: "1.0.0", context: ctx, fault: "before-push" }),
+        ).rejects.toThrow("connection reset");
+        expect(await digestOfTag(stack, "1.0.0")).toBeUndefined();
+
+        const retry = await stack.up({ version: "1.0.0", context: ctx });
+        expect(retry.pushed).toBe(true);
+        expect(retry.imageRef).toBe(`${stack.repositoryUri}@${await digestOfTag(stack, "1.0.0")}`);
+    });
+
+    it("adopts, never re-pushes, a push that landed before the job was killed", async () => {
+        const stack = newStack();
+        const ctx = modelContext('{"w": 3}');
+        await expect(
+            stack.up({ version: "1.0.0", context: ctx, fault: "after-push" }),
+        ).rejects.toThrow("job killed");
+        const landed = await digestOfTag(stack, "1.0.0");
+        expect(landed).toMatch(/^sha256:/);
+
+        // The retry rebuilds without cache (a new digest if it pushed): it must not push.
+        const retry = await stack.up({ version: "1.0.0", context: ctx });
+        expect(retry).toMatchObject({ pushed: false, imageCreated: true });
+        expect(await digestOfTag(stack, "1.0.0")).toBe(landed);
+        expect(retry.imageRef).toBe(`${stack.repositoryUri}@${landed}`);
+        expect(stack.pushes).toEqual(["1.0.0"]);
+    });
+
+    it("refuses a retry when someone else pushed the tag between the runs", async () => {
+        const stack = newStack();
+        const ctx = modelContext('{"w": 4}');
+        await expect(
+            stack.up({ version: "1.0.0", context: ctx, fault: "before-push" }),
+        ).rejects.toThrow();
+        const repository = stack.repositoryUri.slice(registry.host.length + 1);
+        const theirs = await pushImage(registry.endpoint(repository), "1.0.0", "someone else");
+
+        const retry = stack.up({ version: "1.0.0", context: ctx });
+        await expect(retry).rejects.toThrow(GuardRefused);
+        await expect(retry).rejects.toThrow("was not published by this program");
+        expect(await digestOfTag(stack, "1.0.0")).toBe(theirs);
+    });
+
+    it("rolls back 1.0.0 -> 1.1.0 -> 1.0.0 without pushing, to 1.0.0's original digest", async () => {
+        const stack = newStack();
+        const v1 = modelContext('{"w": 5}');
+        const v2 = modelContext('{"w": 6}');
+        const first = await stack.up({ version: "1.0.0", context: v1 });
+        const d100 = await digestOfTag(stack, "1.0.0");
+        await stack.up({ version: "1.1.0", context: v2 });
+        const d110 = await digestOfTag(stack, "1.1.0");
+
+        const rollback = await stack.up({ version: "1.0.0", context: v1 });
+        expect(rollback.pushed).toBe(false);
+        expect(rollback.imageRef).toBe(first.imageRef);
+        expect(await digestOfTag(stack, "1.0.0")).toBe(d100);
+        expect(await digestOfTag(stack, "1.1.0")).toBe(d110);
+        expect(stack.pushes).toEqual(["1.0.0", "1.1.0"]);
+        expect(Object.keys(stack.history).sort()).toEqual(["1.0.0", "1.1.0"]);
+        expect(stack.history["1.0.0"].digest).toBe(d100);
+    });
+
+    it("refuses a rollback to a version whose sources are not checked out, naming what was published", async () => {
+        const stack = newStack();
+        await stack.up({ version: "1.0.0", context: modelContext('{"w": 7}') });
+        const d100 = await digestOfTag(stack, "1.0.0");
+        const v2 = modelContext('{"w": 8}');
+        await stack.up({ version: "1.1.0", context: v2 });
+
+        const rollback = stack.up({ version: "1.0.0", context: v2 });
+        await expect(rollback).rejects.toThrow(
+            `${stack.repositoryUri}:1.0.0 is already published by this stack with other content: the registry holds ${d100}`,
+        );
+        expect(await digestOfTag(stack, "1.0.0")).toBe(d100);
+    });
+
+    it("refuses the same version after a mode change (a clone under umask 002)", async () => {
+        const stack = newStack();
+        const ctx = modelContext('{"w": 9}', 0o644);
+        await stack.up({ version: "1.0.0", context: ctx });
+        const digest = await digestOfTag(stack, "1.0.0");
+
+        fs.chmodSync(path.join(ctx, "model.json"), 0o664);
+        await expect(stack.up({ version: "1.0.0", context: ctx })).rejects.toThrow(
+            "is already published by this stack with other content",
+        );
+        expect(await digestOfTag(stack, "1.0.0")).toBe(digest);
+        expect(stack.pushes).toEqual(["1.0.0"]);
+    });
+
+    it("reports loudly a tag overwritten outside this program, and does not push", async () => {
+        const stack = newStack();
+        const ctx = modelContext('{"w": 10}');
+        await stack.up({ version: "1.0.0", context: ctx });
+        const ours = await digestOfTag(stack, "1.0.0");
+        // The next run verifies and remembers the digest; then someone overwrites the tag.
+        await stack.up({ version: "1.0.0", context: ctx });
+        const repository = stack.repositoryUri.slice(registry.host.length + 1);
+        const theirs = await pushImage(registry.endpoint(repository), "1.0.0", "overwrite");
+
+        const run = stack.up({ version: "1.0.0", context: ctx });
+        await expect(run).rejects.toThrow(`moved: this stack verified it as ${ours}`);
+        expect(await digestOfTag(stack, "1.0.0")).toBe(theirs);
+        expect(stack.pushes).toEqual(["1.0.0"]);
+    });
+
+    it("does not let another stack of the project overwrite a version it published", async () => {
+        const dev = newStack("model-registry/dev");
+        const ctx = modelContext('{"w": 11}');
+        await dev.up({ version: "2.0.0", context: ctx });
+        const digest = await digestOfTag(dev, "2.0.0");
+        // Another stack, same repository, same files: its content differs by its publisher label.
+        const other = new SimulatedStack(hosts, {
+            registry,
+            repository: dev.repositoryUri.slice(registry.host.length + 1),
+            publisher: "model-registry/other",
+        });
+        await expect(other.up({ version: "2.0.0", context: ctx })).rejects.toThrow(
+            "already published by stack model-registry/dev with other content",
+        );
+        expect(await digestOfTag(dev, "2.0.0")).toBe(digest);
+    });
+});

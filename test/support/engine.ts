@@ -1,0 +1,255 @@
+/**
+ * `pulumi up` of ModelImage's three steps, driven the way the engine drives them, for flows that
+ * cross runs: the guard and the publication record run in the SDK's own dynamic provider host
+ * (serialized as `pulumi up` serializes them); docker.Image is played by the real Docker engine
+ * with the provider's rules (one image resource per version, created once with the `skipPush` the
+ * program decides, updated with a rebuild and a push when its build inputs change); state is kept
+ * between runs as the engine keeps it (checked inputs and outputs; a failed step leaves the
+ * previous state).
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ModelBuildSpec, modelBuildSpec } from "../../lib/buildSpec";
+import { RegistryInputs } from "../../lib/publishInputs";
+import { docker } from "./docker";
+import {
+    ProviderHost,
+    serializeProviderAsPulumiUp,
+    startDynamicProviderHost,
+} from "./dynamicProviderHost";
+import { LocalRegistry } from "./registry";
+
+interface ResourceState {
+    id: string;
+    inputs: Record<string, unknown>;
+    outputs: Record<string, unknown>;
+}
+
+interface ImageState {
+    fingerprint: string;
+    skipPush: boolean;
+    repoDigest: string;
+}
+
+/** How a run's push goes wrong, to model a killed or failing CI job. */
+export type PushFault =
+    /** The push fails before anything reaches the registry (network down). */
+    | "before-push"
+    /** The push lands, then the job is killed before the engine records the image. */
+    | "after-push";
+
+export interface RunResult {
+    /** What the program's outputs would show: `<repositoryUri>@<digest>` from the record. */
+    readonly imageRef: string;
+    /** True when this run pushed the tag (docker push ran). */
+    readonly pushed: boolean;
+    /** True when the version's image resource was created in this run. */
+    readonly imageCreated: boolean;
+}
+
+export class GuardRefused extends Error {}
+
+export interface StackOptions {
+    readonly registry: LocalRegistry;
+    readonly repository: string;
+    readonly publisher: string;
+    readonly platform?: string;
+}
+
+export interface Hosts {
+    readonly guard: ProviderHost;
+    readonly record: ProviderHost;
+    stop(): Promise<void>;
+}
+
+/** Serializes the two providers as `pulumi up` does and starts a host for each. */
+export async function startHosts(): Promise<Hosts> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "providers-"));
+    const project = path.resolve(__dirname, "../..");
+    const guardText = await serializeProviderAsPulumiUp(
+        "components/tagGuard.ts",
+        "tagGuardProvider",
+        dir,
+    );
+    const recordText = await serializeProviderAsPulumiUp(
+        "components/publicationRecord.ts",
+        "publicationRecordProvider",
+        dir,
+    );
+    const guard = await startDynamicProviderHost(project, guardText);
+    const record = await startDynamicProviderHost(project, recordText);
+    return {
+        guard,
+        record,
+        async stop() {
+            await guard.stop();
+            await record.stop();
+            fs.rmSync(dir, { recursive: true, force: true });
+        },
+    };
+}
+
+/** One stack: its state survives between `up` calls, as the engine's checkpoint does. */
+export class SimulatedStack {
+    private guard?: ResourceState;
+    private record?: ResourceState;
+    private readonly images = new Map<string, ImageState>();
+    /** docker push commands run by this stack, in order (`<version>`). */
+    public readonly pushes: string[] = [];
+
+    constructor(
+        private readonly hosts: Hosts,
+        private readonly opts: StackOptions,
+    ) {}
+
+    get repositoryUri(): string {
+        return `${this.opts.registry.host}/${this.opts.repository}`;
+    }
+
+    /** The recorded history (the record's outputs), as `published_versions` would show it. */
+    get history(): Record<string, { fingerprint: string; digest: string }> {
+        return (this.record?.outputs.history ?? {}) as Record<
+            string,
+            { fingerprint: string; digest: string }
+        >;
+    }
+
+    async up(run: { version: string; context: string; fault?: PushFault }): Promise<RunResult> {
+        const spec = await modelBuildSpec({
+            context: run.context,
+            version: run.version,
+            platform: this.opts.platform ?? "linux/amd64",
+            publisher: this.opts.publisher,
+        });
+        const registryInputs: RegistryInputs = {
+            repositoryUri: this.repositoryUri,
+            apiUrl: this.opts.registry.apiUrl,
+            repositoryPath: this.opts.repository,
+            tag: run.version,
+            fingerprint: spec.fingerprint,
+            platform: spec.platform,
+            credentials: this.opts.registry.credentials,
+            caCertificate: this.opts.registry.caCertificate,
+        };
+
+        // 1. The guard: Check, then Diff and Update, or Create.
+        const guardNews = { ...registryInputs, publisher: this.opts.publisher };
+        const checked = await this.hosts.guard.check(this.guard?.inputs ?? {}, guardNews);
+        if (checked.failures.length > 0) {
+            throw new GuardRefused(checked.failures.map((f) => f.reason).join("\n"));
+        }
+        if (this.guard) {
+            const diff = await this.hosts.guard.diff(
+                this.guard.id,
+                this.guard.outputs,
+                checked.inputs,
+            );
+            if (diff.changes === "some") {
+                const outputs = await this.hosts.guard
+                    .update(this.guard.id, this.guard.outputs, checked.inputs)
+                    .catch((e: Error) => {
+                        throw new GuardRefused(e.message);
+                    });
+                this.guard = { id: this.guard.id, inputs: checked.inputs, outputs };
+            } else {
+                // A same step: the engine keeps the checked inputs and the old outputs.
+                this.guard = { ...this.guard, inputs: checked.inputs };
+            }
+        } else {
+            const created = await this.hosts.guard.create(checked.inputs).catch((e: Error) => {
+                throw new GuardRefused(e.message);
+            });
+            this.guard = { id: created.id, inputs: checked.inputs, outputs: created.properties };
+        }
+
+        // 2. docker.Image for this version.
+        let pushed = false;
+        let imageCreated = false;
+        let image = this.images.get(run.version);
+        if (!image) {
+            // The program's skipPush: the guard found the tag holding this content.
+            const skipPush = String(this.guard.outputs.verifiedDigest ?? "") !== "";
+            const repoDigest = await this.buildAndPush(spec, run.version, !skipPush, run.fault);
+            pushed = !skipPush;
+            imageCreated = true;
+            image = { fingerprint: spec.fingerprint, skipPush, repoDigest };
+        } else if (image.fingerprint !== spec.fingerprint) {
+            // docker.Image sees new build inputs: it builds and pushes again (skipPush unchanged).
+            const repoDigest = await this.buildAndPush(
+                spec,
+                run.version,
+                !image.skipPush,
+                run.fault,
+            );
+            pushed = !image.skipPush;
+            image = { ...image, fingerprint: spec.fingerprint, repoDigest };
+        }
+        // A version bump drops the other versions' image resources (retained: a no-op).
+        this.images.clear();
+        this.images.set(run.version, image);
+
+        // 3. The publication record.
+        const recordNews = { ...registryInputs, repoDigest: image.repoDigest };
+        const recordChecked = await this.hosts.record.check(this.record?.inputs ?? {}, recordNews);
+        if (recordChecked.failures.length > 0) {
+            throw new Error(recordChecked.failures.map((f) => f.reason).join("\n"));
+        }
+        if (this.record) {
+            const diff = await this.hosts.record.diff(
+                this.record.id,
+                this.record.outputs,
+                recordChecked.inputs,
+            );
+            if (diff.changes === "some") {
+                const outputs = await this.hosts.record.update(
+                    this.record.id,
+                    this.record.outputs,
+                    recordChecked.inputs,
+                );
+                this.record = { id: this.record.id, inputs: recordChecked.inputs, outputs };
+            } else {
+                this.record = { ...this.record, inputs: recordChecked.inputs };
+            }
+        } else {
+            const created = await this.hosts.record.create(recordChecked.inputs);
+            this.record = {
+                id: created.id,
+                inputs: recordChecked.inputs,
+                outputs: created.properties,
+            };
+        }
+        return {
+            imageRef: `${this.repositoryUri}@${String(this.record.outputs.digest)}`,
+            pushed,
+            imageCreated,
+        };
+    }
+
+    /**
+     * What docker.Image does: build with the program's exact inputs (without the build cache, as
+     * on a fresh CI machine, so a rebuild gives a new digest), then push unless skipped. Returns
+     * the repoDigest docker.Image would report.
+     */
+    private async buildAndPush(
+        spec: ModelBuildSpec,
+        version: string,
+        push: boolean,
+        fault: PushFault | undefined,
+    ): Promise<string> {
+        const ref = `${this.repositoryUri}:${version}`;
+        const args = ["build", "--no-cache", "--platform", spec.platform, "-f", spec.dockerfile];
+        for (const [k, v] of Object.entries(spec.args)) args.push("--build-arg", `${k}=${v}`);
+        args.push("-t", ref, "--progress", "plain", spec.context);
+        await docker(args);
+        const { stdout: id } = await docker(["image", "inspect", "--format", "{{.Id}}", ref]);
+        if (!push) return id.trim();
+        if (fault === "before-push") throw new Error(`push of ${ref} failed: connection reset`);
+        const out = await docker(["push", ref]);
+        this.pushes.push(version);
+        if (fault === "after-push") throw new Error(`job killed after pushing ${ref}`);
+        const digest = /digest: (sha256:[0-9a-f]{64})/.exec(out.stdout)?.[1];
+        if (!digest) throw new Error(`docker push printed no digest:\n${out.stdout}`);
+        return `${this.repositoryUri}@${digest}`;
+    }
+}
