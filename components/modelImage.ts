@@ -121,8 +121,15 @@ export class ModelImage extends pulumi.ComponentResource {
 
         // The guard has just refused any content but this one, so a tag it found holding this
         // content is adopted, not pushed. Its record is fresh whenever the version's image is
-        // about to be created (see the guard's diff).
-        const tagExists = guard.verifiedDigest.apply((digest) => (digest ?? "") !== "");
+        // about to be created (see the guard's diff); a record of another tag (stale outputs, as
+        // under `--target`) never skips a push. In a preview the value is only shown: the docker
+        // provider's Check cannot take an unknown skipPush, and the guard's outputs are unknown
+        // there whenever it changes.
+        const skipPush = pulumi.runtime.isDryRun()
+            ? false
+            : pulumi
+                  .all([guard.tag, guard.verifiedDigest])
+                  .apply(([tag, digest]) => tag === args.version && (digest ?? "") !== "");
 
         const image = new docker.Image(
             `${name}-image-${args.version}`,
@@ -143,7 +150,7 @@ export class ModelImage extends pulumi.ComponentResource {
                     username: pulumi.unsecret(credentials.apply((c) => c?.username ?? "")),
                     password: pulumi.secret(credentials.apply((c) => c?.password ?? "")),
                 },
-                skipPush: tagExists,
+                skipPush,
             },
             {
                 parent: this,

@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { FINGERPRINT_LABEL, digestOf } from "../lib/guard";
-import { RegistryInputs, checkInputs, endpointOf } from "../lib/publishInputs";
+import { REQUIRED_INPUTS, RegistryInputs, checkInputs, endpointOf } from "../lib/publishInputs";
+
+const RECORD_INPUTS = [...REQUIRED_INPUTS, "repoDigest"] as const;
 import { getImageConfig, headManifest } from "../lib/registryClient";
 
 /** One published version, as the registry answered after the push. */
@@ -50,15 +52,22 @@ export async function recordPublication(
     inputs: PublicationRecordInputs,
     previous: Partial<PublicationRecordOutputs> | undefined,
 ): Promise<PublicationRecordOutputs> {
-    const checked = checkInputs(inputs, "apply", ["repoDigest"]);
+    const checked = checkInputs(inputs, "apply", RECORD_INPUTS);
     if (checked.problems.length > 0) throw new Error(checked.problems.join("\n"));
     const endpoint = endpointOf(inputs);
     const ref = `${inputs.repositoryUri}:${inputs.tag}`;
     const head = await headManifest(endpoint, inputs.tag);
+    const sameRepository = previous?.repositoryUri === inputs.repositoryUri;
+    const earlier = sameRepository ? previous?.history?.[inputs.tag] : undefined;
     if (!head.exists) {
         throw new Error(
-            `the image step finished, but the registry has no ${ref}: the push did not land ` +
-                `(or someone deleted the tag at once). Nothing is recorded; run pulumi up again.`,
+            earlier
+                ? `${ref} was published by this stack as ${earlier.digest}, and the registry no longer ` +
+                      `has the tag: someone deleted it outside this program. Fix: restore it ` +
+                      `(skopeo copy docker://${inputs.repositoryUri}@${earlier.digest} docker://${ref}) ` +
+                      `if the registry still has that image, or publish a new version.`
+                : `the image step finished, but the registry has no ${ref}: the push did not land ` +
+                      `(or someone deleted the tag at once). Nothing is recorded; run pulumi up again.`,
         );
     }
     const pushed = digestOf(inputs.repoDigest);
@@ -87,7 +96,17 @@ export async function recordPublication(
                       `${JSON.stringify(label ?? null)}, not ${inputs.fingerprint}. Nothing was pushed.`,
         );
     }
-    const sameRepository = previous?.repositoryUri === inputs.repositoryUri;
+    if (earlier && earlier.digest !== head.digest) {
+        throw new Error(
+            `${ref} now holds ${head.digest}, but this stack published it as ${earlier.digest} ` +
+                `(content ${earlier.fingerprint}). The tag was deleted or overwritten outside this ` +
+                `program, and this run published the version again. Anyone who pulled ` +
+                `${inputs.tag} before may have other content. Fix: restore the recorded image ` +
+                `(skopeo copy docker://${inputs.repositoryUri}@${earlier.digest} docker://${ref}) if ` +
+                `the registry still has it, or publish a new version; the record keeps ` +
+                `${earlier.digest} until then.`,
+        );
+    }
     return {
         repositoryUri: inputs.repositoryUri,
         tag: inputs.tag,
@@ -102,12 +121,12 @@ export async function recordPublication(
 
 /**
  * The record's dynamic provider. It changes when a new publication happened (another tag, other
- * content, another pushed digest); an unchanged run makes no request here (the guard confirmed
- * the tag before the image step). `delete` only forgets.
+ * content, another pushed digest), or when the registry no longer holds what it recorded (one
+ * request in an unchanged run; the update then fails loudly). `delete` only forgets.
  */
 export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
     async check(_olds: Partial<PublicationRecordInputs>, news: PublicationRecordInputs) {
-        const checked = checkInputs(news, "check", ["repoDigest"]);
+        const checked = checkInputs(news, "check", RECORD_INPUTS);
         return {
             inputs: news,
             failures: checked.problems.map((reason) => ({ property: "tag", reason })),
@@ -116,12 +135,20 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
 
     async diff(_id: string, olds: PublicationRecordOutputs, news: PublicationRecordInputs) {
         const pushed = digestOf(news.repoDigest);
-        const changes =
+        const published =
             olds.repositoryUri !== news.repositoryUri ||
             olds.tag !== news.tag ||
             olds.fingerprint !== news.fingerprint ||
             (pushed !== undefined && pushed !== olds.digest);
-        return { changes, replaces: [] };
+        if (published) return { changes: true, replaces: [] };
+        // Nothing new was published: confirm, with one request, that the registry still holds
+        // what this stack recorded. The image step does not push an unchanged version again, so
+        // a tag deleted or moved since would otherwise go unnoticed; the update reports it.
+        const checked = checkInputs(news, "check", RECORD_INPUTS);
+        if (checked.unknown) return { changes: false, replaces: [] };
+        const head = await headManifest(endpointOf(news), news.tag);
+        const holds = head.exists && head.digest === olds.digest;
+        return { changes: !holds, replaces: [] };
     },
 
     async create(inputs: PublicationRecordInputs) {

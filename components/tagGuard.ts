@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Decision, Publication, Verified, decide } from "../lib/guard";
-import { RegistryInputs, checkInputs, endpointOf } from "../lib/publishInputs";
+import { REQUIRED_INPUTS, RegistryInputs, checkInputs, endpointOf } from "../lib/publishInputs";
 import { getImageConfig, headManifest } from "../lib/registryClient";
 
 /** The guard's inputs as the dynamic provider sees them (plain values). */
@@ -13,6 +13,12 @@ export interface TagGuardInputs extends RegistryInputs {
      * and confirms the tag with one request instead of reading the image config again.
      */
     readonly verifiedDigest?: string;
+    /**
+     * Set by `check`, never by the program: every tag of this repository the guard has verified
+     * as this stack's content, with that content and digest, carried from run to run (and across
+     * version bumps), so a verified version that later vanishes or moves is reported.
+     */
+    readonly verifiedHistory?: Readonly<Record<string, Verified>>;
 }
 
 export interface TagGuardArgs {
@@ -36,7 +42,7 @@ export interface TagGuardArgs {
     readonly caCertificate?: pulumi.Input<string | undefined>;
 }
 
-const PUBLICATION_KEYS = ["publisher"] as const;
+const GUARD_INPUTS = [...REQUIRED_INPUTS, "publisher"] as const;
 
 /**
  * Asks the registry what the tag holds and decides. One HEAD request when the tag is absent or
@@ -83,7 +89,7 @@ async function guard(
     verified: Verified | undefined,
     phase: "check" | "apply",
 ): Promise<{ problems: string[]; unknown: boolean; verifiedDigest: string }> {
-    const checked = checkInputs(inputs, phase, PUBLICATION_KEYS);
+    const checked = checkInputs(inputs, phase, GUARD_INPUTS);
     if (checked.unknown || checked.problems.length > 0) {
         return { ...checked, verifiedDigest: "" };
     }
@@ -103,24 +109,42 @@ async function guard(
     return { problems: [], unknown: false, verifiedDigest };
 }
 
-/** This stack's record for the tag, from the previous inputs (`check`) or state (`update`). */
+/** This stack's record for the tag: what a previous check verified it held. */
 function verifiedFrom(
     previous: Partial<TagGuardInputs> | undefined,
     wanted: TagGuardInputs,
 ): Verified | undefined {
-    if (
-        !previous?.verifiedDigest ||
-        previous.repositoryUri !== wanted.repositoryUri ||
-        previous.tag !== wanted.tag ||
-        !previous.fingerprint
-    ) {
-        return undefined;
+    if (!previous || previous.repositoryUri !== wanted.repositoryUri) return undefined;
+    const recorded = previous.verifiedHistory?.[wanted.tag];
+    if (recorded?.digest) return recorded;
+    if (previous.verifiedDigest && previous.tag === wanted.tag && previous.fingerprint) {
+        return {
+            tag: previous.tag,
+            fingerprint: previous.fingerprint,
+            digest: previous.verifiedDigest,
+        };
     }
-    return {
-        tag: previous.tag,
-        fingerprint: previous.fingerprint,
-        digest: previous.verifiedDigest,
-    };
+    return undefined;
+}
+
+/** The history to carry on: the previous one (same repository) with this tag's verification. */
+function historyAfter(
+    previous: Partial<TagGuardInputs> | undefined,
+    wanted: TagGuardInputs,
+    verifiedDigest: string,
+): Record<string, Verified> {
+    const history =
+        previous?.repositoryUri === wanted.repositoryUri
+            ? { ...(previous.verifiedHistory ?? {}) }
+            : {};
+    if (verifiedDigest) {
+        history[wanted.tag] = {
+            tag: wanted.tag,
+            fingerprint: wanted.fingerprint,
+            digest: verifiedDigest,
+        };
+    }
+    return history;
 }
 
 /**
@@ -134,7 +158,11 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
         const result = await guard(news, verifiedFrom(olds, news), "check");
         const failures = result.problems.map((reason) => ({ property: "tag", reason }));
         if (result.unknown || failures.length > 0) return { inputs: news, failures };
-        return { inputs: { ...news, verifiedDigest: result.verifiedDigest }, failures };
+        const verifiedHistory = historyAfter(olds, news, result.verifiedDigest);
+        return {
+            inputs: { ...news, verifiedDigest: result.verifiedDigest, verifiedHistory },
+            failures,
+        };
     },
 
     async diff(_id: string, olds: TagGuardInputs, news: TagGuardInputs) {
@@ -198,6 +226,7 @@ export class TagGuard extends pulumi.dynamic.Resource {
                 ...args,
                 credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
                 verifiedDigest: undefined,
+                verifiedHistory: undefined,
             },
             opts,
             "model-registry",

@@ -48,7 +48,11 @@ export interface ModelBuildSpec {
  * with no timestamps, random ids or absolute paths, so an unchanged model never causes a rebuild.
  */
 export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuildSpec> {
-    const context = path.posix.normalize(input.context.split(path.sep).join("/"));
+    // One spelling per path ("model/", "./model" and "model" are the same context), so a
+    // respelling in config does not change docker.Image's inputs.
+    const context = path.posix
+        .normalize(input.context.split(path.sep).join("/"))
+        .replace(/(.)\/+$/, "$1");
     const dockerfile = path.posix.join(context, input.dockerfile ?? "Dockerfile");
     const [contextDigest, dockerfileText] = await Promise.all([
         hashContext(context, dockerfile),
@@ -73,15 +77,22 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
     };
     if (input.baseImage) args.BASE_IMAGE = input.baseImage;
 
+    // Everything docker.Image compares to decide whether to build and push again: its build
+    // inputs exactly as given (the paths too: moving the context is a change to it), the context
+    // digest its provider computes (`contextDigest`, which `hashContext` reproduces), and the
+    // provider's version, whose Check may compute them differently.
     const fingerprint = createHash("sha256")
         .update(
             JSON.stringify({
                 context: contextDigest.digest,
+                contextPath: context,
+                dockerfilePath: dockerfile,
                 dockerfile: createHash("sha256").update(dockerfileText).digest("hex"),
                 args: Object.keys(args)
                     .sort()
                     .map((k) => [k, args[k]]),
                 platform: input.platform,
+                dockerProvider: DOCKER_PROVIDER_VERSION,
             }),
         )
         .digest("hex");
@@ -98,26 +109,78 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
     };
 }
 
+/** The @pulumi/docker package (and so docker.Image provider) version the program runs with. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const DOCKER_PROVIDER_VERSION: string = require("@pulumi/docker/package.json").version;
+
 /**
  * The guard recognises its own publications (a retried push, a rollback) by the fingerprint label,
  * so the Dockerfile must set it in its final stage. Returns what is missing, or undefined.
  */
 export function missingFingerprintLabel(dockerfileText: string): string | undefined {
-    const lines = dockerfileText.split(/\r?\n/);
-    let lastFrom = -1;
-    lines.forEach((line, i) => {
-        if (/^\s*FROM\s/i.test(line)) lastFrom = i;
-    });
-    const finalStage = lines.slice(lastFrom + 1).join("\n");
-    const hasArg = /^\s*ARG\s+MODEL_FINGERPRINT\b/im.test(finalStage);
-    const hasLabel = /model-registry\.fingerprint\s*=\s*"?\$\{?MODEL_FINGERPRINT\}?"?/.test(
-        finalStage,
-    );
-    if (hasArg && hasLabel) return undefined;
+    const stage = finalStage(dockerfileText);
+    let declared = false;
+    let label: string | undefined;
+    for (const { keyword, rest } of stage) {
+        if (keyword === "ARG" && /^MODEL_FINGERPRINT(=|\s|$)/.test(rest)) declared = true;
+        if (keyword === "LABEL") {
+            for (const [key, value] of labelPairs(rest)) {
+                // Only after the ARG does `${MODEL_FINGERPRINT}` expand to the build arg.
+                if (key === FINGERPRINT_LABEL_KEY) label = declared ? value : "";
+            }
+        }
+    }
+    if (label === "${MODEL_FINGERPRINT}" || label === "$MODEL_FINGERPRINT") return undefined;
     return (
         "does not label the image with its content fingerprint, which the immutability guard " +
         "needs to recognise a version it already published. Add these lines after its last FROM: " +
         'ARG MODEL_FINGERPRINT and LABEL model-registry.fingerprint="${MODEL_FINGERPRINT}" ' +
-        'model-registry.publisher="${MODEL_PUBLISHER}" (with ARG MODEL_PUBLISHER).'
+        'model-registry.publisher="${MODEL_PUBLISHER}" (with ARG MODEL_PUBLISHER), and set the ' +
+        "label nowhere else after them."
     );
+}
+
+const FINGERPRINT_LABEL_KEY = "model-registry.fingerprint";
+
+/**
+ * The instructions of a Dockerfile's final stage, as Docker reads them: comment lines dropped
+ * (also inside a continuation), lines ending in `\` joined, the keyword upper-cased.
+ */
+function finalStage(text: string): { keyword: string; rest: string }[] {
+    const instructions: { keyword: string; rest: string }[] = [];
+    let pending = "";
+    for (const raw of text.split(/\r?\n/)) {
+        if (/^\s*#/.test(raw)) continue;
+        const line = pending + raw;
+        if (/\\\s*$/.test(line)) {
+            pending = line.replace(/\\\s*$/, " ");
+            continue;
+        }
+        pending = "";
+        const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(line);
+        if (m) instructions.push({ keyword: m[1].toUpperCase(), rest: m[2].trim() });
+    }
+    if (pending) {
+        const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(pending);
+        if (m) instructions.push({ keyword: m[1].toUpperCase(), rest: m[2].trim() });
+    }
+    let from = -1;
+    instructions.forEach((ins, i) => {
+        if (ins.keyword === "FROM") from = i;
+    });
+    return instructions.slice(from + 1);
+}
+
+/** The `key=value` pairs of a LABEL instruction, keys and values unquoted. */
+function labelPairs(rest: string): [string, string][] {
+    const pairs: [string, string][] = [];
+    const word =
+        /\s*((?:"(?:[^"\\]|\\.)*"|'[^']*'|[^\s="']+)+)=((?:"(?:[^"\\]|\\.)*"|'[^']*'|[^\s"']+)*)/y;
+    const unquote = (t: string) =>
+        t.replace(/"((?:[^"\\]|\\.)*)"|'([^']*)'/g, (_m, dq: string, sq: string) =>
+            dq !== undefined ? dq.replace(/\\(.)/g, "$1") : sq,
+        );
+    for (let m = word.exec(rest); m; m = word.exec(rest))
+        pairs.push([unquote(m[1]), unquote(m[2])]);
+    return pairs;
 }

@@ -102,9 +102,12 @@ export function decide(
             message:
                 `${ref} already exists in the registry (digest ${remote.digest}) and was not published ` +
                 `by this program: its image has no ${FINGERPRINT_LABEL} label (another tool, or a manual ` +
-                `push). A published version never changes, so it is not overwritten. Nothing was built ` +
-                `or pushed. Fix: pulumi config set modelVersion ${nextVersion(wanted.tag)} (or pull ` +
-                `${wanted.repositoryUri}@${remote.digest} if that is the model you meant).`,
+                `push, or a Dockerfile without the label). A published version never changes, so it ` +
+                `is not overwritten. Nothing was built or pushed. Fix: pulumi config set modelVersion ` +
+                `${nextVersion(wanted.tag)} (or pull ${wanted.repositoryUri}@${remote.digest} if that ` +
+                `is the model you meant). If this stack published ${wanted.tag} and someone overwrote ` +
+                `it, 'pulumi stack output published_versions' shows the digest it recorded; restore ` +
+                `it with skopeo copy docker://${wanted.repositoryUri}@<that digest> docker://${ref}.`,
         };
     }
     const publisher = remote.labels[PUBLISHER_LABEL];
@@ -123,7 +126,9 @@ export function decide(
         message:
             `${ref} is already published ${by} with other content: the registry holds ${remote.digest} ` +
             `(content ${published}), and this run's content is ${wanted.fingerprint}. The model files, ` +
-            `Dockerfile, file modes, base image or build args differ from that publication, and a ` +
+            `their paths or modes, the Dockerfile, the base image, the build args or the docker ` +
+            `provider version differ from that publication (docker.Image would build and push ` +
+            `again), and a ` +
             `published version never changes, so nothing was built or pushed. Fix: publish the change ` +
             `as a new version: pulumi config set modelVersion ${nextVersion(wanted.tag)}; or, ${rollback}`,
     };

@@ -26,7 +26,8 @@ export interface RegistryInputs {
 /** What the engine passes for a value not known yet: only ever in a preview. */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
-const REQUIRED = [
+/** The inputs every build-side provider needs. */
+export const REQUIRED_INPUTS = [
     "repositoryUri",
     "apiUrl",
     "repositoryPath",
@@ -43,18 +44,19 @@ export interface InputCheck {
 }
 
 /**
- * Checks the inputs. `phase` is `check` (preview or up: the engine's unknown placeholder means
+ * Checks the inputs: each of `required` must be a non-empty string, and `apiUrl` must name the
+ * registry of `repositoryUri`. `phase` is `check` (preview or up: the engine's unknown placeholder means
  * "not known yet") or `apply` (create or update: every value must be known). An undefined or empty
  * required value is a problem in every phase: it must never read as "nothing to check".
  */
 export function checkInputs(
-    inputs: Partial<RegistryInputs>,
+    inputs: Partial<RegistryInputs> | Readonly<Record<string, unknown>>,
     phase: "check" | "apply",
-    extra: readonly string[] = [],
+    required: readonly string[] = REQUIRED_INPUTS,
 ): InputCheck {
     const problems: string[] = [];
     let unknown = false;
-    for (const key of [...REQUIRED, ...extra]) {
+    for (const key of required) {
         const value = (inputs as Record<string, unknown>)[key];
         if (value === UNKNOWN) {
             if (phase === "check") unknown = true;

@@ -11,7 +11,44 @@ const LABELLED = [
     "COPY model.json /model.json",
 ].join("\n");
 
+describe("the fingerprint covers docker.Image's build inputs", () => {
+    it("is the same for a respelled context, and changes when the context moves", async () => {
+        const parent = fs.mkdtempSync(path.join(os.tmpdir(), "spec-"));
+        try {
+            const dir = path.join(parent, "model");
+            fs.mkdirSync(dir);
+            fs.writeFileSync(path.join(dir, "Dockerfile"), LABELLED);
+            fs.writeFileSync(path.join(dir, "model.json"), "{}");
+            const spec = (context: string) =>
+                modelBuildSpec({ context, version: "1.0.0", platform: "linux/amd64" });
+            const plain = await spec(dir);
+            const slash = await spec(`${dir}/`);
+            expect(slash.context).toBe(plain.context);
+            expect(slash.fingerprint).toBe(plain.fingerprint);
+            const moved = path.join(parent, "models", "iris");
+            fs.mkdirSync(path.dirname(moved));
+            fs.renameSync(dir, moved);
+            const after = await spec(moved);
+            expect(after.modelSha256).toBe(plain.modelSha256);
+            expect(after.fingerprint).not.toBe(plain.fingerprint);
+        } finally {
+            fs.rmSync(parent, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("the Dockerfile's fingerprint label", () => {
+    it("accepts a quoted key and a label continued over lines, as Docker does", () => {
+        const quoted = [
+            "FROM scratch",
+            "ARG MODEL_FINGERPRINT",
+            'LABEL a="1" \\',
+            "  # a comment inside the continuation",
+            '  "model-registry.fingerprint"="${MODEL_FINGERPRINT}"',
+        ].join("\n");
+        expect(missingFingerprintLabel(quoted)).toBeUndefined();
+    });
+
     it("accepts the example model's Dockerfile", () => {
         expect(
             missingFingerprintLabel(fs.readFileSync("model/Dockerfile", "utf8")),
