@@ -106,6 +106,29 @@ interface Response {
     /** Lower-case names; a repeated header as an array. */
     readonly headers: Readonly<Record<string, string | string[] | undefined>>;
     readonly body: Buffer;
+    /** A 2xx answer's body, unread, when the request asked to stream it (`body` is then empty). */
+    readonly stream?: BodyStream;
+}
+
+/** What one request sends and accepts. */
+interface Exchange {
+    /** Largest body read into memory. */
+    readonly maxBytes: number;
+    /**
+     * The request body. An async iterable is sent as it is produced, once: such a request is
+     * neither retried nor repeated after an auth challenge, and has no wall-clock limit (only
+     * the idle timeout), however long the body.
+     */
+    readonly body?: Buffer | AsyncIterable<Buffer>;
+    /** Hand a 2xx answer's body over unread, as `stream`, with no wall-clock limit. */
+    readonly stream?: boolean;
+    /** Fetch a new Bearer token once when the registry refuses the one sent (it expired). */
+    readonly renew?: boolean;
+}
+
+/** An answer body read as it arrives; `destroy` drops what is left of it. */
+export interface BodyStream extends AsyncIterable<Buffer> {
+    destroy(): void;
 }
 
 /** What one answer was for: the request that produced it, after redirects. */
@@ -121,7 +144,8 @@ interface Operation {
     /** The path of `apiUrl`, without a trailing slash: `""` or e.g. `/mirror`. */
     readonly prefix: string;
     readonly name: string;
-    readonly deadline: number;
+    /** Renewed for each step of a session (see `openSession`). */
+    deadline: number;
     readonly deadlineMs: number;
     readonly requestDeadlineMs: number;
     /** The Authorization header for the registry's origin, once known. */
@@ -130,6 +154,10 @@ interface Operation {
     confirmed: boolean;
     /** Connections of this lookup, by proxy (or "direct"); closed when it ends. */
     readonly dispatchers: Map<string, Dispatcher>;
+    /** Token scopes asked for besides this repository's (e.g. pull on a mount's source). */
+    readonly scopes: readonly string[];
+    /** What a session's requests do to the repository (lookups pass their own). */
+    readonly action: "pull" | "push,pull";
 }
 
 /** Looks up `<repository>:<reference>` (a tag or a digest), with HEAD first. */
@@ -449,7 +477,8 @@ interface Found {
 /**
  * The manifest behind `reference`, or `undefined` when the registry does not have it: only after
  * both HEAD and GET answered 404 (some registries mishandle one of them) and the endpoint proved
- * to be a registry. `withBody` asks with GET first, else HEAD first.
+ * to be a registry. `withBody` asks with GET first, else HEAD first. Auth asks for the
+ * operation's action (`pull`, or `push,pull` for a copy's destination).
  */
 async function lookupManifest(
     op: Operation,
@@ -460,13 +489,13 @@ async function lookupManifest(
     const headers = { Accept: MANIFEST_ACCEPT };
     const opts = { maxBytes: op.endpoint.maxManifestBytes ?? 4 * 1024 * 1024 };
     const [first, second] = withBody ? ["GET", "HEAD"] : ["HEAD", "GET"];
-    let res = await authorized(op, first, path, headers, "pull", opts);
+    let res = await authorized(op, first, path, headers, op.action, opts);
     if (res.status === 404) {
         checkNotFound(op, res);
-        res = await authorized(op, second, path, headers, "pull", opts);
+        res = await authorized(op, second, path, headers, op.action, opts);
         if (res.status === 404) {
             checkNotFound(op, res);
-            await confirmRegistry(op);
+            await confirmRegistry(op, op.action);
             return undefined;
         }
     }
@@ -474,7 +503,7 @@ async function lookupManifest(
     const digestHeader = headerOf(res.headers, "docker-content-digest");
     if (res.method === "HEAD" && (withBody || !digestHeader || !isDigest(digestHeader))) {
         // Some registries leave the digest out of HEAD answers: fetch the manifest and hash it.
-        res = await authorized(op, "GET", path, headers, "pull", opts);
+        res = await authorized(op, "GET", path, headers, op.action, opts);
         if (res.status !== 200) throw unexpected(op, res, "200, as HEAD did");
     }
     return manifestFrom(op, reference, res);
@@ -619,6 +648,160 @@ function variantOf(p: Partial<Platform> | undefined): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sessions: the primitives of a copy between repositories (lib/registryCopy.ts)
+
+/**
+ * One repository's connections and auth, kept for a job of many requests (a copy). Each call
+ * below renews the session's `deadlineMs` and is bounded as a lookup's requests are (each
+ * attempt by `requestDeadlineMs`, at most `retries` more); a streamed body only by the idle
+ * timeout (`timeoutMs` between chunks), however long the whole. `closeSession` closes the
+ * connections.
+ */
+export interface RegistrySession {
+    readonly endpoint: RegistryEndpoint;
+    /** `registry <host>, repository <path>`: how messages name it. */
+    readonly name: string;
+}
+
+export interface SessionOptions {
+    /** What the session does to its repository: `push,pull` for a destination. Defaults to `pull`. */
+    readonly action?: "pull" | "push,pull";
+    /**
+     * Other repositories of the same registry the session reads, as the source of a
+     * cross-repository mount: each adds its pull scope to the Bearer token request.
+     */
+    readonly alsoPull?: readonly string[];
+}
+
+/** What answered a session request, after redirects. */
+export interface SessionAnswer {
+    readonly status: number;
+    /** Lower-case names; a repeated header as an array. */
+    readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+    /** The body, read in full; empty when it comes as `stream`. */
+    readonly body: Buffer;
+    /** A 2xx answer's body to read as it arrives (`sessionStream` without an upload). */
+    readonly stream?: BodyStream;
+    readonly method: string;
+    readonly url: URL;
+}
+
+/** Opens a session on `endpoint`, validated as every lookup validates it; nothing is sent yet. */
+export function openSession(
+    endpoint: RegistryEndpoint,
+    options: SessionOptions = {},
+): RegistrySession {
+    for (const repository of options.alsoPull ?? []) {
+        if (!isRepositoryPath(repository)) {
+            throw registryError(
+                `repository ${JSON.stringify(repository)} is not a valid repository path`,
+                "invalid",
+            );
+        }
+    }
+    const action = options.action ?? "pull";
+    const scopes = (options.alsoPull ?? []).map((r) => `repository:${r}:pull`);
+    return startOperation(endpoint, { action, scopes });
+}
+
+/** Closes a session's connections. */
+export async function closeSession(session: RegistrySession): Promise<void> {
+    await endOperation(session as Operation);
+}
+
+/** The session, its deadline renewed for the next step. */
+function step(session: RegistrySession): Operation {
+    const op = session as Operation;
+    op.deadline = Date.now() + op.deadlineMs;
+    return op;
+}
+
+/**
+ * The manifest behind `reference` by the rules of `headManifest` (without a body) and
+ * `getManifest` (with it): absent only when the registry says so; the body verified.
+ */
+export async function findManifest(
+    session: RegistrySession,
+    reference: string,
+    withBody: boolean,
+): Promise<{ digest: string; mediaType: string; body?: Buffer } | undefined> {
+    const op = step(session);
+    checkReference(op, reference);
+    return lookupManifest(op, reference, withBody);
+}
+
+/**
+ * The digest of the image for `platform` (`os/arch[/variant]`) in an index or manifest list,
+ * as `getImageConfig` picks it.
+ */
+export function platformDigest(
+    session: RegistrySession,
+    index: { digest: string; mediaType: string; body: Buffer },
+    platform: string,
+): string {
+    const op = session as Operation;
+    const wanted = parsePlatform(op, platform);
+    const json = manifestJson(op, index);
+    if (!isIndex(index.mediaType, json)) {
+        throw registryError(
+            `${op.name}: ${index.digest} (${index.mediaType}) is not an index, so no platform can be chosen from it`,
+            "invalid",
+        );
+    }
+    return choosePlatform(op, index.digest, json, wanted);
+}
+
+/**
+ * One request of a session, its answer read in full (up to `maxManifestBytes`). `target` is a
+ * path relative to `apiUrl`, or a URL the registry named (an upload location), which gets the
+ * Authorization only on the registry's own origin. GET and HEAD follow redirects. Retried and
+ * bounded as a lookup's requests are; an expired Bearer token is renewed once.
+ */
+export async function sessionRequest(
+    session: RegistrySession,
+    method: string,
+    target: string | URL,
+    headers: Record<string, string>,
+    body?: Buffer,
+): Promise<SessionAnswer> {
+    const op = step(session);
+    const maxBytes = op.endpoint.maxManifestBytes ?? 4 * 1024 * 1024;
+    return authorized(op, method, target, headers, op.action, { maxBytes, body, renew: true });
+}
+
+/**
+ * A request whose body is too large for memory. With `upload`, the body is sent as it is
+ * produced (give its Content-Length), once: it is not retried, and the registry must already
+ * have authenticated the session (the upload's POST does that). Without, a 2xx answer's body
+ * comes as `stream`, redirects followed (without the Authorization on another origin). Either
+ * way the transfer has no wall-clock limit, only the idle timeout.
+ */
+export async function sessionStream(
+    session: RegistrySession,
+    method: string,
+    target: string | URL,
+    headers: Record<string, string>,
+    upload?: AsyncIterable<Buffer>,
+): Promise<SessionAnswer> {
+    const op = step(session);
+    return authorized(op, method, target, headers, op.action, {
+        maxBytes: SMALL_BODY_BYTES,
+        body: upload,
+        stream: upload === undefined,
+        renew: true,
+    });
+}
+
+/** The error for an answer the protocol does not allow, with the registry's error code. */
+export function unexpectedAnswer(
+    session: RegistrySession,
+    answer: SessionAnswer,
+    expected: string,
+): RegistryError {
+    return unexpected(session as Operation, answer, expected);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Validation
 
 /** Runs one lookup of `reference`, checked before any request; closes its connections after. */
@@ -637,7 +820,10 @@ async function withOperation<T>(
 }
 
 /** Refuses an endpoint that would send requests somewhere other than what it names. */
-function startOperation(endpoint: RegistryEndpoint): Operation {
+function startOperation(
+    endpoint: RegistryEndpoint,
+    session: Pick<Operation, "scopes" | "action"> = { scopes: [], action: "pull" },
+): Operation {
     let base: URL;
     try {
         base = new URL(endpoint.apiUrl);
@@ -664,12 +850,7 @@ function startOperation(endpoint: RegistryEndpoint): Operation {
         );
     }
     const repository = endpoint.repository;
-    const component = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
-    if (
-        typeof repository !== "string" ||
-        repository.length > 255 ||
-        !new RegExp(`^${component}(?:/${component})*$`).test(repository)
-    ) {
+    if (!isRepositoryPath(repository)) {
         throw registryError(
             `repository ${JSON.stringify(repository)} is not a valid repository path: lower-case ` +
                 "letters and digits in /-separated components, separated inside by ., _, __ or -, " +
@@ -688,20 +869,32 @@ function startOperation(endpoint: RegistryEndpoint): Operation {
         requestDeadlineMs: endpoint.requestDeadlineMs ?? Math.max(30_000, endpoint.timeoutMs ?? 0),
         confirmed: false,
         dispatchers: new Map(),
+        scopes: session.scopes,
+        action: session.action,
     };
 }
 
-function checkReference(op: Operation, reference: string): void {
+function isRepositoryPath(repository: unknown): boolean {
+    const component = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
+    return (
+        typeof repository === "string" &&
+        repository.length <= 255 &&
+        new RegExp(`^${component}(?:/${component})*$`).test(repository)
+    );
+}
+
+/** Refuses a tag or digest that a registry would not take, before any request. */
+export function checkReference(session: RegistrySession, reference: string): void {
     if (typeof reference === "string" && reference.includes(":")) {
         if (!isDigest(reference)) {
             throw registryError(
-                `${op.name}: ${JSON.stringify(reference)} is not a valid digest (sha256:<64 hex digits> or sha512:<128 hex digits>)`,
+                `${session.name}: ${JSON.stringify(reference)} is not a valid digest (sha256:<64 hex digits> or sha512:<128 hex digits>)`,
                 "invalid",
             );
         }
     } else if (typeof reference !== "string" || !/^\w[\w.-]{0,127}$/.test(reference)) {
         throw registryError(
-            `${op.name}: ${JSON.stringify(reference)} is not a valid tag: 1 to 128 letters, digits, _, . ` +
+            `${session.name}: ${JSON.stringify(reference)} is not a valid tag: 1 to 128 letters, digits, _, . ` +
                 "and -, not starting with . or -",
             "invalid",
         );
@@ -784,23 +977,28 @@ async function confirmRegistry(op: Operation, action = "pull"): Promise<void> {
 
 /**
  * A request to the registry's origin with its auth: credentials first (via the ping), else
- * anonymous with one answer to a 401 challenge.
+ * anonymous with one answer to a 401 challenge. `path` is relative to `apiUrl`, or a URL the
+ * registry named (an upload location): the Authorization goes only to the registry's origin.
  */
 async function authorized(
     op: Operation,
     method: string,
-    path: string,
+    path: string | URL,
     headers: Record<string, string>,
     action: string,
-    opts: { maxBytes: number; body?: Buffer },
+    opts: Exchange,
 ): Promise<Answer> {
     if (op.endpoint.credentials && !op.confirmed) await confirmRegistry(op, action);
-    const url = registryUrl(op, path);
+    const url = typeof path === "string" ? registryUrl(op, path) : path;
+    const ours = url.origin === op.base.origin;
     const withAuth = () =>
-        op.authorization ? { ...headers, Authorization: op.authorization } : headers;
-    const sent = op.authorization;
+        ours && op.authorization ? { ...headers, Authorization: op.authorization } : headers;
+    const sent = ours ? op.authorization : undefined;
+    // A body sent as it is produced cannot be sent again.
+    const repeatable = opts.body === undefined || Buffer.isBuffer(opts.body);
+    const expired = opts.renew === true && sent?.startsWith("Bearer ") === true;
     let res = await exchange(op, method, url, withAuth(), opts);
-    if (res.status === 401 && !sent) {
+    if (res.status === 401 && ours && repeatable && (!sent || expired)) {
         op.authorization = await authorize(op, res, action);
         res = await exchange(op, method, url, withAuth(), opts);
     }
@@ -872,6 +1070,9 @@ async function fetchToken(
     const needed = `repository:${op.endpoint.repository}:${action}`;
     url.searchParams.append("scope", needed);
     if (params.scope && params.scope !== needed) url.searchParams.append("scope", params.scope);
+    for (const scope of op.scopes) {
+        if (scope !== needed && scope !== params.scope) url.searchParams.append("scope", scope);
+    }
     const headers: Record<string, string> = { Accept: "application/json" };
     if (credentials) headers.Authorization = basic(credentials);
     const res = await exchange(op, "GET", url, headers, { maxBytes: SMALL_BODY_BYTES });
@@ -967,7 +1168,7 @@ async function exchange(
     method: string,
     url: URL,
     headers: Record<string, string>,
-    opts: { maxBytes: number; body?: Buffer },
+    opts: Exchange,
 ): Promise<Answer> {
     let current = url;
     let sent = headers;
@@ -1018,16 +1219,19 @@ async function exchange(
 /**
  * One HTTP exchange with retries: connection failures, timeouts, 429 and 5xx are retried with
  * exponential backoff (0.25 s, 0.5 s, 1 s, ...), within the lookup's deadline; the last failure
- * becomes an "unreachable" error.
+ * becomes an "unreachable" error. A body sent as it is produced is sent once, and a streamed
+ * exchange (either way) has only the idle timeout once it has started.
  */
 async function attempts(
     op: Operation,
     method: string,
     url: URL,
     headers: Record<string, string>,
-    opts: { maxBytes: number; body?: Buffer },
+    opts: Exchange,
 ): Promise<Response> {
-    const retries = op.endpoint.retries ?? 3;
+    const oneShot = opts.body !== undefined && !Buffer.isBuffer(opts.body);
+    const retries = oneShot ? 0 : (op.endpoint.retries ?? 3);
+    const unbounded = oneShot || opts.stream === true;
     let last = "";
     let made = 0;
     let outOfTime = false;
@@ -1053,7 +1257,7 @@ async function attempts(
                 url,
                 headers,
                 opts,
-                Math.min(op.requestDeadlineMs, left),
+                unbounded ? Infinity : Math.min(op.requestDeadlineMs, left),
             );
             if (res.status === 429 || res.status >= 500) {
                 last = `${method} ${url.pathname} answered ${res.status}`;
@@ -1133,22 +1337,23 @@ async function endOperation(op: Operation): Promise<void> {
 /**
  * One request attempt, bounded by undici's timeouts (`timeoutMs` to connect, for the headers,
  * then between body chunks), a wall-clock limit and a body size limit. An answer other than 2xx is read only up to
- * a small size (an error page's first bytes say enough).
+ * a small size (an error page's first bytes say enough). With `opts.stream`, a 2xx answer's
+ * body is handed over unread; `wallMs` may be `Infinity` (no wall-clock limit).
  */
 async function once(
     op: Operation,
     method: string,
     url: URL,
     headers: Record<string, string>,
-    opts: { maxBytes: number; body?: Buffer },
+    opts: Exchange,
     wallMs: number,
 ): Promise<Response> {
     const idleMs = op.endpoint.timeoutMs ?? 10_000;
     const proxy = proxyFor(url);
-    const signal = AbortSignal.timeout(wallMs);
+    const signal = Number.isFinite(wallMs) ? AbortSignal.timeout(wallMs) : undefined;
     const failure = (e: unknown): Error => {
         if ((e as Partial<RegistryError>).kind) return e as Error;
-        if (signal.aborted) {
+        if (signal?.aborted) {
             return new Error(`${method} ${url.pathname} did not complete within ${wallMs} ms`);
         }
         const code = String((e as { code?: unknown }).code ?? "");
@@ -1169,7 +1374,8 @@ async function once(
             dispatcher: dispatcherFor(op, proxy),
             method: method as Dispatcher.HttpMethod,
             headers,
-            body: opts.body,
+            // undici sends an async iterable as it is produced (its types leave that out).
+            body: opts.body as Buffer | undefined,
             signal,
             headersTimeout: idleMs,
             bodyTimeout: idleMs,
@@ -1179,6 +1385,14 @@ async function once(
     }
     const status = res.statusCode;
     const wanted = status >= 200 && status < 300;
+    if (wanted && opts.stream) {
+        return {
+            status,
+            headers: res.headers,
+            body: Buffer.alloc(0),
+            stream: bodyStream(op, method, url, res.body),
+        };
+    }
     const limit = wanted ? opts.maxBytes : Math.min(opts.maxBytes, SMALL_BODY_BYTES);
     const tooLarge = () =>
         registryError(
@@ -1187,7 +1401,10 @@ async function once(
         );
     const chunks: Buffer[] = [];
     try {
-        if (wanted && Number(headerOf(res.headers, "content-length") ?? 0) > limit) {
+        // A HEAD answer's Content-Length is the size of what a GET would send (a blob's).
+        const announced =
+            method === "HEAD" ? 0 : Number(headerOf(res.headers, "content-length") ?? 0);
+        if (wanted && announced > limit) {
             throw tooLarge();
         }
         let size = 0;
@@ -1203,10 +1420,49 @@ async function once(
             break; // leaving the loop drops the rest of the answer
         }
     } catch (e) {
-        res.body.destroy();
+        // Dropping an unfinished body makes undici emit an abort error; nothing else listens.
+        res.body.on("error", () => undefined).destroy();
         throw failure(e);
     }
     return { status, headers: res.headers, body: Buffer.concat(chunks) };
+}
+
+/**
+ * An answer body to read as it arrives: chunk by chunk, each within the idle timeout, however
+ * long the whole takes. A failure is an "unreachable" error (the copy may try again).
+ */
+function bodyStream(
+    op: Operation,
+    method: string,
+    url: URL,
+    body: Dispatcher.ResponseData["body"],
+): BodyStream {
+    const idleMs = op.endpoint.timeoutMs ?? 10_000;
+    // Dropping an unfinished body makes undici emit an abort error: the reader has the real one.
+    body.on("error", () => undefined);
+    async function* chunks(): AsyncGenerator<Buffer> {
+        try {
+            for await (const chunk of body) yield chunk as Buffer;
+        } catch (e) {
+            const code = String((e as { code?: unknown }).code ?? "");
+            const why = /^UND_ERR_(HEADERS|BODY)_TIMEOUT$/.test(code)
+                ? `no data within ${idleMs} ms`
+                : (e as Error).message;
+            throw registryError(
+                `${op.name}: ${method} ${url.pathname} stopped after part of its answer (${why})`,
+                "unreachable",
+            );
+        } finally {
+            body.destroy();
+        }
+    }
+    const iterator = chunks();
+    return {
+        [Symbol.asyncIterator]: () => iterator,
+        destroy: () => {
+            body.destroy();
+        },
+    };
 }
 
 // ---------------------------------------------------------------------------------------------
