@@ -13,6 +13,7 @@ import {
     checkRepositoryName,
     toRepositoryName,
 } from "./lib/validation";
+import { PromotionSource, parsePromotionSource } from "./lib/promotion";
 
 /** The stack's configuration, validated, with every default applied. */
 export interface StackConfig {
@@ -47,6 +48,8 @@ export interface StackConfig {
     readonly sourceUrl: string;
     /** Revision of that source (label `org.opencontainers.image.revision`). */
     readonly modelRevision: string;
+    /** Where this stack promotes versions from instead of building; undefined: it builds. */
+    readonly promoteFrom: PromotionSource | undefined;
 }
 
 type Kind = "string" | "boolean" | "array";
@@ -81,6 +84,7 @@ export const CONFIG_KEYS = {
     pushPrincipals: { kind: "array", default: [], example: "arn:aws:iam::123456789012:role/ci" },
     sourceUrl: { kind: "string", default: "", example: "https://example.com/team/model" },
     modelRevision: { kind: "string", default: "", example: "0123abc" },
+    promoteFrom: { kind: "string", default: "", example: "dev" },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -173,17 +177,32 @@ export function parseConfig(raw: RawConfig, ctx: { project: string; stack: strin
         if (p) fail("repositoryName", repositoryName, p);
     }
 
+    // promoteFrom: a promoting stack copies another stack's image and builds nothing.
+    const promotion = parsePromotionSource(str("promoteFrom"), ctx);
+    if (promotion.problem) fail("promoteFrom", raw.promoteFrom, promotion.problem);
+    const promoting = promotion.source !== undefined || promotion.problem !== undefined;
+
     // The build context and Dockerfile are checked here, before any resource is registered;
-    // the image component would only find out after the repository had been created.
+    // the image component would only find out after the repository had been created. A
+    // promoting stack does not build, so it needs neither.
     const modelContext = str("modelContext");
-    const contextIsDir = isKind(modelContext, "dir");
+    // An absolute path differs between machines (CI runners), and docker.Image, which compares
+    // its build inputs as given, would build and push the version again on each.
+    const absolute = !promoting && path.isAbsolute(modelContext);
+    if (absolute) {
+        fail("modelContext", modelContext, {
+            reason: "an absolute path differs from machine to machine, and the image would be built and pushed again on each; give the path relative to the project",
+            suggestion: path.relative(process.cwd(), modelContext) || ".",
+        });
+    }
+    const contextIsDir = promoting || absolute || isKind(modelContext, "dir");
     if (!contextIsDir) {
         fail("modelContext", modelContext, {
             reason: `no directory ${JSON.stringify(path.resolve(modelContext))}; expected the model image's build context, relative to the project`,
         });
     }
     const dockerfile = str("dockerfile");
-    if (contextIsDir && !isKind(path.join(modelContext, dockerfile), "file")) {
+    if (!promoting && contextIsDir && !isKind(path.join(modelContext, dockerfile), "file")) {
         fail("dockerfile", dockerfile, {
             reason: `no file ${JSON.stringify(path.join(modelContext, dockerfile))}; expected a Dockerfile path relative to modelContext`,
         });
@@ -262,6 +281,7 @@ export function parseConfig(raw: RawConfig, ctx: { project: string; stack: strin
         pushPrincipals,
         sourceUrl,
         modelRevision,
+        promoteFrom: promotion.source,
     };
 }
 

@@ -1,7 +1,20 @@
 import { loadConfig } from "./config";
-import { ModelImage, ModelRepository } from "./components";
+import {
+    ModelImage,
+    ModelRepository,
+    PromotedImage,
+    PromotionSourceCheck,
+    promotionSourceArgs,
+} from "./components";
 
 const config = loadConfig();
+
+// A stack with promoteFrom publishes that source's exact image by digest; the others build. A
+// version the source has not published stops the run before anything is created.
+const source = config.promoteFrom ? promotionSourceArgs(config.promoteFrom) : undefined;
+const sourceCheck = source
+    ? new PromotionSourceCheck("model-source", { source, version: config.modelVersion })
+    : undefined;
 
 const repository = new ModelRepository(
     "model",
@@ -11,23 +24,34 @@ const repository = new ModelRepository(
         forceDestroy: config.forceDestroy,
         pushPrincipals: config.pushPrincipals,
     },
-    { protect: config.protect },
+    { protect: config.protect, dependsOn: sourceCheck ? [sourceCheck] : [] },
 );
 
-const image = new ModelImage(
-    "model",
-    {
-        registry: repository.registry,
-        version: config.modelVersion,
-        context: config.modelContext,
-        dockerfile: config.dockerfile,
-        platform: config.platform,
-        baseImage: config.baseImage || undefined,
-        sourceUrl: config.sourceUrl,
-        revision: config.modelRevision,
-    },
-    { protect: config.protect },
-);
+const image = source
+    ? new PromotedImage(
+          "model",
+          {
+              registry: repository.registry,
+              version: config.modelVersion,
+              platform: config.platform,
+              source,
+          },
+          { protect: config.protect },
+      )
+    : new ModelImage(
+          "model",
+          {
+              registry: repository.registry,
+              version: config.modelVersion,
+              context: config.modelContext,
+              dockerfile: config.dockerfile,
+              platform: config.platform,
+              baseImage: config.baseImage || undefined,
+              sourceUrl: config.sourceUrl,
+              revision: config.modelRevision,
+          },
+          { protect: config.protect },
+      );
 
 export const repository_uri = repository.repositoryUri;
 export const repository_name = repository.repositoryName;

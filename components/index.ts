@@ -2,3 +2,5 @@ export * from "./registry";
 export * from "./modelRepository";
 export * from "./modelImage";
 export * from "./tagGuard";
+export * from "./promotedImage";
+export * from "./publicationRecord";

@@ -4,6 +4,7 @@ import {
     imageTagsAreSemver,
     privateEcrTagsImmutable,
     prodRepositoriesKeepImages,
+    prodStacksOnlyPromote,
 } from "./rules";
 
 new PolicyPack("model-registry", {
@@ -41,6 +42,28 @@ new PolicyPack("model-registry", {
             enforcementLevel: "mandatory",
             validateResource: (args, reportViolation) =>
                 privateEcrTagsImmutable(args, reportViolation),
+        },
+        {
+            name: "prod-stacks-only-promote",
+            description:
+                "Production stacks promote an image another stack built (promoteFrom); they do not build.",
+            // Optional: a warning unless the pack's config makes it mandatory.
+            enforcementLevel: "advisory",
+            configSchema: {
+                properties: {
+                    prodStackPattern: {
+                        type: "string",
+                        default: DEFAULT_PROD_STACK_PATTERN,
+                        description: "Regular expression for the names of production stacks.",
+                    },
+                },
+            },
+            validateResource: (args, reportViolation) =>
+                prodStacksOnlyPromote(
+                    args,
+                    reportViolation,
+                    args.getConfig<{ prodStackPattern?: string }>().prodStackPattern,
+                ),
         },
     ],
 });

@@ -80,3 +80,23 @@ export function privateEcrTagsImmutable(resource: PolicyResource, report: Report
         );
     }
 }
+
+/**
+ * Production stacks publish only what another stack built and tested: they promote (copy by
+ * digest) and never build from source. Optional: the pack registers it as `advisory` unless its
+ * config sets `enforcementLevel: mandatory`.
+ */
+export function prodStacksOnlyPromote(
+    resource: PolicyResource,
+    report: Report,
+    prodStackPattern = DEFAULT_PROD_STACK_PATTERN,
+): void {
+    if (resource.type !== "docker:index/image:Image") return;
+    const stack = stackOf(resource.urn);
+    if (!new RegExp(prodStackPattern).test(stack)) return;
+    report(
+        `stack "${stack}" is a production stack and builds its image from source; production should ` +
+            `publish the exact image a previous stage tested. Promote instead: pulumi config set ` +
+            `promoteFrom staging (or the stack or repository it takes versions from).`,
+    );
+}

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
 import { RawConfig, StackConfig, parseConfig } from "../config";
 
 const ctx = { project: "model-registry", stack: "dev" };
@@ -206,5 +207,13 @@ describe("parseConfig", () => {
             );
             expect(msg.split("\n").filter((l) => l.startsWith("    Fix: "))).toHaveLength(3);
         });
+    });
+});
+
+describe("modelContext paths", () => {
+    it("refuses an absolute modelContext, which docker.Image would see change between machines", () => {
+        const msg = errorOf({ modelVersion: "1.0.0", modelContext: path.resolve("model") });
+        expect(msg).toContain("an absolute path differs from machine to machine");
+        expect(msg).toContain("Fix: pulumi config set modelContext model");
     });
 });

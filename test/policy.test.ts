@@ -3,6 +3,7 @@ import {
     imageTagsAreSemver,
     privateEcrTagsImmutable,
     prodRepositoriesKeepImages,
+    prodStacksOnlyPromote,
     stackOf,
     tagOf,
 } from "../policy/rules";
@@ -144,8 +145,32 @@ describe("private-ecr-tags-immutable", () => {
     });
 });
 
+describe("prod-stacks-only-promote", () => {
+    it("reports a docker.Image (a build) in a production stack, with the fix", () => {
+        const found = violations(prodStacksOnlyPromote, {
+            type: IMAGE,
+            props: { imageName: "public.ecr.aws/a/m:1.0.0" },
+            urn: urn("prod", IMAGE),
+        });
+        expect(found).toHaveLength(1);
+        expect(found[0]).toContain("pulumi config set promoteFrom staging");
+    });
+
+    it("leaves builds outside production, and promotions anywhere, alone", () => {
+        const promotion = "pulumi-nodejs:dynamic/model-registry:ImagePromotion";
+        expect(violations(prodStacksOnlyPromote, image("public.ecr.aws/a/m:1.0.0"))).toEqual([]);
+        expect(
+            violations(prodStacksOnlyPromote, {
+                type: promotion,
+                props: {},
+                urn: urn("prod", promotion),
+            }),
+        ).toEqual([]);
+    });
+});
+
 describe("the policy pack", () => {
-    it("registers the three rules as mandatory, wired to the rule functions and the pack config", async () => {
+    it("registers the rules (three mandatory, one advisory), wired to the rule functions and the pack config", async () => {
         let captured: { policies: any[] } | undefined;
         jest.resetModules();
         jest.doMock("@pulumi/policy", () => ({
@@ -162,6 +187,7 @@ describe("the policy pack", () => {
             ["image-tags-are-semver", "mandatory"],
             ["prod-repositories-keep-images", "mandatory"],
             ["private-ecr-tags-immutable", "mandatory"],
+            ["prod-stacks-only-promote", "advisory"],
         ]);
         const run = (i: number, resource: PolicyResource, config: Record<string, unknown> = {}) => {
             const found: string[] = [];
@@ -182,6 +208,9 @@ describe("the policy pack", () => {
             "^prod(uction)?([-_.].*)?$",
         );
         expect(run(2, { type: PRIVATE_REPO, props: {}, urn: "" })).toHaveLength(1);
+        const prodImage = { ...image("public.ecr.aws/a/m:1.0.0"), urn: urn("live", IMAGE) };
+        expect(run(3, prodImage, { prodStackPattern: "^live$" })).toHaveLength(1);
+        expect(run(3, prodImage)).toHaveLength(0);
         jest.dontMock("@pulumi/policy");
     });
 });

@@ -221,32 +221,117 @@ describe("the program, dev stack file", () => {
     });
 });
 
+const PROMOTION = "pulumi-nodejs:dynamic/model-registry:ImagePromotion";
+const STACK_REF = "pulumi:pulumi:StackReference";
+const SOURCE_CHECK = "pulumi-nodejs:dynamic/model-registry:PromotionSourceCheck";
+
 describe("the program, prod stack file", () => {
     let run: Run;
     beforeAll(async () => {
         run = await runProgram(stackFileConfig("prod"), { stack: "prod" });
     });
 
-    it("protects the repository and the guard, retains the image, and never force-destroys", () => {
+    it("promotes from staging: no build, no guard, no docker.Image", () => {
         expect(run.error).toBeUndefined();
+        expect(run.recorder.all(IMAGE)).toHaveLength(0);
+        expect(run.recorder.all(GUARD)).toHaveLength(0);
+        expect(run.recorder.one(STACK_REF).inputs.name).toBe("organization/model-registry/staging");
+        const promotion = run.recorder.one(PROMOTION, "model-promotion");
+        expect(promotion.inputs).toMatchObject({
+            repositoryUri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-prod`,
+            apiUrl: "https://public.ecr.aws",
+            repositoryPath: `${REGISTRY_ALIAS}/model-registry-prod`,
+            tag: "1.0.0",
+            sourceName: "stack staging",
+            sourceRepositoryUri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-staging`,
+            sourceApiUrl: "https://public.ecr.aws",
+            sourceRepositoryPath: `${REGISTRY_ALIAS}/model-registry-staging`,
+            credentials: { username: "AWS", password: FAKE_PASSWORD },
+        });
+        expect(promotion.secretPaths).toEqual(["credentials"]);
+        expect(promotion.parent).toMatch(/PromotedImage::model$/);
+    });
+
+    it("checks the source has the version before anything is created: the repository depends on it", () => {
+        const check = run.recorder.one(SOURCE_CHECK, "model-source");
+        expect(check.inputs).toMatchObject({
+            tag: "1.0.0",
+            sourceName: "stack staging",
+            sourceRepositoryUri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-staging`,
+            sourceApiUrl: "https://public.ecr.aws",
+        });
+        // The repository component registers after the check, and its children after it.
+        const component = run.recorder.one("model-registry:index:ModelRepository");
+        expect(
+            component.dependencies.some((urn) =>
+                urn.endsWith("PromotionSourceCheck::model-source"),
+            ),
+        ).toBe(true);
+        expect(run.recorder.one(REPO).parent).toMatch(/ModelRepository::model$/);
+    });
+
+    it("protects the repository and the promotion, and never force-destroys", () => {
         const repo = run.recorder.one(REPO);
         expect(repo.protect).toBe(true);
         expect(repo.inputs.forceDestroy).toBe(false);
-        expect(run.recorder.one(GUARD).protect).toBe(true);
-        // One image resource per version: a bump drops the old one from the state, which
-        // protection would block; retainOnDelete keeps every pushed tag.
-        expect(run.recorder.one(IMAGE).protect).toBe(false);
-        expect(run.recorder.one(IMAGE).retainOnDelete).toBe(true);
+        expect(run.recorder.one(PROMOTION).protect).toBe(true);
         expect(repo.inputs.repositoryName).toBe("model-registry-prod");
+    });
+
+    it("exports the promoted digest, with the same outputs as a building stack", async () => {
+        const uri = `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-prod`;
+        expect(await valueOf(run.outputs.image_uri)).toBe(`${uri}:1.0.0`);
+        expect(await valueOf(run.outputs.image_ref)).toMatch(
+            new RegExp(`^${uri.replace(/[./]/g, "\\$&")}@sha256:[0-9a-f]{64}$`),
+        );
+        expect(await valueOf(run.outputs.model_version)).toBe("1.0.0");
+        expect(await valueOf(run.outputs.model_sha256)).toMatch(/^sha256:/);
+        expect(Object.keys(await valueOf(run.outputs.published_versions))).toEqual(["1.0.0"]);
     });
 });
 
 describe("the program, staging stack file", () => {
-    it("runs, unprotected and without forceDestroy", async () => {
+    it("promotes from dev, unprotected and without forceDestroy", async () => {
         const run = await runProgram(stackFileConfig("staging"), { stack: "staging" });
         expect(run.error).toBeUndefined();
         expect(run.recorder.one(REPO).inputs.forceDestroy).toBe(false);
         expect(run.recorder.one(REPO).protect).toBe(false);
+        expect(run.recorder.all(IMAGE)).toHaveLength(0);
+        expect(run.recorder.one(STACK_REF).inputs.name).toBe("organization/model-registry/dev");
+        expect(run.recorder.one(PROMOTION).inputs.sourceRepositoryUri).toBe(
+            `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev`,
+        );
+    });
+
+    it("promotes from a repository reference without a stack reference", async () => {
+        const run = await runProgram(
+            { modelVersion: "1.2.0", promoteFrom: "public.ecr.aws/other-team/model" },
+            { stack: "staging" },
+        );
+        expect(run.error).toBeUndefined();
+        expect(run.recorder.all(STACK_REF)).toHaveLength(0);
+        expect(run.recorder.one(PROMOTION).inputs).toMatchObject({
+            sourceRepositoryUri: "public.ecr.aws/other-team/model",
+            sourceRepositoryPath: "other-team/model",
+            sourceName: "public.ecr.aws/other-team/model",
+            tag: "1.2.0",
+        });
+    });
+
+    it.each([
+        ["staging", /cannot promote from itself/],
+        ["organization/model-registry/staging", /cannot promote from itself/],
+        ["public.ecr.aws/team/model:1.0.0", /without a tag or digest/],
+        ["dev/prod", /expected a stack \(dev, or org\/project\/dev\)/],
+        ["public.ecr.aws/Team/Model", /repository path/],
+    ])("refuses promoteFrom = %p before anything is created", async (value, reason) => {
+        const run = await runProgram(
+            { modelVersion: "1.0.0", promoteFrom: value },
+            { stack: "staging" },
+        );
+        expect(String(run.error)).toMatch(reason);
+        expect(String(run.error)).toContain("model-registry:promoteFrom");
+        expect(run.recorder.resources.filter((r) => r.custom)).toHaveLength(0);
     });
 });
 

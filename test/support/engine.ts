@@ -27,7 +27,8 @@ interface ResourceState {
 }
 
 interface ImageState {
-    fingerprint: string;
+    /** docker.Image's build input as given (its Diff compares all of it, paths included). */
+    build: string;
     skipPush: boolean;
     repoDigest: string;
 }
@@ -60,6 +61,8 @@ export interface StackOptions {
 export interface Hosts {
     readonly guard: ProviderHost;
     readonly record: ProviderHost;
+    readonly promotion: ProviderHost;
+    readonly sourceCheck: ProviderHost;
     stop(): Promise<void>;
 }
 
@@ -77,17 +80,132 @@ export async function startHosts(): Promise<Hosts> {
         "publicationRecordProvider",
         dir,
     );
+    const promotionText = await serializeProviderAsPulumiUp(
+        "components/promotedImage.ts",
+        "imagePromotionProvider",
+        dir,
+    );
     const guard = await startDynamicProviderHost(project, guardText);
     const record = await startDynamicProviderHost(project, recordText);
+    const sourceCheckText = await serializeProviderAsPulumiUp(
+        "components/promotedImage.ts",
+        "promotionSourceCheckProvider",
+        dir,
+    );
+    const promotion = await startDynamicProviderHost(project, promotionText);
+    const sourceCheck = await startDynamicProviderHost(project, sourceCheckText);
     return {
         guard,
         record,
+        promotion,
+        sourceCheck,
         async stop() {
             await guard.stop();
             await record.stop();
+            await promotion.stop();
+            await sourceCheck.stop();
             fs.rmSync(dir, { recursive: true, force: true });
         },
     };
+}
+
+/** Check, then Diff and Update, or Create, of one dynamic resource; `state` is kept. */
+async function step(
+    host: ProviderHost,
+    state: ResourceState | undefined,
+    news: object,
+    refused: (message: string) => Error,
+): Promise<ResourceState> {
+    const checked = await host.check(state?.inputs ?? {}, news);
+    if (checked.failures.length > 0)
+        throw refused(checked.failures.map((f) => f.reason).join("\n"));
+    if (!state) {
+        const created = await host.create(checked.inputs).catch((e: Error) => {
+            throw refused(e.message);
+        });
+        return { id: created.id, inputs: checked.inputs, outputs: created.properties };
+    }
+    const diff = await host.diff(state.id, state.outputs, checked.inputs);
+    if (diff.changes !== "some") return { ...state, inputs: checked.inputs };
+    const outputs = await host.update(state.id, state.outputs, checked.inputs).catch((e: Error) => {
+        throw refused(e.message);
+    });
+    return { id: state.id, inputs: checked.inputs, outputs };
+}
+
+/** A stack with `promoteFrom`: one ImagePromotion resource, run as the engine runs it. */
+export class PromotingStack {
+    private promotion?: ResourceState;
+    private sourceCheck?: ResourceState;
+
+    constructor(
+        private readonly hosts: Hosts,
+        private readonly opts: {
+            readonly registry: LocalRegistry;
+            readonly repository: string;
+            readonly source: { readonly registry: LocalRegistry; readonly repository: string };
+            readonly sourceName: string;
+        },
+    ) {}
+
+    get repositoryUri(): string {
+        return `${this.opts.registry.host}/${this.opts.repository}`;
+    }
+
+    get outputs(): Record<string, unknown> | undefined {
+        return this.promotion?.outputs;
+    }
+
+    async up(version: string): Promise<{ imageRef: string }> {
+        const { registry, source } = this.opts;
+        const news = {
+            repositoryUri: this.repositoryUri,
+            apiUrl: registry.apiUrl,
+            repositoryPath: this.opts.repository,
+            tag: version,
+            platform: "linux/amd64",
+            credentials: registry.credentials,
+            caCertificate: registry.caCertificate,
+            sourceName: this.opts.sourceName,
+            sourceRepositoryUri: `${source.registry.host}/${source.repository}`,
+            sourceApiUrl: source.registry.apiUrl,
+            sourceRepositoryPath: source.repository,
+            sourceCredentials: source.registry.credentials,
+            sourceCaCertificate: source.registry.caCertificate,
+        };
+        // Registered first, and the repository depends on it: a refusal here creates nothing.
+        this.sourceCheck = await step(
+            this.hosts.sourceCheck,
+            this.sourceCheck,
+            {
+                tag: version,
+                sourceName: news.sourceName,
+                sourceRepositoryUri: news.sourceRepositoryUri,
+                sourceApiUrl: news.sourceApiUrl,
+                sourceRepositoryPath: news.sourceRepositoryPath,
+                sourceCredentials: news.sourceCredentials,
+                sourceCaCertificate: news.sourceCaCertificate,
+            },
+            (m) => new GuardRefused(m),
+        );
+        this.promotion = await step(
+            this.hosts.promotion,
+            this.promotion,
+            news,
+            (m) => new GuardRefused(m),
+        );
+        return { imageRef: `${this.repositoryUri}@${String(this.promotion.outputs.digest)}` };
+    }
+}
+
+/** docker.Image's `build` input as the program gives it. */
+function buildInputOf(spec: ModelBuildSpec): string {
+    return JSON.stringify({
+        context: spec.context,
+        dockerfile: spec.dockerfile,
+        platform: spec.platform,
+        args: spec.args,
+    });
 }
 
 /** One stack: its state survives between `up` calls, as the engine's checkpoint does. */
@@ -168,13 +286,15 @@ export class SimulatedStack {
         let imageCreated = false;
         let image = this.images.get(run.version);
         if (!image) {
-            // The program's skipPush: the guard found the tag holding this content.
-            const skipPush = String(this.guard.outputs.verifiedDigest ?? "") !== "";
+            // The program's skipPush: the guard found this tag holding this content.
+            const skipPush =
+                this.guard.outputs.tag === run.version &&
+                String(this.guard.outputs.verifiedDigest ?? "") !== "";
             const repoDigest = await this.buildAndPush(spec, run.version, !skipPush, run.fault);
             pushed = !skipPush;
             imageCreated = true;
-            image = { fingerprint: spec.fingerprint, skipPush, repoDigest };
-        } else if (image.fingerprint !== spec.fingerprint) {
+            image = { build: buildInputOf(spec), skipPush, repoDigest };
+        } else if (image.build !== buildInputOf(spec)) {
             // docker.Image sees new build inputs: it builds and pushes again (skipPush unchanged).
             const repoDigest = await this.buildAndPush(
                 spec,
@@ -183,7 +303,7 @@ export class SimulatedStack {
                 run.fault,
             );
             pushed = !image.skipPush;
-            image = { ...image, fingerprint: spec.fingerprint, repoDigest };
+            image = { ...image, build: buildInputOf(spec), repoDigest };
         }
         // A version bump drops the other versions' image resources (retained: a no-op).
         this.images.clear();

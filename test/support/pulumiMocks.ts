@@ -96,6 +96,31 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
                 baseImageName: inputs.imageName,
             };
         }
+        case "pulumi:pulumi:StackReference": {
+            // Another stack of the project: its repository_uri output, as the program exports it.
+            const stack = String(inputs.name).split("/").pop();
+            return {
+                ...inputs,
+                outputs: {
+                    repository_uri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-${stack}`,
+                },
+                secretOutputNames: [],
+            };
+        }
+        case "pulumi-nodejs:dynamic/model-registry:ImagePromotion": {
+            // What the promotion's provider reports: the source's digest, copied.
+            const digest = `sha256:${createHash("sha256")
+                .update(String(inputs.sourceRepositoryUri) + inputs.tag)
+                .digest("hex")}`;
+            return {
+                ...inputs,
+                digest,
+                modelSha256: `sha256:${"5".repeat(64)}`,
+                history: {
+                    [inputs.tag]: { fingerprint: "", digest, source: inputs.sourceRepositoryUri },
+                },
+            };
+        }
         case "pulumi-nodejs:dynamic/model-registry:PublicationRecord": {
             // What the record's provider reports after a push: the digest under the tag.
             const digest = String(inputs.repoDigest).split("@")[1];
@@ -153,6 +178,8 @@ export class Recorder {
             opts.project ?? "model-registry",
             opts.stack ?? "dev",
             opts.preview ?? false,
+            // A local backend's organization: bare stack names in promoteFrom resolve in it.
+            "organization",
         );
         pulumi.runtime.setAllConfig(opts.config ?? {});
 

@@ -1,0 +1,143 @@
+/**
+ * Promotion: a stack publishes another stack's (or repository's) exact image, by digest, instead
+ * of building. Plain functions: what `promoteFrom` names, and what to do with a version given what
+ * the source and the destination registries hold. The immutability rule is the guard's: a
+ * destination tag is written only when absent, and only with the source's digest.
+ */
+import { nextVersion } from "./guard";
+import { Problem, checkRepositoryName } from "./validation";
+
+/** Where a promoting stack takes its images from. */
+export type PromotionSource =
+    /** Another stack of this project (or any stack, fully named): its `repository_uri` output. */
+    | { readonly kind: "stack"; readonly name: string }
+    /** A repository reference, `<server>/<path>` as docker names it. */
+    | { readonly kind: "repository"; readonly repositoryUri: string };
+
+const STACK_PART = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * Parses `promoteFrom`: empty (the stack builds), a stack (`dev`, `org/project/dev`), or a full
+ * repository reference without tag (`public.ecr.aws/alias/model`). Returns the source, or the
+ * problem with it. `ctx` names this stack, which cannot promote from itself.
+ */
+export function parsePromotionSource(
+    value: string,
+    ctx: { project: string; stack: string },
+): { source?: PromotionSource; problem?: Problem } {
+    const text = value.trim();
+    if (text === "") return {};
+    const parts = text.split("/");
+    const first = parts[0];
+    const isServer = first.includes(".") || first.includes(":") || first === "localhost";
+    if (!isServer) {
+        const isStack =
+            (parts.length === 1 || parts.length === 3) && parts.every((p) => STACK_PART.test(p));
+        if (!isStack) {
+            return {
+                problem: {
+                    reason:
+                        "expected a stack (dev, or org/project/dev) or a repository reference " +
+                        "(public.ecr.aws/<alias>/<name>)",
+                },
+            };
+        }
+        const stack = parts[parts.length - 1];
+        const project = parts.length === 3 ? parts[1] : ctx.project;
+        if (stack === ctx.stack && project === ctx.project) {
+            return {
+                problem: {
+                    reason: `stack "${ctx.stack}" cannot promote from itself; name the stack it takes versions from, or leave promoteFrom empty to build`,
+                },
+            };
+        }
+        return { source: { kind: "stack", name: text } };
+    }
+    if (/[@]/.test(text) || /:[^/]*$/.test(parts.slice(1).join("/"))) {
+        return {
+            problem: {
+                reason: "give the repository without a tag or digest: the version promoted is modelVersion",
+                suggestion: text.replace(/@.*$/, "").replace(/(\/[^/:]+):[^/]*$/, "$1"),
+            },
+        };
+    }
+    const path = parts.slice(1).join("/");
+    if (path === "") {
+        return { problem: { reason: "a repository reference needs a path after the server" } };
+    }
+    const pathProblem = checkRepositoryName(path);
+    if (pathProblem) {
+        return { problem: { reason: `repository path "${path}": ${pathProblem.reason}` } };
+    }
+    return { source: { kind: "repository", repositoryUri: text } };
+}
+
+/** What a registry holds under a tag: absent, or a manifest digest. */
+export type TagState =
+    { readonly exists: false } | { readonly exists: true; readonly digest: string };
+
+export type PromotionDecision =
+    /** Copy the source image (blobs and exact manifest bytes) to the destination tag. */
+    | { readonly action: "copy"; readonly digest: string }
+    /** The destination already holds the source's digest: nothing to copy (also rollback). */
+    | { readonly action: "unchanged"; readonly digest: string }
+    | { readonly action: "refuse"; readonly message: string };
+
+/**
+ * Decides the promotion of `tag` from what the source and the destination hold. `recorded` is the
+ * digest this stack promoted under the tag before, if any.
+ */
+export function decidePromotion(args: {
+    readonly tag: string;
+    /** `stack dev`, or the source repository, for messages. */
+    readonly sourceName: string;
+    readonly sourceUri: string;
+    readonly destinationUri: string;
+    readonly source: TagState;
+    readonly destination: TagState;
+    readonly recorded?: string;
+}): PromotionDecision {
+    const { tag, sourceName, source, destination, recorded } = args;
+    const dest = `${args.destinationUri}:${tag}`;
+    if (!source.exists) {
+        // Rollback to a version this stack promoted earlier still works if the source has lost it.
+        if (destination.exists && recorded === destination.digest) {
+            return { action: "unchanged", digest: destination.digest };
+        }
+        return {
+            action: "refuse",
+            message:
+                `${sourceName} has not published ${tag} (${args.sourceUri}:${tag} does not exist), so ` +
+                `there is nothing to promote and nothing was created or copied. Fix: publish ${tag} ` +
+                `there first, or set modelVersion to a version it has published.`,
+        };
+    }
+    if (destination.exists) {
+        if (destination.digest === source.digest) {
+            return { action: "unchanged", digest: destination.digest };
+        }
+        return {
+            action: "refuse",
+            message:
+                `${dest} already holds ${destination.digest}, but ${sourceName} has ${source.digest} ` +
+                `under ${tag}. A published version never changes, so it is not overwritten and ` +
+                `nothing was copied. ${
+                    recorded === destination.digest
+                        ? `This stack promoted ${destination.digest}: the source's tag moved since. `
+                        : ""
+                }Fix: find out which image is ${tag} before anyone pulls it; to publish the ` +
+                `source's image, give it a new version there (${nextVersion(tag)}) and promote that.`,
+        };
+    }
+    if (recorded && recorded !== source.digest) {
+        return {
+            action: "refuse",
+            message:
+                `${dest} was promoted as ${recorded}; the tag has since been deleted, and ` +
+                `${sourceName} now has ${source.digest} under ${tag}. Copying it would give the ` +
+                `version new content, so nothing was copied. Fix: restore ${recorded} under the tag ` +
+                `(skopeo copy), or promote a new version.`,
+        };
+    }
+    return { action: "copy", digest: source.digest };
+}

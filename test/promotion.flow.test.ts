@@ -1,0 +1,149 @@
+/**
+ * Build once, promote everywhere, across runs: dev builds with the real Docker engine (see
+ * support/engine.ts), staging and prod promote through the ImagePromotion provider in the SDK's
+ * dynamic provider host, against real registries (plain for dev, Bearer for staging and prod).
+ * Never skipped.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { headManifest } from "../lib/registryClient";
+import { ensureDockerEngine } from "./support/docker";
+import { GuardRefused, Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
+import { pushLabelledImage } from "./support/images";
+import { LocalRegistry, startRegistry, storedBlobs } from "./support/registry";
+
+jest.setTimeout(180_000);
+
+let devRegistry: LocalRegistry;
+let releaseRegistry: LocalRegistry;
+let hosts: Hosts;
+let context: string;
+
+beforeAll(async () => {
+    await ensureDockerEngine();
+    devRegistry = await startRegistry();
+    releaseRegistry = await startRegistry({ auth: "token" });
+    hosts = await startHosts();
+    context = fs.mkdtempSync(path.join(os.tmpdir(), "promote-ctx-"));
+    fs.writeFileSync(
+        path.join(context, "Dockerfile"),
+        [
+            "FROM scratch",
+            "ARG MODEL_SHA256",
+            "ARG MODEL_PUBLISHER",
+            "ARG MODEL_FINGERPRINT",
+            'LABEL model-registry.model.sha256="${MODEL_SHA256}" \\',
+            '      model-registry.publisher="${MODEL_PUBLISHER}" \\',
+            '      model-registry.fingerprint="${MODEL_FINGERPRINT}"',
+            "COPY code.txt /code.txt",
+            "COPY model.json /model.json",
+            "",
+        ].join("\n"),
+    );
+    fs.writeFileSync(path.join(context, "code.txt"), "server code\n");
+});
+
+afterAll(async () => {
+    await hosts?.stop();
+    await devRegistry?.stop();
+    await releaseRegistry?.stop();
+    if (context) fs.rmSync(context, { recursive: true, force: true });
+});
+
+let n = 0;
+function pipeline() {
+    n++;
+    const dev = new SimulatedStack(hosts, {
+        registry: devRegistry,
+        repository: `dev/m${n}`,
+        publisher: "model-registry/dev",
+    });
+    const staging = new PromotingStack(hosts, {
+        registry: releaseRegistry,
+        repository: `staging/m${n}`,
+        source: { registry: devRegistry, repository: `dev/m${n}` },
+        sourceName: "stack dev",
+    });
+    const prod = new PromotingStack(hosts, {
+        registry: releaseRegistry,
+        repository: `prod/m${n}`,
+        source: { registry: releaseRegistry, repository: `staging/m${n}` },
+        sourceName: "stack staging",
+    });
+    return { dev, staging, prod };
+}
+
+async function publish(dev: SimulatedStack, version: string, model: string) {
+    fs.writeFileSync(path.join(context, "model.json"), model);
+    return dev.up({ version, context });
+}
+
+const digestOf = (registry: LocalRegistry, repository: string, tag: string) =>
+    headManifest(registry.endpoint(repository), tag).then((l) => (l.exists ? l.digest : undefined));
+
+describe("dev -> staging -> prod", () => {
+    it("publishes dev's exact digest in staging and prod, and the model checksum with it", async () => {
+        const { dev, staging, prod } = pipeline();
+        const built = await publish(dev, "1.2.0", '{"w": 1}');
+        const digest = built.imageRef.split("@")[1];
+
+        const s = await staging.up("1.2.0");
+        const p = await prod.up("1.2.0");
+        expect(s.imageRef).toBe(`${staging.repositoryUri}@${digest}`);
+        expect(p.imageRef).toBe(`${prod.repositoryUri}@${digest}`);
+        expect(await digestOf(releaseRegistry, `staging/m${n}`, "1.2.0")).toBe(digest);
+        expect(await digestOf(releaseRegistry, `prod/m${n}`, "1.2.0")).toBe(digest);
+        expect(String(prod.outputs?.modelSha256)).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(prod.outputs?.modelSha256).toBe(staging.outputs?.modelSha256);
+    });
+
+    it("refuses a version the source has not published, before anything is created", async () => {
+        const { staging } = pipeline();
+        const run = staging.up("1.3.0");
+        await expect(run).rejects.toThrow(GuardRefused);
+        await expect(run).rejects.toThrow("stack dev has not published 1.3.0");
+        await expect(run).rejects.toThrow("nothing was created or copied");
+        expect(staging.outputs).toBeUndefined();
+        expect(await digestOf(releaseRegistry, `staging/m${n}`, "1.3.0")).toBeUndefined();
+    });
+
+    it("rolls prod back to a version it holds without copying anything", async () => {
+        const { dev, staging, prod } = pipeline();
+        await publish(dev, "1.0.0", '{"w": 2}');
+        await publish(dev, "1.1.0", '{"w": 3}');
+        for (const v of ["1.0.0", "1.1.0"]) {
+            await staging.up(v);
+            await prod.up(v);
+        }
+        const d100 = await digestOf(releaseRegistry, `prod/m${n}`, "1.0.0");
+        const before = storedBlobs(releaseRegistry);
+
+        const rollback = await prod.up("1.0.0");
+        expect(rollback.imageRef).toBe(`${prod.repositoryUri}@${d100}`);
+        expect(storedBlobs(releaseRegistry)).toEqual(before);
+        expect(Object.keys(prod.outputs?.history as object).sort()).toEqual(["1.0.0", "1.1.0"]);
+    });
+
+    it("refuses to promote over a destination tag that holds other content, naming both digests", async () => {
+        const { dev, staging } = pipeline();
+        const built = await publish(dev, "2.0.0", '{"w": 4}');
+        const theirs = await pushLabelledImage(releaseRegistry.endpoint(`staging/m${n}`), "2.0.0", {
+            note: "pushed by hand",
+        });
+        const run = staging.up("2.0.0");
+        await expect(run).rejects.toThrow(
+            `already holds ${theirs}, but stack dev has ${built.imageRef.split("@")[1]}`,
+        );
+        expect(await digestOf(releaseRegistry, `staging/m${n}`, "2.0.0")).toBe(theirs);
+    });
+
+    it("re-runs unchanged without copying, and a second promotion of the same version is a no-op", async () => {
+        const { dev, staging } = pipeline();
+        await publish(dev, "3.0.0", '{"w": 5}');
+        const first = await staging.up("3.0.0");
+        const before = storedBlobs(releaseRegistry);
+        expect(await staging.up("3.0.0")).toEqual(first);
+        expect(storedBlobs(releaseRegistry)).toEqual(before);
+    });
+});

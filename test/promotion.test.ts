@@ -1,0 +1,100 @@
+import { decidePromotion, parsePromotionSource } from "../lib/promotion";
+
+const ctx = { project: "model-registry", stack: "staging" };
+const D1 = `sha256:${"1".repeat(64)}`;
+const D2 = `sha256:${"2".repeat(64)}`;
+
+describe("parsePromotionSource", () => {
+    it.each([
+        ["", undefined],
+        ["dev", { kind: "stack", name: "dev" }],
+        ["acme/model-registry/dev", { kind: "stack", name: "acme/model-registry/dev" }],
+        ["acme/other-project/staging", { kind: "stack", name: "acme/other-project/staging" }],
+        [
+            "public.ecr.aws/team/model",
+            { kind: "repository", repositoryUri: "public.ecr.aws/team/model" },
+        ],
+        ["127.0.0.1:5000/ml/iris", { kind: "repository", repositoryUri: "127.0.0.1:5000/ml/iris" }],
+        ["localhost/ml/iris", { kind: "repository", repositoryUri: "localhost/ml/iris" }],
+    ])("reads %p", (value, source) => {
+        expect(parsePromotionSource(value, ctx)).toEqual(source ? { source } : {});
+    });
+
+    it.each([
+        ["staging", "cannot promote from itself"],
+        ["acme/model-registry/staging", "cannot promote from itself"],
+        ["project/dev", "expected a stack"],
+        ["dev stack", "expected a stack"],
+        ["public.ecr.aws/team/model:1.0.0", "without a tag or digest"],
+        [`public.ecr.aws/team/model@${D1}`, "without a tag or digest"],
+        ["public.ecr.aws", "needs a path"],
+        ["public.ecr.aws/Team/Model", "upper-case"],
+    ])("refuses %p", (value, reason) => {
+        expect(parsePromotionSource(value, ctx).problem?.reason).toContain(reason);
+    });
+
+    it("suggests the repository without its tag", () => {
+        expect(
+            parsePromotionSource("public.ecr.aws/team/model:1.0.0", ctx).problem?.suggestion,
+        ).toBe("public.ecr.aws/team/model");
+    });
+});
+
+describe("decidePromotion", () => {
+    const base = {
+        tag: "1.2.0",
+        sourceName: "stack dev",
+        sourceUri: "r/dev",
+        destinationUri: "r/staging",
+    };
+    const absent = { exists: false } as const;
+    const at = (digest: string) => ({ exists: true, digest }) as const;
+
+    it("copies a version the destination does not have", () => {
+        expect(decidePromotion({ ...base, source: at(D1), destination: absent })).toEqual({
+            action: "copy",
+            digest: D1,
+        });
+    });
+
+    it("copies nothing when the destination already holds the source's digest (rollback)", () => {
+        expect(decidePromotion({ ...base, source: at(D1), destination: at(D1) })).toEqual({
+            action: "unchanged",
+            digest: D1,
+        });
+    });
+
+    it("refuses a destination tag with another digest, naming both", () => {
+        const d = decidePromotion({ ...base, source: at(D1), destination: at(D2) });
+        expect(d.action).toBe("refuse");
+        expect((d as { message: string }).message).toContain(
+            `r/staging:1.2.0 already holds ${D2}, but stack dev has ${D1}`,
+        );
+    });
+
+    it("refuses a version the source has not published", () => {
+        const d = decidePromotion({ ...base, source: absent, destination: absent });
+        expect((d as { message: string }).message).toContain(
+            "stack dev has not published 1.2.0 (r/dev:1.2.0 does not exist)",
+        );
+        expect((d as { message: string }).message).toContain("publish 1.2.0 there first");
+    });
+
+    it("rolls back to a version this stack promoted even if the source lost it", () => {
+        expect(
+            decidePromotion({ ...base, source: absent, destination: at(D1), recorded: D1 }),
+        ).toEqual({ action: "unchanged", digest: D1 });
+        expect(decidePromotion({ ...base, source: absent, destination: at(D1) }).action).toBe(
+            "refuse",
+        );
+    });
+
+    it("refuses to re-copy a deleted tag when the source now has other content", () => {
+        const d = decidePromotion({ ...base, source: at(D2), destination: absent, recorded: D1 });
+        expect((d as { message: string }).message).toContain(`was promoted as ${D1}`);
+        // The same digest may be restored: the version keeps its content.
+        expect(
+            decidePromotion({ ...base, source: at(D1), destination: absent, recorded: D1 }),
+        ).toEqual({ action: "copy", digest: D1 });
+    });
+});
