@@ -38,6 +38,11 @@ export function promotionSourceArgs(
     return {
         repositoryUri: ref.requireOutput("repository_uri").apply((uri) => String(uri)),
         name: `stack ${source.name}`,
+        // What the source stack recorded as published: promote that, not whatever its tag
+        // holds now (a tag pushed by hand into its repository is not a publication).
+        publishedVersions: ref
+            .getOutput("published_versions")
+            .apply((h) => (h ?? {}) as Record<string, { digest: string }>),
     };
 }
 
@@ -53,6 +58,19 @@ export interface PromotionSourceArgs {
     readonly credentials?: pulumi.Input<RegistryCredentials | undefined>;
     /** PEM CA to trust for the source registry. Defaults to the system roots. */
     readonly caCertificate?: pulumi.Input<string | undefined>;
+    /**
+     * The source stack's `published_versions`: the digest it published for each version. A
+     * version it has not recorded is not promoted, and a tag that moved since is refused. Absent
+     * for a repository source, whose tag is taken as it is.
+     */
+    readonly publishedVersions?: pulumi.Input<Record<string, { digest: string }>>;
+}
+
+/** The digest the source recorded for `version` ("" when none), or undefined without a record. */
+function publishedDigestOf(source: PromotionSourceArgs, version: string) {
+    return source.publishedVersions === undefined
+        ? undefined
+        : pulumi.output(source.publishedVersions).apply((h) => h?.[version]?.digest ?? "");
 }
 
 export interface PromotedImageArgs {
@@ -81,8 +99,12 @@ export interface ImagePromotionInputs {
     readonly sourceRepositoryPath: string;
     readonly sourceCredentials?: { readonly username: string; readonly password: string };
     readonly sourceCaCertificate?: string;
+    /** The digest the source stack published for the tag; "" for none; absent for a repository. */
+    readonly sourcePublished?: string;
     /** Set by `check`: what the destination held under the tag ("" when absent). */
     readonly destinationDigest?: string;
+    /** Set by `check`, carried from run to run: every tag this stack promoted, with its digest. */
+    readonly promotedHistory?: Readonly<Record<string, string>>;
 }
 
 export interface ImagePromotionOutputs {
@@ -157,6 +179,7 @@ export async function evaluatePromotion(
         destinationUri: i.repositoryUri,
         source,
         destination,
+        published: i.sourcePublished,
         recorded,
     });
 }
@@ -191,27 +214,36 @@ export async function promote(
     const decision = await evaluatePromotion(i, history[i.tag]?.digest);
     if (decision.action === "refuse") throw new Error(decision.message);
     const ref = `${i.repositoryUri}:${i.tag}`;
+    let config: Awaited<ReturnType<typeof getImageConfig>>;
     if (decision.action === "copy") {
+        // Before anything is written: the image for this stack's platform, and its labels.
+        try {
+            config = await getImageConfig(sourceEndpoint(i), decision.digest, i.platform);
+        } catch (e) {
+            throw new Error(
+                `${i.sourceRepositoryUri}@${decision.digest} cannot be promoted as ${ref}: ` +
+                    `${(e as Error).message}. Nothing was copied. Fix: set platform to one the ` +
+                    `source image has, or publish the version for ${i.platform} there.`,
+            );
+        }
         const result = await copyImage(
             sourceEndpoint(i),
             decision.digest,
             destinationEndpoint(i),
             i.tag,
-            {
-                onProgress: progressLogger(ref),
-            },
+            { onProgress: progressLogger(ref) },
         );
         if (result.digest !== decision.digest) {
             throw new Error(
                 `${ref} was copied as ${result.digest}, not the source's ${decision.digest}; the copy is not exact.`,
             );
         }
-    }
-    // The model checksum, read from the image itself (the source's, or ours when the source lost it).
-    const config =
-        (await getImageConfig(sourceEndpoint(i), decision.digest, i.platform).catch(
+    } else {
+        // Already here (rollback): the labels from this stack's own copy.
+        config = await getImageConfig(destinationEndpoint(i), decision.digest, i.platform).catch(
             () => undefined,
-        )) ?? (await getImageConfig(destinationEndpoint(i), decision.digest, i.platform));
+        );
+    }
     return {
         repositoryUri: i.repositoryUri,
         tag: i.tag,
@@ -243,10 +275,9 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
         });
         if (checked.unknown) return { inputs: news };
         if (checked.problems.length > 0) return fail(checked.problems);
-        const recorded =
-            olds.tag === news.tag && olds.repositoryUri === news.repositoryUri
-                ? olds.destinationDigest || undefined
-                : undefined;
+        const history =
+            olds.repositoryUri === news.repositoryUri ? { ...(olds.promotedHistory ?? {}) } : {};
+        const recorded = history[news.tag] || undefined;
         let decision: PromotionDecision;
         try {
             decision = await evaluatePromotion(news, recorded);
@@ -258,7 +289,8 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
         }
         if (decision.action === "refuse") return fail([decision.message]);
         const destinationDigest = decision.action === "unchanged" ? decision.digest : "";
-        return { inputs: { ...news, destinationDigest } };
+        history[news.tag] = decision.digest;
+        return { inputs: { ...news, destinationDigest, promotedHistory: history } };
     },
 
     async diff(_id: string, olds: ImagePromotionOutputs, news: ImagePromotionInputs) {
@@ -292,6 +324,13 @@ export interface PromotionSourceCheckInputs {
     readonly sourceRepositoryPath: string;
     readonly sourceCredentials?: { readonly username: string; readonly password: string };
     readonly sourceCaCertificate?: string;
+    /** The digest the source stack published for the tag; "" for none; absent for a repository. */
+    readonly sourcePublished?: string;
+    /**
+     * Set by `check`, carried from run to run: tags this check passed before. A rollback to one
+     * of them is left to the promotion (this stack may hold it although the source lost it).
+     */
+    readonly passedTags?: readonly string[];
 }
 
 const SOURCE_CHECK_INPUTS = [
@@ -316,6 +355,17 @@ async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "ap
     );
     if (checked.unknown) return undefined;
     if (checked.problems.length > 0) return checked.problems.join("\n");
+    const notPublished = (why: string) =>
+        `${i.sourceName} has not published ${i.tag} (${why}), so there is nothing to promote, and ` +
+        `nothing was created or copied. Fix: publish ${i.tag} there first, or set modelVersion to ` +
+        `a version it has published.`;
+    // A stack source: its own record says what it published (the promotion then checks that
+    // the registry still holds it).
+    if (i.sourcePublished !== undefined) {
+        return i.sourcePublished === ""
+            ? notPublished(`its published_versions output has no ${i.tag}`)
+            : undefined;
+    }
     const endpoint: RegistryEndpoint = {
         apiUrl: i.sourceApiUrl,
         repository: i.sourceRepositoryPath,
@@ -327,11 +377,7 @@ async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "ap
     } catch (e) {
         return `cannot check ${i.sourceRepositoryUri}:${i.tag}, so nothing is created or copied: ${(e as Error).message}`;
     }
-    return (
-        `${i.sourceName} has not published ${i.tag} (${i.sourceRepositoryUri}:${i.tag} does not exist), ` +
-        `so there is nothing to promote, and nothing was created or copied. Fix: publish ${i.tag} ` +
-        `there first, or set modelVersion to a version it has published.`
-    );
+    return notPublished(`${i.sourceRepositoryUri}:${i.tag} does not exist`);
 }
 
 /**
@@ -339,16 +385,24 @@ async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "ap
  * repository depending on it, so a missing version stops the run before anything is created.
  */
 export const promotionSourceCheckProvider: pulumi.dynamic.ResourceProvider = {
-    async check(_olds: Partial<PromotionSourceCheckInputs>, news: PromotionSourceCheckInputs) {
-        const problem = await sourceProblem(news, "check");
-        return { inputs: news, failures: problem ? [{ property: "tag", reason: problem }] : [] };
+    async check(olds: Partial<PromotionSourceCheckInputs>, news: PromotionSourceCheckInputs) {
+        const passed =
+            olds.sourceRepositoryUri === news.sourceRepositoryUri
+                ? [...(olds.passedTags ?? [])]
+                : [];
+        const problem = passed.includes(news.tag) ? undefined : await sourceProblem(news, "check");
+        if (problem) return { inputs: news, failures: [{ property: "tag", reason: problem }] };
+        if (!passed.includes(news.tag)) passed.push(news.tag);
+        return { inputs: { ...news, passedTags: passed }, failures: [] };
     },
     async diff(_id: string, olds: PromotionSourceCheckInputs, news: PromotionSourceCheckInputs) {
         const keys = ["tag", "sourceRepositoryUri"] as const;
         return { changes: keys.some((k) => olds[k] !== news[k]), replaces: [] };
     },
     async create(inputs: PromotionSourceCheckInputs) {
-        const problem = await sourceProblem(inputs, "apply");
+        const problem = inputs.passedTags?.includes(inputs.tag)
+            ? undefined
+            : await sourceProblem(inputs, "apply");
         if (problem) throw new Error(problem);
         return {
             id: `${inputs.sourceRepositoryUri}:${inputs.tag}`,
@@ -356,7 +410,9 @@ export const promotionSourceCheckProvider: pulumi.dynamic.ResourceProvider = {
         };
     },
     async update(_id: string, _olds: PromotionSourceCheckInputs, news: PromotionSourceCheckInputs) {
-        const problem = await sourceProblem(news, "apply");
+        const problem = news.passedTags?.includes(news.tag)
+            ? undefined
+            : await sourceProblem(news, "apply");
         if (problem) throw new Error(problem);
         return { outs: { tag: news.tag, sourceRepositoryUri: news.sourceRepositoryUri } };
     },
@@ -385,6 +441,8 @@ export class PromotionSourceCheck extends pulumi.dynamic.Resource {
                     ? pulumi.secret(args.source.credentials)
                     : undefined,
                 sourceCaCertificate: args.source.caCertificate,
+                sourcePublished: publishedDigestOf(args.source, args.version),
+                passedTags: undefined,
             },
             opts,
             "model-registry",
@@ -486,7 +544,9 @@ export class PromotedImage extends pulumi.ComponentResource {
                     ? pulumi.secret(args.source.credentials)
                     : undefined,
                 sourceCaCertificate: args.source.caCertificate,
+                sourcePublished: publishedDigestOf(args.source, args.version),
                 destinationDigest: undefined,
+                promotedHistory: undefined,
             },
             { parent: this },
         );

@@ -29,7 +29,10 @@ export function parsePromotionSource(
     if (text === "") return {};
     const parts = text.split("/");
     const first = parts[0];
-    const isServer = first.includes(".") || first.includes(":") || first === "localhost";
+    // Docker's rule names a server by a dot, a colon or localhost, but only where a path follows:
+    // a single name (dev, dev.eu) is a stack.
+    const isServer =
+        parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost");
     if (!isServer) {
         const isStack =
             (parts.length === 1 || parts.length === 3) && parts.every((p) => STACK_PART.test(p));
@@ -44,7 +47,9 @@ export function parsePromotionSource(
         }
         const stack = parts[parts.length - 1];
         const project = parts.length === 3 ? parts[1] : ctx.project;
-        if (stack === ctx.stack && project === ctx.project) {
+        // Stack names are case-insensitive in Pulumi Cloud: Staging is staging.
+        const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+        if (same(stack, ctx.stack) && same(project, ctx.project)) {
             return {
                 problem: {
                     reason: `stack "${ctx.stack}" cannot promote from itself; name the stack it takes versions from, or leave promoteFrom empty to build`,
@@ -84,8 +89,10 @@ export type PromotionDecision =
     | { readonly action: "refuse"; readonly message: string };
 
 /**
- * Decides the promotion of `tag` from what the source and the destination hold. `recorded` is the
- * digest this stack promoted under the tag before, if any.
+ * Decides the promotion of `tag` from what the source and the destination hold, what the source
+ * stack recorded as published (`published`: its digest, "" when it has no such version; undefined
+ * for a repository source, which keeps no record), and what this stack promoted under the tag
+ * before (`recorded`).
  */
 export function decidePromotion(args: {
     readonly tag: string;
@@ -95,49 +102,70 @@ export function decidePromotion(args: {
     readonly destinationUri: string;
     readonly source: TagState;
     readonly destination: TagState;
+    readonly published?: string;
     readonly recorded?: string;
 }): PromotionDecision {
-    const { tag, sourceName, source, destination, recorded } = args;
+    const { tag, sourceName, source, destination, published, recorded } = args;
     const dest = `${args.destinationUri}:${tag}`;
-    if (!source.exists) {
-        // Rollback to a version this stack promoted earlier still works if the source has lost it.
-        if (destination.exists && recorded === destination.digest) {
-            return { action: "unchanged", digest: destination.digest };
+    const restore = (digest: string) =>
+        `skopeo copy docker://${args.destinationUri}@${digest} docker://${dest}`;
+    const refuse = (message: string): PromotionDecision => ({ action: "refuse", message });
+
+    // This stack's own record comes first: a promoted tag never changes.
+    if (recorded && destination.exists && destination.digest !== recorded) {
+        return refuse(
+            `${dest} was promoted by this stack as ${recorded}, and it now holds ${destination.digest}: ` +
+                `someone overwrote it outside this program. Nothing was copied. Fix: restore it ` +
+                `(${restore(recorded)}), or promote a new version.`,
+        );
+    }
+    if (recorded && destination.exists) return { action: "unchanged", digest: recorded };
+
+    // What the source published: its record when it is a stack, else what its tag holds now.
+    if (published === "" || (published === undefined && !source.exists)) {
+        return refuse(
+            `${sourceName} has not published ${tag} (${
+                published === ""
+                    ? `its published_versions output has no ${tag}`
+                    : `${args.sourceUri}:${tag} does not exist`
+            }), so there is nothing to promote, and nothing was created or copied. Fix: publish ` +
+                `${tag} there first, or set modelVersion to a version it has published.`,
+        );
+    }
+    const wanted = published ?? (source as { digest: string }).digest;
+    if (published !== undefined && source.exists && source.digest !== published) {
+        if (destination.exists && destination.digest === published) {
+            return { action: "unchanged", digest: published };
         }
-        return {
-            action: "refuse",
-            message:
-                `${sourceName} has not published ${tag} (${args.sourceUri}:${tag} does not exist), so ` +
-                `there is nothing to promote and nothing was created or copied. Fix: publish ${tag} ` +
-                `there first, or set modelVersion to a version it has published.`,
-        };
+        return refuse(
+            `${sourceName} published ${tag} as ${published}, but ${args.sourceUri}:${tag} now holds ` +
+                `${source.digest}: the source's tag moved outside this program, so it is not ` +
+                `promoted and nothing was copied. Fix: restore the source's tag, or publish and ` +
+                `promote a new version.`,
+        );
+    }
+    if (recorded && recorded !== wanted) {
+        return refuse(
+            `${dest} was promoted as ${recorded}; the tag has since been deleted, and ` +
+                `${sourceName} now has ${wanted} under ${tag}. Copying it would give the version ` +
+                `new content, so nothing was copied. Fix: restore ${recorded} under the tag ` +
+                `(skopeo copy), or promote a new version.`,
+        );
     }
     if (destination.exists) {
-        if (destination.digest === source.digest) {
-            return { action: "unchanged", digest: destination.digest };
-        }
-        return {
-            action: "refuse",
-            message:
-                `${dest} already holds ${destination.digest}, but ${sourceName} has ${source.digest} ` +
-                `under ${tag}. A published version never changes, so it is not overwritten and ` +
-                `nothing was copied. ${
-                    recorded === destination.digest
-                        ? `This stack promoted ${destination.digest}: the source's tag moved since. `
-                        : ""
-                }Fix: find out which image is ${tag} before anyone pulls it; to publish the ` +
-                `source's image, give it a new version there (${nextVersion(tag)}) and promote that.`,
-        };
+        if (destination.digest === wanted) return { action: "unchanged", digest: wanted };
+        return refuse(
+            `${dest} already holds ${destination.digest}, but ${sourceName} has ${wanted} under ` +
+                `${tag}. A published version never changes, so it is not overwritten and nothing ` +
+                `was copied. Fix: find out which image is ${tag} before anyone pulls it; to publish ` +
+                `the source's image, give it a new version there (${nextVersion(tag)}) and promote that.`,
+        );
     }
-    if (recorded && recorded !== source.digest) {
-        return {
-            action: "refuse",
-            message:
-                `${dest} was promoted as ${recorded}; the tag has since been deleted, and ` +
-                `${sourceName} now has ${source.digest} under ${tag}. Copying it would give the ` +
-                `version new content, so nothing was copied. Fix: restore ${recorded} under the tag ` +
-                `(skopeo copy), or promote a new version.`,
-        };
+    if (!source.exists) {
+        return refuse(
+            `${sourceName} published ${tag} as ${wanted}, but its registry no longer has the tag, ` +
+                `so there is nothing to copy. Fix: restore the source's tag, or promote a version it has.`,
+        );
     }
-    return { action: "copy", digest: source.digest };
+    return { action: "copy", digest: wanted };
 }

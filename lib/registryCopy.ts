@@ -304,7 +304,7 @@ async function copyManifest(
         manifest.body,
     );
     if (put.status !== 201 && put.status !== 200) throw unexpectedAnswer(destination, put, "201");
-    const stored = header(put, "docker-content-digest");
+    const stored = put ? header(put, "docker-content-digest") : undefined;
     if (stored !== undefined && stored !== manifest.digest) {
         throw registryError(
             `${destination.name}: the registry stored the manifest ${manifest.digest} as ${stored}: it changed the bytes`,
@@ -472,9 +472,29 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
     if (size > 0) location = await sendBlob(copy, blob, location);
     const commit = new URL(location.href);
     commit.search = `${commit.search ? `${commit.search}&` : "?"}digest=${encodeURIComponent(digest)}`;
-    const put = await sessionRequest(destination, "PUT", commit, {});
-    if (put.status !== 201) throw unexpectedAnswer(destination, put, "201");
-    const stored = header(put, "docker-content-digest");
+    let put: SessionAnswer | undefined;
+    let failure: unknown;
+    try {
+        put = await sessionRequest(destination, "PUT", commit, {});
+    } catch (e) {
+        failure = e;
+    }
+    if (put?.status !== 201) {
+        // The commit may have landed although its answer did not (a slow answer timed out and
+        // the retry found the upload gone): the registry itself says whether it has the blob.
+        const check = await sessionRequest(
+            destination,
+            "HEAD",
+            `/v2/${destination.endpoint.repository}/blobs/${digest}`,
+            {},
+        ).catch(() => undefined);
+        if (check?.status !== 200) {
+            if (failure) throw failure;
+            throw unexpectedAnswer(destination, put as SessionAnswer, "201");
+        }
+        put = undefined;
+    }
+    const stored = put ? header(put, "docker-content-digest") : undefined;
     if (stored !== undefined && stored !== digest) {
         throw registryError(
             `${destination.name}: the registry committed the blob ${digest} as ${stored}`,

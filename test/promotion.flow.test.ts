@@ -7,10 +7,10 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { headManifest } from "../lib/registryClient";
+import { RegistryEndpoint, authorizedRequest, headManifest } from "../lib/registryClient";
 import { ensureDockerEngine } from "./support/docker";
 import { GuardRefused, Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
-import { pushLabelledImage } from "./support/images";
+import { pushArmOnlyIndex, pushLabelledImage } from "./support/images";
 import { LocalRegistry, startRegistry, storedBlobs } from "./support/registry";
 
 jest.setTimeout(180_000);
@@ -64,12 +64,15 @@ function pipeline() {
         repository: `staging/m${n}`,
         source: { registry: devRegistry, repository: `dev/m${n}` },
         sourceName: "stack dev",
+        sourcePublished: () => dev.history,
     });
     const prod = new PromotingStack(hosts, {
         registry: releaseRegistry,
         repository: `prod/m${n}`,
         source: { registry: releaseRegistry, repository: `staging/m${n}` },
         sourceName: "stack staging",
+        sourcePublished: () =>
+            staging.outputs?.history as Record<string, { digest: string }> | undefined,
     });
     return { dev, staging, prod };
 }
@@ -145,5 +148,91 @@ describe("dev -> staging -> prod", () => {
         const before = storedBlobs(releaseRegistry);
         expect(await staging.up("3.0.0")).toEqual(first);
         expect(storedBlobs(releaseRegistry)).toEqual(before);
+    });
+});
+
+async function deleteManifest(endpoint: RegistryEndpoint, digest: string): Promise<void> {
+    const res = await authorizedRequest(
+        endpoint,
+        "DELETE",
+        `/v2/${endpoint.repository}/manifests/${digest}`,
+        {},
+        "push,pull",
+    );
+    if (res.status !== 202) throw new Error(`DELETE manifest answered ${res.status}`);
+}
+
+describe("what staging takes from dev is what dev published", () => {
+    it("refuses a tag pushed into dev's repository by hand: dev never published it", async () => {
+        const { staging } = pipeline();
+        await pushLabelledImage(devRegistry.endpoint(`dev/m${n}`), "1.3.0", { note: "by hand" });
+        await expect(staging.up("1.3.0")).rejects.toThrow(
+            "stack dev has not published 1.3.0 (its published_versions output has no 1.3.0)",
+        );
+        expect(await digestOf(releaseRegistry, `staging/m${n}`, "1.3.0")).toBeUndefined();
+    });
+
+    it("refuses a version whose tag moved in dev's repository after dev published it", async () => {
+        const { dev, staging } = pipeline();
+        const built = await publish(dev, "1.2.0", '{"w": 6}');
+        const moved = await pushLabelledImage(devRegistry.endpoint(`dev/m${n}`), "1.2.0", {
+            note: "moved",
+        });
+        const run = staging.up("1.2.0");
+        await expect(run).rejects.toThrow(
+            `stack dev published 1.2.0 as ${built.imageRef.split("@")[1]}, but`,
+        );
+        await expect(run).rejects.toThrow(`now holds ${moved}: the source's tag moved`);
+        expect(await digestOf(releaseRegistry, `staging/m${n}`, "1.2.0")).toBeUndefined();
+    });
+
+    it("rolls back to a version it holds although dev's registry lost it, copying nothing", async () => {
+        const { dev, staging } = pipeline();
+        const v1 = await publish(dev, "1.0.0", '{"w": 7}');
+        await publish(dev, "1.1.0", '{"w": 8}');
+        await staging.up("1.0.0");
+        await staging.up("1.1.0");
+        await deleteManifest(devRegistry.endpoint(`dev/m${n}`), v1.imageRef.split("@")[1]);
+        const before = storedBlobs(releaseRegistry);
+        const rollback = await staging.up("1.0.0");
+        expect(rollback.imageRef).toBe(`${staging.repositoryUri}@${v1.imageRef.split("@")[1]}`);
+        expect(storedBlobs(releaseRegistry)).toEqual(before);
+    });
+
+    it("stops when its own promoted tag was overwritten, naming the digest to restore", async () => {
+        const { dev, staging } = pipeline();
+        const built = await publish(dev, "1.0.0", '{"w": 9}');
+        const promoted = built.imageRef.split("@")[1];
+        await staging.up("1.0.0");
+        await pushLabelledImage(releaseRegistry.endpoint(`staging/m${n}`), "1.0.0", {
+            note: "overwritten by hand",
+        });
+        const run = staging.up("1.0.0");
+        await expect(run).rejects.toThrow(`was promoted by this stack as ${promoted}`);
+        await expect(run).rejects.toThrow(
+            `skopeo copy docker://${staging.repositoryUri}@${promoted}`,
+        );
+        expect(
+            (staging.outputs?.history as Record<string, { digest: string }>)["1.0.0"].digest,
+        ).toBe(promoted);
+    });
+});
+
+describe("a source image without the stack's platform", () => {
+    it("is refused before anything is copied, on every run", async () => {
+        n++;
+        const stack = new PromotingStack(hosts, {
+            registry: releaseRegistry,
+            repository: `staging/m${n}`,
+            source: { registry: devRegistry, repository: `dev/m${n}` },
+            sourceName: `${devRegistry.host}/dev/m${n}`,
+        });
+        await pushArmOnlyIndex(devRegistry.endpoint(`dev/m${n}`), "1.0.0");
+        for (let run = 0; run < 2; run++) {
+            await expect(stack.up("1.0.0")).rejects.toThrow(
+                /Nothing was copied\. Fix: set platform/,
+            );
+            expect(await digestOf(releaseRegistry, `staging/m${n}`, "1.0.0")).toBeUndefined();
+        }
     });
 });

@@ -16,18 +16,19 @@ describe("parsePromotionSource", () => {
         ],
         ["127.0.0.1:5000/ml/iris", { kind: "repository", repositoryUri: "127.0.0.1:5000/ml/iris" }],
         ["localhost/ml/iris", { kind: "repository", repositoryUri: "localhost/ml/iris" }],
+        ["dev.eu", { kind: "stack", name: "dev.eu" }],
     ])("reads %p", (value, source) => {
         expect(parsePromotionSource(value, ctx)).toEqual(source ? { source } : {});
     });
 
     it.each([
         ["staging", "cannot promote from itself"],
+        ["Staging", "cannot promote from itself"],
         ["acme/model-registry/staging", "cannot promote from itself"],
         ["project/dev", "expected a stack"],
         ["dev stack", "expected a stack"],
         ["public.ecr.aws/team/model:1.0.0", "without a tag or digest"],
         [`public.ecr.aws/team/model@${D1}`, "without a tag or digest"],
-        ["public.ecr.aws", "needs a path"],
         ["public.ecr.aws/Team/Model", "upper-case"],
     ])("refuses %p", (value, reason) => {
         expect(parsePromotionSource(value, ctx).problem?.reason).toContain(reason);

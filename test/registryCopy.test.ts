@@ -392,10 +392,10 @@ describe("streaming", () => {
             );
             expect(child.result).toMatchObject({ digest: pushed.digest, blobsUploaded: 2 });
             expect(child.result.bytesUploaded).toBeGreaterThan(320 * MiB);
-            // Never the layer in memory: the peak stays well below its size. (Freed chunk buffers
-            // wait for the garbage collector, so the figure moves with the machine's load: 64 MiB
-            // on an idle machine, up to 104 MiB seen under a parallel test run. The bench measures
-            // it for a 1 GiB layer against the goal of 100 MiB.)
+            // Never the layer in memory: the peak (sampled RSS) stays well below its size. Freed
+            // chunk buffers wait for the garbage collector, so the figure moves with the load
+            // (about 64 MiB on an idle machine); the bench measures it for a 1 GiB layer against
+            // the goal of 100 MiB.
             expect(child.peakAboveBaseline).toBeLessThan(150 * MiB);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });

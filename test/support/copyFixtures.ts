@@ -328,11 +328,16 @@ export async function copyInChildProcess(
         const [source, reference, destination, tag] = JSON.parse(process.argv[1]);
         global.gc && global.gc();
         const baseline = process.memoryUsage().rss;
+        // Sampled, not getrusage's maxRSS: Linux carries maxRSS over exec from the forking
+        // process, so a large parent (a jest worker) would show as this copy's peak.
+        let peak = baseline;
+        const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
         const t0 = process.hrtime.bigint();
         copyImage(source, reference, destination, tag).then(
             (result) => {
                 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-                const peak = process.resourceUsage().maxRSS * 1024;
+                clearInterval(sampler);
+                peak = Math.max(peak, process.memoryUsage().rss);
                 process.stdout.write(JSON.stringify({ result, seconds, peakAboveBaseline: Math.max(0, peak - baseline) }));
             },
             (e) => { process.stderr.write(String(e && e.message)); process.exit(1); },

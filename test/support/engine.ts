@@ -145,6 +145,11 @@ export class PromotingStack {
             readonly repository: string;
             readonly source: { readonly registry: LocalRegistry; readonly repository: string };
             readonly sourceName: string;
+            /**
+             * The source stack's published_versions output, as the StackReference reads it;
+             * absent for a repository source.
+             */
+            readonly sourcePublished?: () => Record<string, { digest: string }> | undefined;
         },
     ) {}
 
@@ -172,6 +177,9 @@ export class PromotingStack {
             sourceRepositoryPath: source.repository,
             sourceCredentials: source.registry.credentials,
             sourceCaCertificate: source.registry.caCertificate,
+            sourcePublished: this.opts.sourcePublished
+                ? (this.opts.sourcePublished()?.[version]?.digest ?? "")
+                : undefined,
         };
         // Registered first, and the repository depends on it: a refusal here creates nothing.
         this.sourceCheck = await step(
@@ -185,6 +193,7 @@ export class PromotingStack {
                 sourceRepositoryPath: news.sourceRepositoryPath,
                 sourceCredentials: news.sourceCredentials,
                 sourceCaCertificate: news.sourceCaCertificate,
+                sourcePublished: news.sourcePublished,
             },
             (m) => new GuardRefused(m),
         );

@@ -103,6 +103,9 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
                 ...inputs,
                 outputs: {
                     repository_uri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-${stack}`,
+                    published_versions: {
+                        "1.0.0": { fingerprint: "", digest: `sha256:${"7".repeat(64)}` },
+                    },
                 },
                 secretOutputNames: [],
             };
