@@ -342,26 +342,38 @@ export async function pushBlob(endpoint: RegistryEndpoint, data: Buffer): Promis
 
 /**
  * Publishes a small OCI image under `tag` through the registry API: one layer and a config whose
- * content depends on `seed`. Returns the manifest digest the registry reports.
+ * content depends on `seed` (its only label). Returns the manifest digest the registry reports.
  */
 export async function pushImage(
     endpoint: RegistryEndpoint,
     tag: string,
     seed: string,
 ): Promise<string> {
-    const layer = Buffer.from(`layer for ${seed}\n`);
+    return pushLabelledImage(endpoint, tag, { seed });
+}
+
+/**
+ * Publishes a one-layer OCI image whose config carries `labels`, as an image built from this
+ * project's Dockerfile would. Returns the manifest digest the registry reports.
+ */
+export async function pushLabelledImage(
+    endpoint: RegistryEndpoint,
+    tag: string,
+    labels: Record<string, string>,
+    platform = "linux/amd64",
+): Promise<string> {
+    const [os, architecture] = platform.split("/");
+    const layer = Buffer.from(`layer ${JSON.stringify(labels)}\n`);
     const config = Buffer.from(
         JSON.stringify({
-            architecture: "amd64",
-            os: "linux",
-            config: { Labels: { seed } },
+            architecture,
+            os,
+            config: { Labels: labels },
             rootfs: { type: "layers", diff_ids: [sha256(layer)] },
         }),
     );
-    const [layerDigest, configDigest] = [
-        await pushBlob(endpoint, layer),
-        await pushBlob(endpoint, config),
-    ];
+    const layerDigest = await pushBlob(endpoint, layer);
+    const configDigest = await pushBlob(endpoint, config);
     const manifest = Buffer.from(
         JSON.stringify({
             schemaVersion: 2,
@@ -388,6 +400,6 @@ export async function pushImage(
         "push,pull",
         manifest,
     );
-    if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}: ${res.body}`);
+    if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}`);
     return String(res.headers["docker-content-digest"]);
 }
