@@ -1,9 +1,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelBuildSpec, modelBuildSpec } from "../lib/buildSpec";
-import { checkModelVersion, checkPlatform } from "../lib/validation";
 import { PublicationRecord, PublishedVersion } from "./publicationRecord";
-import { RegistryTarget } from "./registry";
+import { RegistryTarget, apiUrlOf, checkImageArgs, repositoryPathOf } from "./registry";
 import { TagGuard } from "./tagGuard";
 
 export interface ModelImageArgs {
@@ -64,20 +63,7 @@ export class ModelImage extends pulumi.ComponentResource {
         super("model-registry:index:ModelImage", name, {}, opts);
 
         const platform = args.platform ?? "linux/amd64";
-        const versionProblem = checkModelVersion(args.version);
-        if (versionProblem) {
-            throw new pulumi.InputPropertyError({
-                propertyPath: "version",
-                reason: versionProblem.reason,
-            });
-        }
-        const platformProblem = checkPlatform(platform);
-        if (platformProblem) {
-            throw new pulumi.InputPropertyError({
-                propertyPath: "platform",
-                reason: platformProblem.reason,
-            });
-        }
+        checkImageArgs(args.version, platform);
         const publisher = args.publisher ?? `${pulumi.getProject()}/${pulumi.getStack()}`;
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(
@@ -94,14 +80,8 @@ export class ModelImage extends pulumi.ComponentResource {
         );
         const credentials = pulumi.output(args.registry.credentials);
         const imageUri = pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`;
-        // An Output is never nullish, so the default is applied to the resolved value.
-        const apiUrl = pulumi
-            .all([args.registry.apiUrl, args.registry.server])
-            .apply(([url, server]) => url || `https://${server}`);
-        // The repository path is the reference without its registry host.
-        const repositoryPath = pulumi
-            .output(args.registry.repositoryUri)
-            .apply((uri) => uri.slice(uri.indexOf("/") + 1));
+        const apiUrl = apiUrlOf(args.registry);
+        const repositoryPath = repositoryPathOf(args.registry.repositoryUri);
         const registryInputs = {
             repositoryUri: args.registry.repositoryUri,
             apiUrl,

@@ -8,9 +8,15 @@ import {
     headManifest,
 } from "../lib/registryClient";
 import { CopyProgress, copyImage } from "../lib/registryCopy";
-import { checkModelVersion, checkPlatform } from "../lib/validation";
 import { PublishedVersion } from "./publicationRecord";
-import { RegistryCredentials, RegistryTarget } from "./registry";
+import {
+    RegistryCredentials,
+    RegistryTarget,
+    apiUrlOf,
+    checkImageArgs,
+    repositoryPathOf,
+    serverOf,
+} from "./registry";
 
 /** The image label with the build context's checksum (see model/Dockerfile). */
 const MODEL_SHA256_LABEL = "model-registry.model.sha256";
@@ -131,7 +137,12 @@ const PROMOTION_INPUTS = [
     "sourceRepositoryPath",
 ] as const;
 
-function sourceEndpoint(i: ImagePromotionInputs): RegistryEndpoint {
+function sourceEndpoint(
+    i: Pick<
+        ImagePromotionInputs,
+        "sourceApiUrl" | "sourceRepositoryPath" | "sourceCredentials" | "sourceCaCertificate"
+    >,
+): RegistryEndpoint {
     return {
         apiUrl: i.sourceApiUrl,
         repository: i.sourceRepositoryPath,
@@ -366,14 +377,8 @@ async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "ap
             ? notPublished(`its published_versions output has no ${i.tag}`)
             : undefined;
     }
-    const endpoint: RegistryEndpoint = {
-        apiUrl: i.sourceApiUrl,
-        repository: i.sourceRepositoryPath,
-        credentials: i.sourceCredentials?.username ? i.sourceCredentials : undefined,
-        caCertificate: i.sourceCaCertificate || undefined,
-    };
     try {
-        if ((await headManifest(endpoint, i.tag)).exists) return undefined;
+        if ((await headManifest(sourceEndpoint(i), i.tag)).exists) return undefined;
     } catch (e) {
         return `cannot check ${i.sourceRepositoryUri}:${i.tag}, so nothing is created or copied: ${(e as Error).message}`;
     }
@@ -434,9 +439,7 @@ export class PromotionSourceCheck extends pulumi.dynamic.Resource {
                 sourceName: args.source.name,
                 sourceRepositoryUri: args.source.repositoryUri,
                 sourceApiUrl: sourceApiUrlOf(args.source),
-                sourceRepositoryPath: pulumi
-                    .output(args.source.repositoryUri)
-                    .apply((u) => u.slice(u.indexOf("/") + 1)),
+                sourceRepositoryPath: repositoryPathOf(args.source.repositoryUri),
                 sourceCredentials: args.source.credentials
                     ? pulumi.secret(args.source.credentials)
                     : undefined,
@@ -453,9 +456,7 @@ export class PromotionSourceCheck extends pulumi.dynamic.Resource {
 
 /** `apiUrl` of the source, defaulting to `https://<server>` on the resolved value. */
 function sourceApiUrlOf(source: PromotionSourceArgs): pulumi.Output<string> {
-    return pulumi
-        .all([source.apiUrl, source.repositoryUri])
-        .apply(([url, uri]) => url || `https://${uri.slice(0, Math.max(uri.indexOf("/"), 0))}`);
+    return apiUrlOf({ apiUrl: source.apiUrl, server: serverOf(source.repositoryUri) });
 }
 
 /** Copies one version from the source repository into this one, by digest. */
@@ -501,27 +502,9 @@ export class PromotedImage extends pulumi.ComponentResource {
     constructor(name: string, args: PromotedImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("model-registry:index:PromotedImage", name, {}, opts);
 
-        const versionProblem = checkModelVersion(args.version);
-        if (versionProblem) {
-            throw new pulumi.InputPropertyError({
-                propertyPath: "version",
-                reason: versionProblem.reason,
-            });
-        }
         const platform = args.platform ?? "linux/amd64";
-        const platformProblem = checkPlatform(platform);
-        if (platformProblem) {
-            throw new pulumi.InputPropertyError({
-                propertyPath: "platform",
-                reason: platformProblem.reason,
-            });
-        }
-
-        const pathOf = (uri: pulumi.Input<string>) =>
-            pulumi.output(uri).apply((u) => u.slice(u.indexOf("/") + 1));
-        const apiUrl = pulumi
-            .all([args.registry.apiUrl, args.registry.server])
-            .apply(([url, server]) => url || `https://${server}`);
+        checkImageArgs(args.version, platform);
+        const apiUrl = apiUrlOf(args.registry);
         const sourceApiUrl = sourceApiUrlOf(args.source);
 
         const promotion = new ImagePromotion(
@@ -529,7 +512,7 @@ export class PromotedImage extends pulumi.ComponentResource {
             {
                 repositoryUri: args.registry.repositoryUri,
                 apiUrl,
-                repositoryPath: pathOf(args.registry.repositoryUri),
+                repositoryPath: repositoryPathOf(args.registry.repositoryUri),
                 tag: args.version,
                 platform,
                 credentials: args.registry.credentials
@@ -539,7 +522,7 @@ export class PromotedImage extends pulumi.ComponentResource {
                 sourceName: args.source.name,
                 sourceRepositoryUri: args.source.repositoryUri,
                 sourceApiUrl,
-                sourceRepositoryPath: pathOf(args.source.repositoryUri),
+                sourceRepositoryPath: repositoryPathOf(args.source.repositoryUri),
                 sourceCredentials: args.source.credentials
                     ? pulumi.secret(args.source.credentials)
                     : undefined,

@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { checkModelVersion, checkPlatform } from "../lib/validation";
 
 /** Credentials for a registry: what `docker login` takes. */
 export interface RegistryCredentials {
@@ -49,4 +50,37 @@ export function ecrPublicCredentials(parent: pulumi.Resource): pulumi.Output<Reg
             .all([token.userName, token.password])
             .apply(([username, password]) => ({ username, password })),
     );
+}
+
+/**
+ * The registry API URL of a target: its `apiUrl`, or `https://<server>`. An Output is never
+ * nullish, so the default is applied to the resolved value.
+ */
+export function apiUrlOf(target: {
+    readonly apiUrl?: pulumi.Input<string>;
+    readonly server: pulumi.Input<string>;
+}): pulumi.Output<string> {
+    return pulumi
+        .all([target.apiUrl, target.server])
+        .apply(([url, server]) => url || `https://${server}`);
+}
+
+/** The repository path inside its registry: the reference without its server. */
+export function repositoryPathOf(repositoryUri: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.output(repositoryUri).apply((uri) => uri.slice(uri.indexOf("/") + 1));
+}
+
+/** The server of a repository reference (`<server>/<path>`). */
+export function serverOf(repositoryUri: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.output(repositoryUri).apply((uri) => uri.slice(0, Math.max(uri.indexOf("/"), 0)));
+}
+
+/** Refuses a version or platform an image component cannot publish, before any child exists. */
+export function checkImageArgs(version: string, platform: string): void {
+    for (const [propertyPath, problem] of [
+        ["version", checkModelVersion(version)],
+        ["platform", checkPlatform(platform)],
+    ] as const) {
+        if (problem) throw new pulumi.InputPropertyError({ propertyPath, reason: problem.reason });
+    }
 }

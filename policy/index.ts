@@ -7,6 +7,17 @@ import {
     prodStacksOnlyPromote,
 } from "./rules";
 
+/** The production-stack pattern both production rules take from the pack's config. */
+const prodStackConfig = {
+    properties: {
+        prodStackPattern: {
+            type: "string" as const,
+            default: DEFAULT_PROD_STACK_PATTERN,
+            description: "Regular expression for the names of production stacks.",
+        },
+    },
+};
+
 new PolicyPack("model-registry", {
     policies: [
         {
@@ -20,15 +31,7 @@ new PolicyPack("model-registry", {
             name: "prod-repositories-keep-images",
             description: "Repositories of production stacks do not set forceDestroy.",
             enforcementLevel: "mandatory",
-            configSchema: {
-                properties: {
-                    prodStackPattern: {
-                        type: "string",
-                        default: DEFAULT_PROD_STACK_PATTERN,
-                        description: "Regular expression for the names of production stacks.",
-                    },
-                },
-            },
+            configSchema: prodStackConfig,
             validateResource: (args, reportViolation) =>
                 prodRepositoriesKeepImages(
                     args,
@@ -49,15 +52,7 @@ new PolicyPack("model-registry", {
                 "Production stacks promote an image another stack built (promoteFrom); they do not build.",
             // Optional: a warning unless the pack's config makes it mandatory.
             enforcementLevel: "advisory",
-            configSchema: {
-                properties: {
-                    prodStackPattern: {
-                        type: "string",
-                        default: DEFAULT_PROD_STACK_PATTERN,
-                        description: "Regular expression for the names of production stacks.",
-                    },
-                },
-            },
+            configSchema: prodStackConfig,
             validateResource: (args, reportViolation) =>
                 prodStacksOnlyPromote(
                     args,

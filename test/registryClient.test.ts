@@ -11,7 +11,6 @@ import * as http from "http";
 import * as path from "path";
 import {
     RegistryEndpoint,
-    authorizedRequest,
     checkSameRegistry,
     getImageConfig,
     getManifest,
@@ -23,7 +22,9 @@ import {
     LocalRegistry,
     RegistryOptions,
     pushBlob,
+    ociManifest,
     pushImage,
+    putManifest,
     startRegistry,
 } from "./support/registry";
 
@@ -240,46 +241,13 @@ async function pushPlatformImage(
             rootfs: { type: "layers", diff_ids: [sha256(layer)] },
         }),
     );
-    const layerDigest = await pushBlob(endpoint, layer);
     const configDigest = await pushBlob(endpoint, config);
-    const manifest = Buffer.from(
-        JSON.stringify({
-            schemaVersion: 2,
-            mediaType: "application/vnd.oci.image.manifest.v1+json",
-            config: {
-                mediaType: "application/vnd.oci.image.config.v1+json",
-                digest: configDigest,
-                size: config.length,
-            },
-            layers: [
-                {
-                    mediaType: "application/vnd.oci.image.layer.v1.tar",
-                    digest: layerDigest,
-                    size: layer.length,
-                },
-            ],
-        }),
-    );
+    const manifest = ociManifest({ digest: configDigest, size: config.length }, [
+        { digest: await pushBlob(endpoint, layer), size: layer.length },
+    ]);
     const digest = sha256(manifest);
-    await putManifest(endpoint, digest, manifest, "application/vnd.oci.image.manifest.v1+json");
+    await putManifest(endpoint, digest, manifest);
     return { digest, size: manifest.length, configDigest, platform };
-}
-
-async function putManifest(
-    endpoint: RegistryEndpoint,
-    reference: string,
-    body: Buffer,
-    mediaType: string,
-): Promise<void> {
-    const res = await authorizedRequest(
-        endpoint,
-        "PUT",
-        `/v2/${endpoint.repository}/manifests/${reference}`,
-        { "Content-Type": mediaType },
-        "push,pull",
-        body,
-    );
-    if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}: ${res.body}`);
 }
 
 describe.each<[string, RegistryOptions]>([

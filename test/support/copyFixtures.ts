@@ -13,7 +13,7 @@ import * as path from "path";
 import { RegistryEndpoint, authorizedRequest, headManifest } from "../../lib/registryClient";
 import { CopyResult } from "../../lib/registryCopy";
 import { docker } from "./docker";
-import { LocalRegistry, pushBlob } from "./registry";
+import { LocalRegistry, pushBlob, putManifest } from "./registry";
 
 const PROJECT = path.resolve(__dirname, "../..");
 export const SKOPEO = "/usr/bin/skopeo";
@@ -117,23 +117,6 @@ export async function dockerBuildAndPush(
         await docker(["rmi", "-f", ref]).catch(() => undefined);
         fs.rmSync(dir, { recursive: true, force: true });
     }
-}
-
-async function putManifest(
-    endpoint: RegistryEndpoint,
-    reference: string,
-    body: Buffer,
-    mediaType: string,
-): Promise<void> {
-    const res = await authorizedRequest(
-        endpoint,
-        "PUT",
-        `/v2/${endpoint.repository}/manifests/${reference}`,
-        { "Content-Type": mediaType },
-        "push,pull",
-        body,
-    );
-    if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}: ${res.body}`);
 }
 
 export interface PushedIndex {

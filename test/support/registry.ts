@@ -352,6 +352,45 @@ export async function pushImage(
     return pushLabelledImage(endpoint, tag, { seed });
 }
 
+export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+
+/** An OCI image manifest naming a config blob and layer blobs, as bytes. */
+export function ociManifest(
+    config: { readonly digest: string; readonly size: number },
+    layers: readonly { readonly digest: string; readonly size: number }[],
+): Buffer {
+    return Buffer.from(
+        JSON.stringify({
+            schemaVersion: 2,
+            mediaType: OCI_MANIFEST,
+            config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+            layers: layers.map((l) => ({
+                mediaType: "application/vnd.oci.image.layer.v1.tar",
+                ...l,
+            })),
+        }),
+    );
+}
+
+/** PUTs a manifest under a tag or digest; returns the digest the registry reports. */
+export async function putManifest(
+    endpoint: RegistryEndpoint,
+    reference: string,
+    body: Buffer,
+    mediaType = OCI_MANIFEST,
+): Promise<string> {
+    const res = await authorizedRequest(
+        endpoint,
+        "PUT",
+        `/v2/${endpoint.repository}/manifests/${reference}`,
+        { "Content-Type": mediaType },
+        "push,pull",
+        body,
+    );
+    if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}: ${res.body}`);
+    return String(res.headers["docker-content-digest"]);
+}
+
 /**
  * Publishes a one-layer OCI image whose config carries `labels`, as an image built from this
  * project's Dockerfile would. Returns the manifest digest the registry reports.
@@ -372,34 +411,9 @@ export async function pushLabelledImage(
             rootfs: { type: "layers", diff_ids: [sha256(layer)] },
         }),
     );
-    const layerDigest = await pushBlob(endpoint, layer);
-    const configDigest = await pushBlob(endpoint, config);
-    const manifest = Buffer.from(
-        JSON.stringify({
-            schemaVersion: 2,
-            mediaType: "application/vnd.oci.image.manifest.v1+json",
-            config: {
-                mediaType: "application/vnd.oci.image.config.v1+json",
-                digest: configDigest,
-                size: config.length,
-            },
-            layers: [
-                {
-                    mediaType: "application/vnd.oci.image.layer.v1.tar",
-                    digest: layerDigest,
-                    size: layer.length,
-                },
-            ],
-        }),
+    const manifest = ociManifest(
+        { digest: await pushBlob(endpoint, config), size: config.length },
+        [{ digest: await pushBlob(endpoint, layer), size: layer.length }],
     );
-    const res = await authorizedRequest(
-        endpoint,
-        "PUT",
-        `/v2/${endpoint.repository}/manifests/${tag}`,
-        { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
-        "push,pull",
-        manifest,
-    );
-    if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}`);
-    return String(res.headers["docker-content-digest"]);
+    return putManifest(endpoint, tag, manifest);
 }
