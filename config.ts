@@ -50,14 +50,28 @@ export interface StackConfig {
     readonly modelRevision: string;
     /** Where this stack promotes versions from instead of building; undefined: it builds. */
     readonly promoteFrom: PromotionSource | undefined;
+    /** Which kind of registry the stack publishes to. */
+    readonly registry: RegistryKind;
+    /** `local` only: a registry the user already runs (its API URL); undefined: the stack runs one. */
+    readonly registryUrl: string | undefined;
+    /** `local` with `registryUrl` only: credentials for that registry; undefined: anonymous. */
+    readonly registryCredentials: { username: string; password: pulumi.Output<string> } | undefined;
+    /** `local` only: the registry image the stack runs, and the 127.0.0.1 port it listens on. */
+    readonly localRegistry: { readonly image: string; readonly port: number };
+    /** `ecr-private` only: KMS key ARN for the repository's encryption; undefined: AES256. */
+    readonly kmsKey: string | undefined;
 }
 
-type Kind = "string" | "boolean" | "array";
+/** The registries a stack can publish to. */
+export const REGISTRY_KINDS = ["ecr-public", "ecr-private", "local"] as const;
+export type RegistryKind = (typeof REGISTRY_KINDS)[number];
+
+type Kind = "string" | "boolean" | "array" | "integer";
 
 interface KeySpec {
     readonly kind: Kind;
     /** The default, as the engine would pass it (Pulumi.yaml declares the same). */
-    readonly default: string | boolean | readonly string[] | undefined;
+    readonly default: string | boolean | number | readonly string[] | undefined;
     /** What to put after `pulumi config set <key>` when no better fix can be derived. */
     readonly example: string;
 }
@@ -85,9 +99,23 @@ export const CONFIG_KEYS = {
     sourceUrl: { kind: "string", default: "", example: "https://example.com/team/model" },
     modelRevision: { kind: "string", default: "", example: "0123abc" },
     promoteFrom: { kind: "string", default: "", example: "dev" },
+    registry: { kind: "string", default: "ecr-public", example: "ecr-public" },
+    registryUrl: { kind: "string", default: "", example: "http://127.0.0.1:5000" },
+    registryUsername: { kind: "string", default: "", example: "ci" },
+    registryPassword: { kind: "string", default: undefined, example: "--secret <password>" },
+    localRegistryImage: { kind: "string", default: "registry:2", example: "registry:2" },
+    localRegistryPort: { kind: "integer", default: 5000, example: "5000" },
+    kmsKey: {
+        kind: "string",
+        default: "",
+        example: "arn:aws:kms:us-west-2:123456789012:key/00000000-0000-0000-0000-000000000000",
+    },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+/** Keys declared `secret: true` in Pulumi.yaml: read with `getSecret`, never shown in messages. */
+export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(["registryPassword"]);
 
 /** Raw config text by key, as `pulumi.Config.get` returns it (arrays are JSON text). */
 export type RawConfig = Partial<Record<ConfigKey, string>>;
@@ -105,17 +133,24 @@ export function loadConfig(): StackConfig {
     const config = new pulumi.Config();
     const raw: RawConfig = {};
     for (const key of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
+        if (SECRET_KEYS.has(key)) continue;
         const value = config.get(key);
         if (value !== undefined) raw[key] = value;
     }
-    return parseConfig(raw, { project: pulumi.getProject(), stack: pulumi.getStack() });
+    // A secret is read as a secret, so it stays encrypted in the state and masked in output.
+    const password = config.getSecret("registryPassword");
+    return parseConfig(raw, { project: pulumi.getProject(), stack: pulumi.getStack() }, password);
 }
 
 /**
  * Validates raw config text and applies defaults. Every problem is collected, so the user sees
  * all of them in one message, each with the `pulumi config set` that fixes it.
  */
-export function parseConfig(raw: RawConfig, ctx: { project: string; stack: string }): StackConfig {
+export function parseConfig(
+    raw: RawConfig,
+    ctx: { project: string; stack: string },
+    registryPassword?: pulumi.Output<string>,
+): StackConfig {
     const problems: ConfigProblem[] = [];
     const fail = (key: ConfigKey, value: string | undefined, p: Problem, index?: number) =>
         problems.push({ key, value, index, ...p });
@@ -265,6 +300,92 @@ export function parseConfig(raw: RawConfig, ctx: { project: string; stack: strin
         });
     }
 
+    // registry: where the stack publishes, and the settings only that target reads.
+    const registryText = str("registry");
+    const registry = (REGISTRY_KINDS as readonly string[]).includes(registryText)
+        ? (registryText as RegistryKind)
+        : undefined;
+    if (!registry) {
+        fail("registry", registryText, {
+            reason: `expected one of ${REGISTRY_KINDS.join(", ")} (local runs a registry on this machine, no AWS account needed)`,
+            suggestion: REGISTRY_KINDS.find((k) => k === registryText.trim().toLowerCase()),
+        });
+    }
+    const onlyFor = (key: ConfigKey, target: RegistryKind, why: string) => {
+        if (raw[key] !== undefined && raw[key] !== "" && registry && registry !== target) {
+            fail(key, raw[key], {
+                reason: `${why}, so it is only read when registry is ${target} (this stack's registry is ${registry}); remove it`,
+            });
+        }
+    };
+    onlyFor("registryUrl", "local", "it names a registry you run yourself");
+    onlyFor("registryUsername", "local", "it is the user name for registryUrl");
+    onlyFor("localRegistryImage", "local", "it is the image of the registry a local stack runs");
+    onlyFor("localRegistryPort", "local", "it is the port of the registry a local stack runs");
+    onlyFor("kmsKey", "ecr-private", "it encrypts a private ECR repository");
+    if (registry === "local" && pushPrincipals.length > 0) {
+        fail("pushPrincipals", raw.pushPrincipals, {
+            reason: "a local registry has no IAM principals; remove pushPrincipals or publish to ecr-public or ecr-private",
+        });
+    }
+
+    const registryUrlText = str("registryUrl");
+    let registryUrl: string | undefined;
+    if (registryUrlText !== "") {
+        const p = checkRegistryUrl(registryUrlText);
+        if (p) fail("registryUrl", registryUrlText, p);
+        else registryUrl = registryUrlText.replace(/\/+$/, "");
+    }
+    const username = str("registryUsername");
+    let registryCredentials: StackConfig["registryCredentials"];
+    if (registry === "local") {
+        if (username !== "" && registryPassword === undefined) {
+            fail("registryPassword", undefined, {
+                reason: `registryUsername is set, so the registry at registryUrl needs its password too; set it as a secret`,
+            });
+        } else if (username === "" && registryPassword !== undefined) {
+            fail("registryUsername", undefined, {
+                reason: "registryPassword is set, so set the user name it belongs to",
+            });
+        } else if (
+            (username !== "" || registryPassword !== undefined) &&
+            registryUrl === undefined
+        ) {
+            fail("registryUrl", undefined, {
+                reason: "credentials are only for a registry you run yourself; the registry this stack runs takes none. Set registryUrl or remove registryUsername and registryPassword",
+            });
+        }
+        if (username !== "" && registryPassword !== undefined) {
+            registryCredentials = { username, password: registryPassword };
+        }
+    } else if (registryPassword !== undefined && registry) {
+        fail("registryPassword", "[secret]", {
+            reason: `it is the password for registryUrl, so it is only read when registry is local (this stack's registry is ${registry}); remove it with \`pulumi config rm registryPassword\``,
+        });
+    }
+
+    const localImage = str("localRegistryImage");
+    if (localImage === "" || /\s/.test(localImage)) {
+        fail("localRegistryImage", localImage, {
+            reason: "expected an image reference such as registry:2",
+        });
+    }
+    const portText = raw.localRegistryPort;
+    const port = portText === undefined ? 5000 : Number(portText);
+    if (!/^\d+$/.test(portText ?? "5000") || port < 1 || port > 65535) {
+        fail("localRegistryPort", portText, { reason: "expected a TCP port from 1 to 65535" });
+    }
+
+    const kmsText = str("kmsKey");
+    if (
+        kmsText !== "" &&
+        !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(kmsText)
+    ) {
+        fail("kmsKey", kmsText, {
+            reason: "expected the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<key id>); leave it empty for AES256 encryption",
+        });
+    }
+
     if (problems.length > 0) {
         throw new pulumi.RunError(formatProblems(problems, ctx));
     }
@@ -282,7 +403,35 @@ export function parseConfig(raw: RawConfig, ctx: { project: string; stack: strin
         sourceUrl,
         modelRevision,
         promoteFrom: promotion.source,
+        registry: registry as RegistryKind,
+        registryUrl,
+        registryCredentials,
+        localRegistry: { image: localImage, port },
+        kmsKey: kmsText || undefined,
     };
+}
+
+/** A registry API base URL: http(s), a host and an optional port, nothing else. */
+function checkRegistryUrl(text: string): Problem | undefined {
+    let url: URL | undefined;
+    try {
+        url = new URL(text);
+    } catch {
+        url = undefined;
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.host === "") {
+        return {
+            reason: "expected the registry's URL, http:// or https:// with a host and port, such as http://127.0.0.1:5000",
+            suggestion: /^[\w.-]+(:\d+)?$/.test(text) ? `http://${text}` : undefined,
+        };
+    }
+    if (url.pathname !== "/" || url.search || url.hash || url.username || url.password) {
+        return {
+            reason: "give only the scheme, host and port (no path, query or credentials: set registryUsername and registryPassword for those)",
+            suggestion: `${url.protocol}//${url.host}`,
+        };
+    }
+    return undefined;
 }
 
 function isKind(p: string, kind: "dir" | "file"): boolean {

@@ -40,6 +40,12 @@ describe("parseConfig", () => {
             pushPrincipals: [],
             sourceUrl: "",
             modelRevision: "",
+            promoteFrom: undefined,
+            registry: "ecr-public",
+            registryUrl: undefined,
+            registryCredentials: undefined,
+            localRegistry: { image: "registry:2", port: 5000 },
+            kmsKey: undefined,
         });
     });
 
@@ -215,5 +221,111 @@ describe("modelContext paths", () => {
         const msg = errorOf({ modelVersion: "1.0.0", modelContext: path.resolve("model") });
         expect(msg).toContain("an absolute path differs from machine to machine");
         expect(msg).toContain("Fix: pulumi config set modelContext model");
+    });
+});
+
+describe("registry targets", () => {
+    const v = { modelVersion: "1.0.0" };
+
+    it("defaults to ecr-public and accepts each target", () => {
+        expect(parse(v).registry).toBe("ecr-public");
+        expect(parse({ ...v, registry: "ecr-private" }).registry).toBe("ecr-private");
+        const local = parse({ ...v, registry: "local" });
+        expect(local.registry).toBe("local");
+        expect(local.localRegistry).toEqual({ image: "registry:2", port: 5000 });
+        expect(local.registryUrl).toBeUndefined();
+    });
+
+    it("refuses an unknown target, suggesting the spelling meant", () => {
+        const message = errorOf({ ...v, registry: "Local" });
+        expect(message).toContain(
+            'model-registry:registry = "Local": expected one of ecr-public, ecr-private, local',
+        );
+        expect(message).toContain("Fix: pulumi config set registry local");
+    });
+
+    it("refuses settings of another target instead of ignoring them", () => {
+        const message = errorOf({ ...v, registryUrl: "http://127.0.0.1:5000", kmsKey: "" });
+        expect(message).toContain("model-registry:registryUrl");
+        expect(message).toContain(
+            "only read when registry is local (this stack's registry is ecr-public)",
+        );
+        expect(
+            errorOf({
+                ...v,
+                registry: "local",
+                kmsKey: "arn:aws:kms:us-west-2:123456789012:key/abc",
+            }),
+        ).toContain("only read when registry is ecr-private");
+        expect(
+            errorOf({
+                ...v,
+                registry: "local",
+                pushPrincipals: '["arn:aws:iam::123456789012:root"]',
+            }),
+        ).toContain("a local registry has no IAM principals");
+    });
+
+    it("takes a registry URL with scheme, host and port only", () => {
+        const local = { ...v, registry: "local" };
+        expect(parse({ ...local, registryUrl: "http://127.0.0.1:5000/" }).registryUrl).toBe(
+            "http://127.0.0.1:5000",
+        );
+        expect(errorOf({ ...local, registryUrl: "127.0.0.1:5000" })).toContain(
+            "Fix: pulumi config set registryUrl http://127.0.0.1:5000",
+        );
+        expect(
+            errorOf({ ...local, registryUrl: "https://u:p@registry.example:5000/v2" }),
+        ).toContain("Fix: pulumi config set registryUrl https://registry.example:5000");
+    });
+
+    it("needs both credentials, and only for a registry the user runs", () => {
+        const url = { ...v, registry: "local", registryUrl: "http://127.0.0.1:5000" };
+        const secret = pulumi.secret("s3cret");
+        expect(() => parseConfig({ ...url, registryUsername: "ci" }, ctx)).toThrow(
+            "model-registry:registryPassword is not set: registryUsername is set",
+        );
+        expect(() => parseConfig({ ...url }, ctx, secret)).toThrow(
+            "model-registry:registryUsername is not set",
+        );
+        expect(() =>
+            parseConfig({ ...v, registry: "local", registryUsername: "ci" }, ctx, secret),
+        ).toThrow("credentials are only for a registry you run yourself");
+        const creds = parseConfig(
+            { ...url, registryUsername: "ci" },
+            ctx,
+            secret,
+        ).registryCredentials;
+        expect(creds?.username).toBe("ci");
+        expect(creds?.password).toBe(secret);
+    });
+
+    it("never shows a password it refuses", () => {
+        let message = "";
+        try {
+            parseConfig(v, ctx, pulumi.secret("hunter2-password"));
+        } catch (e) {
+            message = (e as Error).message;
+        }
+        expect(message).toContain("model-registry:registryPassword");
+        expect(message).not.toContain("hunter2");
+    });
+
+    it("checks the local registry's port and image, and the KMS key", () => {
+        const local = { ...v, registry: "local" };
+        expect(parse({ ...local, localRegistryPort: "5055" }).localRegistry.port).toBe(5055);
+        for (const port of ["0", "65536", "50x", "-1"]) {
+            expect(errorOf({ ...local, localRegistryPort: port })).toContain(
+                "expected a TCP port from 1 to 65535",
+            );
+        }
+        expect(errorOf({ ...local, localRegistryImage: "registry 2" })).toContain(
+            "model-registry:localRegistryImage",
+        );
+        const key = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        expect(parse({ ...v, registry: "ecr-private", kmsKey: key }).kmsKey).toBe(key);
+        expect(errorOf({ ...v, registry: "ecr-private", kmsKey: "alias/mine" })).toContain(
+            "expected the ARN of a KMS key",
+        );
     });
 });
