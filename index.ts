@@ -1,9 +1,17 @@
-import { loadConfig } from "./config";
+import * as pulumi from "@pulumi/pulumi";
+import { StackConfig, loadConfig } from "./config";
 import {
+    LocalModelRegistry,
     ModelImage,
     ModelRepository,
+    PrivateModelRepository,
     PromotedImage,
+    PromotionSourceArgs,
     PromotionSourceCheck,
+    RegistryCredentials,
+    RegistryTarget,
+    apiUrlOf,
+    ecrPrivateCredentials,
     promotionSourceArgs,
 } from "./components";
 
@@ -11,21 +19,17 @@ const config = loadConfig();
 
 // A stack with promoteFrom publishes that source's exact image by digest; the others build. A
 // version the source has not published stops the run before anything is created.
-const source = config.promoteFrom ? promotionSourceArgs(config.promoteFrom) : undefined;
+const source = config.promoteFrom
+    ? withSourceCredentials(promotionSourceArgs(config.promoteFrom), config)
+    : undefined;
 const sourceCheck = source
     ? new PromotionSourceCheck("model-source", { source, version: config.modelVersion })
     : undefined;
 
-const repository = new ModelRepository(
-    "model",
-    {
-        repositoryName: config.repositoryName,
-        catalog: config.catalog,
-        forceDestroy: config.forceDestroy,
-        pushPrincipals: config.pushPrincipals,
-    },
-    { protect: config.protect, dependsOn: sourceCheck ? [sourceCheck] : [] },
-);
+const repository = repositoryFor(config, {
+    protect: config.protect,
+    dependsOn: sourceCheck ? [sourceCheck] : [],
+});
 
 const image = source
     ? new PromotedImage(
@@ -53,6 +57,8 @@ const image = source
           { protect: config.protect },
       );
 
+export const registry = config.registry;
+export const registry_api_url = apiUrlOf(repository.registry);
 export const repository_uri = repository.repositoryUri;
 export const repository_name = repository.repositoryName;
 export const model_version = image.version;
@@ -60,3 +66,82 @@ export const image_uri = image.imageUri;
 export const image_ref = image.imageRef;
 export const model_sha256 = image.modelSha256;
 export const published_versions = image.publishedVersions;
+
+/** The repository of the stack's registry target, and where its images are pushed. */
+function repositoryFor(
+    c: StackConfig,
+    opts: pulumi.ComponentResourceOptions,
+): {
+    repositoryUri: pulumi.Output<string>;
+    repositoryName: pulumi.Output<string>;
+    registry: RegistryTarget;
+} {
+    switch (c.registry) {
+        case "ecr-private":
+            return new PrivateModelRepository(
+                "model",
+                {
+                    repositoryName: c.repositoryName,
+                    forceDestroy: c.forceDestroy,
+                    pushPrincipals: c.pushPrincipals,
+                    kmsKey: c.kmsKey,
+                },
+                opts,
+            );
+        case "local":
+            return new LocalModelRegistry(
+                "model",
+                {
+                    repositoryName: c.repositoryName,
+                    registryUrl: c.registryUrl,
+                    credentials: localCredentials(c),
+                    image: c.localRegistry.image,
+                    port: c.localRegistry.port,
+                    forceDestroy: c.forceDestroy,
+                },
+                opts,
+            );
+        case "ecr-public":
+            return new ModelRepository(
+                "model",
+                {
+                    repositoryName: c.repositoryName,
+                    catalog: c.catalog,
+                    forceDestroy: c.forceDestroy,
+                    pushPrincipals: c.pushPrincipals,
+                },
+                opts,
+            );
+    }
+}
+
+/**
+ * Pull credentials for a promotion source in this stack's own registry (private ECR of the same
+ * account and region, or the local registry the user runs): the credentials this stack pushes
+ * with. Any other source is read anonymously, as ECR Public allows.
+ */
+function withSourceCredentials(s: PromotionSourceArgs, c: StackConfig): PromotionSourceArgs {
+    let access: { server: pulumi.Input<string>; credentials: pulumi.Input<RegistryCredentials> };
+    if (c.registry === "ecr-private") {
+        access = ecrPrivateCredentials();
+    } else if (c.registry === "local" && c.registryUrl && c.registryCredentials) {
+        access = { server: new URL(c.registryUrl).host, credentials: localCredentials(c)! };
+    } else {
+        return s;
+    }
+    return {
+        ...s,
+        credentials: pulumi
+            .all([s.repositoryUri, access.server, access.credentials])
+            .apply(([uri, server, credentials]) =>
+                uri.split("/")[0] === server ? credentials : undefined,
+            ),
+    };
+}
+
+/** The credentials for a registry the user runs, as one secret. */
+function localCredentials(c: StackConfig): pulumi.Output<RegistryCredentials> | undefined {
+    if (!c.registryCredentials) return undefined;
+    const { username, password } = c.registryCredentials;
+    return pulumi.secret(password.apply((p) => ({ username, password: p })));
+}

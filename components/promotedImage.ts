@@ -43,6 +43,11 @@ export function promotionSourceArgs(
     );
     return {
         repositoryUri: ref.requireOutput("repository_uri").apply((uri) => String(uri)),
+        // The source stack's registry API (http for a local registry); a stack that predates
+        // this output is on ECR Public, whose API is https://<server>.
+        apiUrl: ref
+            .getOutput("registry_api_url")
+            .apply((url) => (typeof url === "string" ? url : "")),
         name: `stack ${source.name}`,
         // What the source stack recorded as published: promote that, not whatever its tag
         // holds now (a tag pushed by hand into its repository is not a publication).

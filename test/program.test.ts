@@ -1,66 +1,7 @@
-import * as fs from "fs";
 import * as os from "os";
-import * as YAML from "yaml";
-import {
-    ECR_TOKEN_INVOKE,
-    FAKE_PASSWORD,
-    REGISTRY_ALIAS,
-    Recorder,
-    valueOf,
-} from "./support/pulumiMocks";
+import { ECR_TOKEN_INVOKE, FAKE_PASSWORD, REGISTRY_ALIAS, valueOf } from "./support/pulumiMocks";
+import { Run, runProgram, stackFileConfig } from "./support/program";
 import { PUSH_ACTIONS } from "../components/modelRepository";
-
-type Pulumi = typeof import("@pulumi/pulumi");
-
-interface Run {
-    readonly pulumi: Pulumi;
-    readonly recorder: Recorder;
-    readonly outputs: Record<string, any>;
-    readonly error: unknown;
-}
-
-/** Config from a stack file, as the engine passes it to the program. */
-function stackFileConfig(stack: string): Record<string, string> {
-    const doc = YAML.parse(fs.readFileSync(`Pulumi.${stack}.yaml`, "utf8")) as {
-        config: Record<string, unknown>;
-    };
-    return Object.fromEntries(
-        Object.entries(doc.config).map(([k, v]) => [
-            k,
-            typeof v === "string" ? v : JSON.stringify(v),
-        ]),
-    );
-}
-
-/** `{ modelVersion: "1.0.0" }` -> `{ "model-registry:modelVersion": "1.0.0" }`. */
-function projectConfig(values: Record<string, string>): Record<string, string> {
-    return Object.fromEntries(
-        Object.entries(values).map(([k, v]) => [k.includes(":") ? k : `model-registry:${k}`, v]),
-    );
-}
-
-/** Runs index.ts in a fresh module registry, as `pulumi up` would, and records what it registers. */
-async function runProgram(
-    config: Record<string, string>,
-    opts: { stack?: string; preview?: boolean } = {},
-): Promise<Run> {
-    jest.resetModules();
-    const pulumi: Pulumi = await import("@pulumi/pulumi");
-    const recorder = await Recorder.start(pulumi, {
-        config: projectConfig(config),
-        stack: opts.stack,
-        preview: opts.preview,
-    });
-    let outputs: Record<string, any> = {};
-    let error: unknown;
-    try {
-        outputs = await import("../index");
-    } catch (e) {
-        error = e;
-    }
-    await recorder.settle();
-    return { pulumi, recorder, outputs, error };
-}
 
 const REPO = "aws:ecrpublic/repository:Repository";
 const POLICY = "aws:ecrpublic/repositoryPolicy:RepositoryPolicy";

@@ -48,8 +48,13 @@ describe("Pulumi.yaml", () => {
 });
 
 describe("stack files", () => {
-    it("exist for dev, staging and prod", () => {
-        expect(stacks).toEqual(["Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml"]);
+    it("exist for dev, staging, prod and local", () => {
+        expect(stacks).toEqual([
+            "Pulumi.dev.yaml",
+            "Pulumi.local.yaml",
+            "Pulumi.prod.yaml",
+            "Pulumi.staging.yaml",
+        ]);
     });
 
     it.each(stacks)("%s holds only values, each key namespaced and declared", (file) => {

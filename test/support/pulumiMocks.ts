@@ -35,9 +35,15 @@ export interface MockOptions {
     readonly config?: Record<string, string>;
     /** Invoke results by token. An invoke without a handler throws. */
     readonly invokes?: Record<string, InvokeHandler>;
+    /** Outputs of other stacks by stack name; the default is a dev-like ECR Public stack. */
+    readonly stackOutputs?: Record<string, Record<string, unknown>>;
 }
 
 export const ECR_TOKEN_INVOKE = "aws:ecrpublic/getAuthorizationToken:getAuthorizationToken";
+export const ECR_PRIVATE_TOKEN_INVOKE = "aws:ecr/getAuthorizationToken:getAuthorizationToken";
+export const ACCOUNT_ID = "123456789012";
+/** The private registry of the mocked account, in the dev stack file's region. */
+export const PRIVATE_SERVER = `${ACCOUNT_ID}.dkr.ecr.us-west-2.amazonaws.com`;
 export const FAKE_PASSWORD = "eyJwYXlsb2FkIjoiZmFrZS10b2tlbiJ9";
 export const REGISTRY_ALIAS = "a1b2c3d4";
 
@@ -49,6 +55,14 @@ export const defaultInvokes: Record<string, InvokeHandler> = {
         id: "us-east-1",
         password: FAKE_PASSWORD,
         region: "us-east-1",
+        userName: "AWS",
+    }),
+    [ECR_PRIVATE_TOKEN_INVOKE]: () => ({
+        authorizationToken: Buffer.from(`AWS:${FAKE_PASSWORD}`).toString("base64"),
+        expiresAt: "2026-11-26T18:00:00Z",
+        id: "us-west-2",
+        password: FAKE_PASSWORD,
+        proxyEndpoint: `https://${PRIVATE_SERVER}`,
         userName: "AWS",
     }),
 };
@@ -78,8 +92,22 @@ function secretPathsOf(raw: unknown): string[] {
 }
 
 /** What AWS and the Docker provider would report for a registered resource. */
-function fakeState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+function fakeState(
+    type: string,
+    name: string,
+    inputs: Record<string, any>,
+    stackOutputs: Record<string, Record<string, unknown>> = {},
+): Record<string, any> {
     switch (type) {
+        case "aws:ecr/repository:Repository":
+            return {
+                ...inputs,
+                arn: `arn:aws:ecr:us-west-2:${ACCOUNT_ID}:repository/${inputs.name}`,
+                registryId: ACCOUNT_ID,
+                repositoryUrl: `${PRIVATE_SERVER}/${inputs.name}`,
+            };
+        case "docker:index/remoteImage:RemoteImage":
+            return { ...inputs, imageId: `sha256:${"3".repeat(64)}`, repoDigest: "" };
         case "aws:ecrpublic/repository:Repository":
             return {
                 ...inputs,
@@ -98,10 +126,10 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
         }
         case "pulumi:pulumi:StackReference": {
             // Another stack of the project: its repository_uri output, as the program exports it.
-            const stack = String(inputs.name).split("/").pop();
+            const stack = String(inputs.name).split("/").pop() ?? "";
             return {
                 ...inputs,
-                outputs: {
+                outputs: stackOutputs[stack] ?? {
                     repository_uri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-${stack}`,
                     published_versions: {
                         "1.0.0": { fingerprint: "", digest: `sha256:${"7".repeat(64)}` },
@@ -155,7 +183,7 @@ export class Recorder {
                     // The SDK's deserializer marks a whole object secret when one of its fields
                     // is; the exact paths come from the raw request (see registerResource below).
                     const inputs = unwrapSecrets(args.inputs, "", []);
-                    const state = fakeState(args.type, args.name, inputs);
+                    const state = fakeState(args.type, args.name, inputs, opts.stackOutputs);
                     recorder.resources.push({
                         type: args.type,
                         name: args.name,
