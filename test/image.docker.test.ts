@@ -119,7 +119,10 @@ describe("the example model image", () => {
             status: "ok",
             version: "1.0.0",
             model: "iris-softmax",
-            model_sha256: createHash("sha256").update(modelBytes).digest("hex"),
+            // The same names and values as the labels and the stack outputs.
+            model_sha256: spec.modelSha256,
+            fingerprint: spec.fingerprint,
+            model_file_sha256: `sha256:${createHash("sha256").update(modelBytes).digest("hex")}`,
         });
     });
 
