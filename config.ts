@@ -7,10 +7,13 @@ import {
     Problem,
     checkCatalogList,
     checkCatalogText,
+    checkImageReference,
     checkModelVersion,
     checkPlatform,
     checkPrincipalArn,
     checkRepositoryName,
+    firstDuplicate,
+    normalizePlatform,
     toRepositoryName,
 } from "./lib/validation";
 import { PromotionSource, parsePromotionSource } from "./lib/promotion";
@@ -25,7 +28,7 @@ export interface StackConfig {
     readonly modelContext: string;
     /** Path of the Dockerfile, relative to the build context. */
     readonly dockerfile: string;
-    /** Build platform, `os/arch[/variant]`. */
+    /** Build platform, `os/arch[/variant]`, in its one spelling (`linux/arm64/v8` is `linux/arm64`). */
     readonly platform: string;
     /** Base image passed as the `BASE_IMAGE` build arg; empty keeps the Dockerfile's default. */
     readonly baseImage: string;
@@ -72,8 +75,12 @@ interface KeySpec {
     readonly kind: Kind;
     /** The default, as the engine would pass it (Pulumi.yaml declares the same). */
     readonly default: string | boolean | number | readonly string[] | undefined;
-    /** What to put after `pulumi config set <key>` when no better fix can be derived. */
-    readonly example: string;
+    /**
+     * What the fix shows after `pulumi config set <key>` when no value can be derived from the
+     * bad one: a placeholder in angle brackets, never an example value (which could be the
+     * opposite of what the user meant).
+     */
+    readonly placeholder: string;
 }
 
 /**
@@ -82,34 +89,34 @@ interface KeySpec {
  * applies project defaults only when it runs the program, not in unit tests.
  */
 export const CONFIG_KEYS = {
-    modelVersion: { kind: "string", default: undefined, example: "1.0.0" },
-    repositoryName: { kind: "string", default: "", example: "my-model" },
-    modelContext: { kind: "string", default: "model", example: "model" },
-    dockerfile: { kind: "string", default: "Dockerfile", example: "Dockerfile" },
-    platform: { kind: "string", default: "linux/amd64", example: "linux/amd64" },
-    baseImage: { kind: "string", default: "", example: "python:3.12-slim" },
-    description: { kind: "string", default: "", example: '"A short description"' },
-    aboutText: { kind: "string", default: "", example: '"About this model (Markdown)"' },
-    usageText: { kind: "string", default: "", example: '"How to use this image (Markdown)"' },
-    architectures: { kind: "array", default: [], example: '"x86-64"' },
-    operatingSystems: { kind: "array", default: ["Linux"], example: '"Linux"' },
-    forceDestroy: { kind: "boolean", default: false, example: "false" },
-    protect: { kind: "boolean", default: false, example: "true" },
-    pushPrincipals: { kind: "array", default: [], example: "arn:aws:iam::123456789012:role/ci" },
-    sourceUrl: { kind: "string", default: "", example: "https://example.com/team/model" },
-    modelRevision: { kind: "string", default: "", example: "0123abc" },
-    promoteFrom: { kind: "string", default: "", example: "dev" },
-    registry: { kind: "string", default: "ecr-public", example: "ecr-public" },
-    registryUrl: { kind: "string", default: "", example: "http://127.0.0.1:5000" },
-    registryUsername: { kind: "string", default: "", example: "ci" },
-    registryPassword: { kind: "string", default: undefined, example: "--secret <password>" },
-    localRegistryImage: { kind: "string", default: "registry:2", example: "registry:2" },
-    localRegistryPort: { kind: "integer", default: 5000, example: "5000" },
-    kmsKey: {
+    modelVersion: { kind: "string", default: undefined, placeholder: "<version>" },
+    repositoryName: { kind: "string", default: "", placeholder: "<name>" },
+    modelContext: { kind: "string", default: "model", placeholder: "<directory>" },
+    dockerfile: { kind: "string", default: "Dockerfile", placeholder: "<file>" },
+    platform: { kind: "string", default: "linux/amd64", placeholder: "<os/arch>" },
+    baseImage: { kind: "string", default: "", placeholder: "<image>" },
+    description: { kind: "string", default: "", placeholder: "<text>" },
+    aboutText: { kind: "string", default: "", placeholder: "<markdown>" },
+    usageText: { kind: "string", default: "", placeholder: "<markdown>" },
+    architectures: { kind: "array", default: [], placeholder: "<badge>" },
+    operatingSystems: { kind: "array", default: ["Linux"], placeholder: "<badge>" },
+    forceDestroy: { kind: "boolean", default: false, placeholder: "<true|false>" },
+    protect: { kind: "boolean", default: false, placeholder: "<true|false>" },
+    pushPrincipals: { kind: "array", default: [], placeholder: "<principal-arn>" },
+    sourceUrl: { kind: "string", default: "", placeholder: "<url>" },
+    modelRevision: { kind: "string", default: "", placeholder: "<revision>" },
+    promoteFrom: { kind: "string", default: "", placeholder: "<stack-or-repository>" },
+    registry: {
         kind: "string",
-        default: "",
-        example: "arn:aws:kms:us-west-2:123456789012:key/00000000-0000-0000-0000-000000000000",
+        default: "ecr-public",
+        placeholder: "<ecr-public|ecr-private|local>",
     },
+    registryUrl: { kind: "string", default: "", placeholder: "<url>" },
+    registryUsername: { kind: "string", default: "", placeholder: "<user>" },
+    registryPassword: { kind: "string", default: undefined, placeholder: "<password>" },
+    localRegistryImage: { kind: "string", default: "registry:2", placeholder: "<image>" },
+    localRegistryPort: { kind: "integer", default: 5000, placeholder: "<port>" },
+    kmsKey: { kind: "string", default: "", placeholder: "<kms-key-arn>" },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -121,11 +128,14 @@ export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(["registry
 export type RawConfig = Partial<Record<ConfigKey, string>>;
 
 interface ConfigProblem extends Problem {
-    readonly key: ConfigKey;
+    /** The key as written in the stack's config (an unknown key is reported as it is spelt). */
+    readonly key: string;
     /** The value as the user wrote it; undefined when the key is not set. */
     readonly value: string | undefined;
-    /** For list keys: which item is wrong, so the fix can use `--path`. */
-    readonly index?: number;
+    /** Replaces `= "<value>"` / `is not set` after the key (an unknown key's value is not read). */
+    readonly shown?: string;
+    /** The whole fix, when it is not one `pulumi config set` of the key (several commands, `rm`). */
+    readonly fix?: string;
 }
 
 /** Reads the current stack's config through one `pulumi.Config`. Throws a `RunError` on bad input. */
@@ -139,21 +149,42 @@ export function loadConfig(): StackConfig {
     }
     // A secret is read as a secret, so it stays encrypted in the state and masked in output.
     const password = config.getSecret("registryPassword");
-    return parseConfig(raw, { project: pulumi.getProject(), stack: pulumi.getStack() }, password);
+    // Only the names of the keys that are set: a misspelt key is reported by name, its value
+    // (which may be a secret) is never read.
+    const setKeys = Object.keys(pulumi.runtime.allConfig());
+    return parseConfig(
+        raw,
+        { project: pulumi.getProject(), stack: pulumi.getStack() },
+        password,
+        setKeys,
+    );
 }
 
 /**
  * Validates raw config text and applies defaults. Every problem is collected, so the user sees
- * all of them in one message, each with the `pulumi config set` that fixes it.
+ * all of them in one message, each with the command that fixes it.
+ *
+ * `setKeys` are the full names of every key set for the stack (`<namespace>:<key>`, as
+ * `pulumi.runtime.allConfig()` lists them); a key of this project's namespace that the program
+ * does not read (`model-registry:modelversion`) is reported with the key that was probably meant.
  */
 export function parseConfig(
     raw: RawConfig,
     ctx: { project: string; stack: string },
     registryPassword?: pulumi.Output<string>,
+    setKeys: readonly string[] = [],
 ): StackConfig {
     const problems: ConfigProblem[] = [];
-    const fail = (key: ConfigKey, value: string | undefined, p: Problem, index?: number) =>
-        problems.push({ key, value, index, ...p });
+    const fail = (
+        key: ConfigKey,
+        value: string | undefined,
+        p: Problem & { fix?: string },
+        index?: number,
+    ) => problems.push({ ...p, key, value, index: index ?? p.index });
+
+    // Keys of this project that the program does not read: most likely misspelt.
+    const unknown = unknownKeyProblems(setKeys, ctx.project, raw, registryPassword !== undefined);
+    problems.push(...unknown.problems);
 
     const str = (key: ConfigKey): string => {
         const spec = CONFIG_KEYS[key];
@@ -163,7 +194,7 @@ export function parseConfig(
         const text = raw[key];
         if (text === undefined) return (CONFIG_KEYS[key] as KeySpec).default === true;
         if (text === "true" || text === "false") return text === "true";
-        fail(key, text, { reason: "expected true or false" });
+        fail(key, text, { reason: "expected true or false", suggestion: booleanMeant(text) });
         return false;
     };
     const list = (key: ConfigKey): string[] => {
@@ -177,8 +208,13 @@ export function parseConfig(
             parsed = undefined;
         }
         if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string")) {
+            // A plain value where a list belongs: the list of that one value was meant.
+            const item = typeof parsed === "string" ? parsed : parsed === undefined ? text : "";
             fail(key, text, {
                 reason: "expected a list of strings (set items with --path, as below)",
+                fix:
+                    `pulumi config rm ${key} && pulumi config set --path '${key}[0]' ` +
+                    (item.trim() !== "" ? shellWord(item) : CONFIG_KEYS[key].placeholder),
             });
             return [];
         }
@@ -188,10 +224,12 @@ export function parseConfig(
     // modelVersion: required, SemVer.
     const modelVersion = raw.modelVersion;
     if (modelVersion === undefined) {
-        fail("modelVersion", undefined, {
-            reason: "every stack publishes exactly one model version, so it must be set explicitly",
-            suggestion: "1.0.0",
-        });
+        // A misspelt modelVersion is reported above, with the fix that moves its value.
+        if (!unknown.meant.has("modelVersion")) {
+            fail("modelVersion", undefined, {
+                reason: "every stack publishes exactly one model version, so it must be set explicitly (a SemVer version such as 1.0.0)",
+            });
+        }
     } else {
         const p = checkModelVersion(modelVersion);
         if (p) fail("modelVersion", modelVersion, p);
@@ -232,24 +270,36 @@ export function parseConfig(
     }
     const contextIsDir = promoting || absolute || isKind(modelContext, "dir");
     if (!contextIsDir) {
-        fail("modelContext", modelContext, {
-            reason: `no directory ${JSON.stringify(path.resolve(modelContext))}; expected the model image's build context, relative to the project`,
-        });
+        fail("modelContext", modelContext, contextProblem(modelContext, raw.dockerfile));
     }
     const dockerfile = str("dockerfile");
-    if (!promoting && contextIsDir && !isKind(path.join(modelContext, dockerfile), "file")) {
+    if (!promoting && path.isAbsolute(dockerfile)) {
+        // It would be joined to modelContext ("model//abs/Dockerfile"), and differ between machines.
+        const relative = path.relative(path.resolve(modelContext), dockerfile);
+        const inside = relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative);
+        fail("dockerfile", dockerfile, {
+            reason:
+                "an absolute path is read relative to modelContext, so it names no file, and it would differ " +
+                `from machine to machine; give the Dockerfile's path relative to modelContext (${JSON.stringify(modelContext)})`,
+            suggestion: inside ? relative.split(path.sep).join("/") : undefined,
+        });
+    } else if (!promoting && contextIsDir && !isKind(path.join(modelContext, dockerfile), "file")) {
         fail("dockerfile", dockerfile, {
             reason: `no file ${JSON.stringify(path.join(modelContext, dockerfile))}; expected a Dockerfile path relative to modelContext`,
         });
     }
 
-    const platform = str("platform");
+    // One spelling per platform: linux/arm64/v8 builds, fingerprints and is looked up as
+    // linux/arm64, so respelling it never changes the content fingerprint of a version.
+    const platformText = str("platform");
+    const platform = normalizePlatform(platformText);
     const platformProblem = checkPlatform(platform);
-    if (platformProblem) fail("platform", platform, platformProblem);
+    if (platformProblem) fail("platform", platformText, platformProblem);
 
     const baseImage = str("baseImage");
-    if (/\s/.test(baseImage)) {
-        fail("baseImage", baseImage, { reason: "an image reference has no white space" });
+    if (baseImage !== "") {
+        const p = checkImageReference(baseImage);
+        if (p) fail("baseImage", baseImage, p);
     }
 
     const text = (key: "description" | "aboutText" | "usageText") => {
@@ -262,15 +312,18 @@ export function parseConfig(
     const aboutText = text("aboutText");
     const usageText = text("usageText");
 
-    const catalogList = (key: "architectures" | "operatingSystems", fallback: string[]) => {
+    const catalogList = (key: "architectures" | "operatingSystems") => {
         const values = list(key);
         const p = checkCatalogList(values);
         if (p) fail(key, raw[key], p);
-        return values.length > 0 ? values : fallback;
+        return values;
     };
+    // An empty architectures list (its default) derives the badge from the platform. An empty
+    // operatingSystems list, whose default is ["Linux"], was set on purpose: no badge.
     const badge = PLATFORMS[platform];
-    const architectures = catalogList("architectures", badge ? [badge] : []);
-    const operatingSystems = catalogList("operatingSystems", ["Linux"]);
+    const architecturesSet = catalogList("architectures");
+    const architectures = architecturesSet.length > 0 ? architecturesSet : badge ? [badge] : [];
+    const operatingSystems = catalogList("operatingSystems");
 
     const forceDestroy = bool("forceDestroy");
     const protect = bool("protect");
@@ -278,25 +331,6 @@ export function parseConfig(
         fail("forceDestroy", "true", {
             reason: "protect is true for this stack, and a protected repository must not be destroyable with its images",
             suggestion: "false",
-        });
-    }
-
-    const pushPrincipals = list("pushPrincipals");
-    pushPrincipals.forEach((arn, index) => {
-        const p = checkPrincipalArn(arn);
-        if (p) fail("pushPrincipals", arn, p, index);
-    });
-
-    const sourceUrl = str("sourceUrl");
-    if (sourceUrl !== "" && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(sourceUrl)) {
-        fail("sourceUrl", sourceUrl, {
-            reason: "expected an absolute URL such as https://example.com/team/model",
-        });
-    }
-    const modelRevision = str("modelRevision");
-    if (/\s/.test(modelRevision)) {
-        fail("modelRevision", modelRevision, {
-            reason: "a revision (for example a git commit) has no white space",
         });
     }
 
@@ -311,10 +345,50 @@ export function parseConfig(
             suggestion: REGISTRY_KINDS.find((k) => k === registryText.trim().toLowerCase()),
         });
     }
+
+    const pushPrincipals = list("pushPrincipals");
+    pushPrincipals.forEach((arn, index) => {
+        const p = checkPrincipalArn(arn, { ecrPublic: registry === "ecr-public" });
+        if (p) fail("pushPrincipals", arn, p, index);
+    });
+    const duplicate = firstDuplicate(pushPrincipals);
+    if (duplicate) {
+        fail(
+            "pushPrincipals",
+            pushPrincipals[duplicate.index],
+            {
+                reason: `it repeats item ${duplicate.first}; each principal is listed once`,
+                fix: `pulumi config rm --path 'pushPrincipals[${duplicate.index}]'`,
+            },
+            duplicate.index,
+        );
+    }
+
+    const sourceUrl = str("sourceUrl");
+    if (sourceUrl !== "" && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(sourceUrl)) {
+        fail("sourceUrl", sourceUrl, {
+            reason: "expected an absolute URL such as https://example.com/team/model",
+            suggestion: /^[\w-]+(\.[\w-]+)+(\/\S*)?$/.test(sourceUrl)
+                ? `https://${sourceUrl}`
+                : undefined,
+        });
+    }
+    const modelRevision = str("modelRevision");
+    if (/\s/.test(modelRevision)) {
+        fail("modelRevision", modelRevision, {
+            reason: "a revision (for example a git commit) has no white space",
+            suggestion: /^\S+$/.test(modelRevision.trim()) ? modelRevision.trim() : undefined,
+        });
+    }
+
+    // A setting of another target is refused as such, and not checked further (one problem each).
+    const ignored = new Set<ConfigKey>();
     const onlyFor = (key: ConfigKey, target: RegistryKind, why: string) => {
         if (raw[key] !== undefined && raw[key] !== "" && registry && registry !== target) {
+            ignored.add(key);
             fail(key, raw[key], {
                 reason: `${why}, so it is only read when registry is ${target} (this stack's registry is ${registry}); remove it`,
+                fix: `pulumi config rm ${key}`,
             });
         }
     };
@@ -326,12 +400,13 @@ export function parseConfig(
     if (registry === "local" && pushPrincipals.length > 0) {
         fail("pushPrincipals", raw.pushPrincipals, {
             reason: "a local registry has no IAM principals; remove pushPrincipals or publish to ecr-public or ecr-private",
+            fix: "pulumi config rm pushPrincipals",
         });
     }
 
     const registryUrlText = str("registryUrl");
     let registryUrl: string | undefined;
-    if (registryUrlText !== "") {
+    if (registryUrlText !== "" && !ignored.has("registryUrl")) {
         const p = checkRegistryUrl(registryUrlText);
         if (p) fail("registryUrl", registryUrlText, p);
         else registryUrl = registryUrlText.replace(/\/+$/, "");
@@ -360,25 +435,27 @@ export function parseConfig(
         }
     } else if (registryPassword !== undefined && registry) {
         fail("registryPassword", "[secret]", {
-            reason: `it is the password for registryUrl, so it is only read when registry is local (this stack's registry is ${registry}); remove it with \`pulumi config rm registryPassword\``,
+            reason: `it is the password for registryUrl, so it is only read when registry is local (this stack's registry is ${registry}); remove it`,
+            fix: "pulumi config rm registryPassword",
         });
     }
 
     const localImage = str("localRegistryImage");
-    if (localImage === "" || /\s/.test(localImage)) {
-        fail("localRegistryImage", localImage, {
-            reason: "expected an image reference such as registry:2",
-        });
+    const localImageProblem = checkImageReference(localImage);
+    if (localImageProblem && !ignored.has("localRegistryImage")) {
+        fail("localRegistryImage", localImage, localImageProblem);
     }
     const portText = raw.localRegistryPort;
     const port = portText === undefined ? 5000 : Number(portText);
-    if (!/^\d+$/.test(portText ?? "5000") || port < 1 || port > 65535) {
+    const portValid = /^\d+$/.test(portText ?? "5000") && port >= 1 && port <= 65535;
+    if (!portValid && !ignored.has("localRegistryPort")) {
         fail("localRegistryPort", portText, { reason: "expected a TCP port from 1 to 65535" });
     }
 
     const kmsText = str("kmsKey");
     if (
         kmsText !== "" &&
+        !ignored.has("kmsKey") &&
         !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(kmsText)
     ) {
         fail("kmsKey", kmsText, {
@@ -409,6 +486,130 @@ export function parseConfig(
         localRegistry: { image: localImage, port },
         kmsKey: kmsText || undefined,
     };
+}
+
+/** `yes`, `On`, `1` -> `true`; `no`, `off`, `0` -> `false`; anything else: undefined. */
+function booleanMeant(text: string): string | undefined {
+    const word = text.trim().toLowerCase();
+    if (["true", "yes", "y", "on", "1"].includes(word)) return "true";
+    if (["false", "no", "n", "off", "0"].includes(word)) return "false";
+    return undefined;
+}
+
+/** What is wrong with a modelContext that is not a directory, and the fix when one is clear. */
+function contextProblem(
+    modelContext: string,
+    dockerfileSet: string | undefined,
+): Problem & { fix?: string } {
+    const resolved = JSON.stringify(path.resolve(modelContext));
+    if (!isKind(modelContext, "file")) {
+        return {
+            reason: `no directory ${resolved}; expected the model image's build context, relative to the project`,
+        };
+    }
+    const name = path.basename(modelContext);
+    const reason = `${resolved} is a file, not a directory; modelContext is the build context (the directory the image is built from), and dockerfile names the Dockerfile in it`;
+    if (!/(^|[.-])(dockerfile|containerfile)([.-]|$)/i.test(name)) return { reason };
+    // A Dockerfile given as the context: its directory is the context, its name the dockerfile.
+    const directory = path.dirname(modelContext).split(path.sep).join("/");
+    // The default dockerfile is "Dockerfile": only another name needs setting.
+    const setDockerfile =
+        dockerfileSet === undefined && name === "Dockerfile"
+            ? ""
+            : ` && pulumi config set dockerfile ${shellWord(name)}`;
+    return {
+        reason: `${reason}; this file looks like a Dockerfile, so its directory is the context`,
+        fix: `pulumi config set modelContext ${shellWord(directory)}${setDockerfile}`,
+    };
+}
+
+/** Edit distance with transpositions (optimal string alignment), for "did you mean". */
+function editDistance(a: string, b: string): number {
+    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+        Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+    );
+    for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+                d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    return d[a.length][b.length];
+}
+
+/** The known key closest to `key`: the same but for case, else within a small edit distance. */
+export function closestKey(key: string): ConfigKey | undefined {
+    const keys = Object.keys(CONFIG_KEYS) as ConfigKey[];
+    const lower = key.toLowerCase();
+    const sameButCase = keys.find((k) => k.toLowerCase() === lower);
+    if (sameButCase) return sameButCase;
+    let best: { key: ConfigKey; distance: number } | undefined;
+    for (const k of keys) {
+        const distance = editDistance(lower, k.toLowerCase());
+        if (!best || distance < best.distance) best = { key: k, distance };
+    }
+    // At most 2 edits, and fewer than a third of the key: "kmsKeyId" is not "modelVersion".
+    return best && best.distance <= 2 && best.distance * 3 < key.length ? best.key : undefined;
+}
+
+/**
+ * Keys of the project's namespace that the program does not read, each with the key probably
+ * meant and the commands that move its value there. Keys of other namespaces (`aws:region`) are
+ * not the program's. `meant` holds the known keys a misspelling stands for.
+ */
+function unknownKeyProblems(
+    setKeys: readonly string[],
+    project: string,
+    raw: RawConfig,
+    passwordSet: boolean,
+): { problems: ConfigProblem[]; meant: Set<ConfigKey> } {
+    const problems: ConfigProblem[] = [];
+    const meant = new Set<ConfigKey>();
+    const prefix = `${project}:`;
+    for (const full of [...setKeys].sort()) {
+        if (!full.startsWith(prefix)) continue;
+        const key = full.slice(prefix.length);
+        if (key in CONFIG_KEYS) continue;
+        const closest = closestKey(key);
+        const shown = "is set";
+        if (closest === undefined) {
+            problems.push({
+                key,
+                value: undefined,
+                shown,
+                reason: "this program reads no such key (keys are case-sensitive; Pulumi.yaml lists the keys it reads), so the value is ignored",
+                fix: `pulumi config rm ${shellWord(key)}`,
+            });
+            continue;
+        }
+        const alreadySet =
+            closest === "registryPassword" ? passwordSet : raw[closest] !== undefined;
+        if (!alreadySet) meant.add(closest);
+        const spec: KeySpec = CONFIG_KEYS[closest];
+        let fix: string;
+        if (alreadySet) {
+            fix = `pulumi config rm ${shellWord(key)}`;
+        } else if (spec.kind === "array") {
+            fix = `pulumi config rm ${shellWord(key)} && pulumi config set --path '${closest}[0]' ${spec.placeholder} (the items: pulumi config get ${shellWord(key)})`;
+        } else {
+            // Moves the value without showing it here (it may be a secret).
+            const secret = SECRET_KEYS.has(closest) ? "--secret " : "";
+            fix = `pulumi config set ${secret}${closest} "$(pulumi config get ${shellWord(key)})" && pulumi config rm ${shellWord(key)}`;
+        }
+        problems.push({
+            key,
+            value: undefined,
+            shown,
+            reason: alreadySet
+                ? `this program reads no such key (keys are case-sensitive), so the value is ignored; did you mean ${closest}? It is set too, so remove ${key}`
+                : `this program reads no such key (keys are case-sensitive), so the value is ignored and ${closest} is not set; did you mean ${closest}?`,
+            fix,
+        });
+    }
+    return { problems, meant };
 }
 
 /** A registry API base URL: http(s), a host and an optional port, nothing else. */
@@ -445,17 +646,33 @@ function shellWord(value: string): string {
     return /^[A-Za-z0-9._:/@=+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The default as the fix names it: `model`, `empty`, `["Linux"]`. */
+function describeDefault(value: string | boolean | number | readonly string[]): string {
+    if (Array.isArray(value)) return JSON.stringify(value);
+    return value === "" ? "empty" : String(value);
+}
+
+/**
+ * The command that fixes a problem: the problem's own when it has one; else `pulumi config set`
+ * with the value derived from the bad one; else, with no value to derive, `set` with a
+ * placeholder, and `rm` for a key that has a default. Never a fixed example value.
+ */
 function fixFor(p: ConfigProblem): string {
-    const spec = CONFIG_KEYS[p.key];
-    const value = p.suggestion !== undefined ? shellWord(p.suggestion) : spec.example;
+    if (p.fix !== undefined) return p.fix;
+    const spec: KeySpec = CONFIG_KEYS[p.key as ConfigKey];
+    const secret = SECRET_KEYS.has(p.key as ConfigKey) ? "--secret " : "";
+    const value = p.suggestion !== undefined ? shellWord(p.suggestion) : spec.placeholder;
     if (spec.kind === "array") {
-        return `pulumi config set --path '${p.key}[${p.index ?? 0}]' ${value}`;
+        if (p.index !== undefined || p.suggestion !== undefined) {
+            return `pulumi config set --path '${p.key}[${p.index ?? 0}]' ${value}`;
+        }
+        return `pulumi config rm ${p.key} (the default: ${describeDefault(spec.default ?? [])}), or set its items: pulumi config set --path '${p.key}[<index>]' ${spec.placeholder}`;
     }
-    const reset =
-        spec.default !== undefined && p.suggestion === undefined
-            ? ` (or \`pulumi config rm ${p.key}\` for the default)`
-            : "";
-    return `pulumi config set ${p.key} ${value}${reset}`;
+    const set = `pulumi config set ${secret}${p.key} ${value}`;
+    if (p.suggestion === undefined && p.value !== undefined && spec.default !== undefined) {
+        return `${set}, or pulumi config rm ${p.key} for the default (${describeDefault(spec.default)})`;
+    }
+    return set;
 }
 
 function formatProblems(
@@ -464,11 +681,13 @@ function formatProblems(
 ): string {
     const lines = problems.map((p) => {
         const shown =
-            p.value === undefined
+            p.shown ??
+            (p.value === undefined
                 ? "is not set"
-                : `= ${JSON.stringify(p.value.length > 80 ? `${p.value.slice(0, 77)}...` : p.value)}`;
+                : `= ${JSON.stringify(p.value.length > 80 ? `${p.value.slice(0, 77)}...` : p.value)}`);
         const where = p.index !== undefined ? ` (item ${p.index})` : "";
-        return `  - ${ctx.project}:${p.key}${where} ${shown}: ${p.reason}.\n    Fix: ${fixFor(p)}`;
+        const reason = /[.?!]$/.test(p.reason) ? p.reason : `${p.reason}.`;
+        return `  - ${ctx.project}:${p.key}${where} ${shown}: ${reason}\n    Fix: ${fixFor(p)}`;
     });
     const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
     return (

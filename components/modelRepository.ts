@@ -6,6 +6,7 @@ import {
     checkCatalogList,
     checkCatalogText,
     checkPrincipalArn,
+    duplicateOf,
     checkRepositoryName,
     checkTags,
 } from "../lib/validation";
@@ -202,8 +203,9 @@ function validate(
         ["tags", checkTags(args.tags ?? {})],
         ...principals.map((arn, i): [string, Problem | undefined] => [
             `pushPrincipals[${i}]`,
-            checkPrincipalArn(arn),
+            checkPrincipalArn(arn, { ecrPublic: true }),
         ]),
+        ["pushPrincipals", duplicateOf(principals)],
     ];
     for (const [propertyPath, problem] of checks) {
         if (problem) {

@@ -1,6 +1,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Problem, checkPrincipalArn, checkRepositoryName, checkTags } from "../lib/validation";
+import {
+    Problem,
+    checkPrincipalArn,
+    checkRepositoryName,
+    checkTags,
+    duplicateOf,
+} from "../lib/validation";
 import { RegistryCredentials, RegistryTarget } from "./registry";
 
 export interface PrivateModelRepositoryArgs {
@@ -196,6 +202,7 @@ function validate(
             `pushPrincipals[${i}]`,
             checkPrincipalArn(arn),
         ]),
+        ["pushPrincipals", duplicateOf(principals)],
     ];
     for (const [propertyPath, problem] of checks) {
         if (problem) throw new pulumi.InputPropertyError({ propertyPath, reason: problem.reason });

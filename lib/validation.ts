@@ -12,6 +12,13 @@ export interface Problem {
     readonly reason: string;
     /** A valid value to suggest in the fix, when one can be derived from the bad one. */
     readonly suggestion?: string;
+    /** For a list: the item that is wrong (0-based). */
+    readonly index?: number;
+}
+
+/** `1 character`, `2 characters`: a count with its noun in the right number. */
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
+    return `${count} ${count === 1 ? noun : nouns}`;
 }
 
 // SemVer 2.0.0 (semver.org), without build metadata: `+` is not allowed in an OCI tag.
@@ -30,32 +37,31 @@ export const MAX_TAG_LENGTH = 128;
 export function checkModelVersion(value: string): Problem | undefined {
     const allowed = "a SemVer version such as 1.0.0 or 1.1.0-rc.1 (MAJOR.MINOR.PATCH[-PRERELEASE])";
     if (value.trim() === "") {
-        return { reason: `it is empty; expected ${allowed}`, suggestion: "1.0.0" };
+        return { reason: `it is empty; expected ${allowed}` };
     }
     if (/\s/.test(value)) {
         return {
             reason: `it contains white space; expected ${allowed}`,
-            suggestion: SEMVER.test(value.trim()) ? value.trim() : undefined,
+            suggestion: repairVersion(value.trim()),
         };
     }
     if (value.toLowerCase() === "latest") {
+        // Nothing to derive a version from: which one is meant only the user knows.
         return {
             reason:
                 "`latest` is a moving tag, and this project publishes every model version under an " +
                 `immutable tag; expected ${allowed}`,
-            suggestion: "1.0.0",
         };
     }
     if (value.length > MAX_TAG_LENGTH) {
         return {
-            reason: `it is ${value.length} characters long; an image tag holds at most ${MAX_TAG_LENGTH}`,
+            reason: `it is ${plural(value.length, "character")} long; an image tag holds at most ${MAX_TAG_LENGTH}`,
         };
     }
     if (/^[vV]\d/.test(value)) {
-        const rest = value.slice(1);
         return {
             reason: `versions are written without a leading "v", so that one release has one tag; expected ${allowed}`,
-            suggestion: SEMVER.test(rest) ? rest : completeVersion(rest),
+            suggestion: repairVersion(value),
         };
     }
     const build = SEMVER_WITH_BUILD.exec(value);
@@ -64,19 +70,32 @@ export function checkModelVersion(value: string): Problem | undefined {
             reason:
                 "SemVer build metadata (+...) is not allowed: `+` is not a valid character in an image tag; " +
                 "use a pre-release (-...) instead",
-            suggestion: build[1],
+            suggestion: repairVersion(build[1]),
         };
     }
     if (!SEMVER.test(value)) {
-        return { reason: `it is not ${allowed}`, suggestion: completeVersion(value) };
+        return { reason: `it is not ${allowed}`, suggestion: repairVersion(value) };
     }
     return undefined;
 }
 
-/** `1` -> `1.0.0`, `1.2` -> `1.2.0`; anything else has no obvious completion. */
-function completeVersion(value: string): string | undefined {
-    const m = /^(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?$/.exec(value);
-    return m ? `${m[1]}.${m[2] ?? "0"}.0` : undefined;
+/**
+ * The version meant, where only one can be meant: `v1.2.0` -> `1.2.0`, `1.2` -> `1.2.0`,
+ * `1` -> `1.0.0`, `2.3.0-rc_1` -> `2.3.0-rc.1` (`_` is not allowed in a pre-release; `.`
+ * separates its identifiers). Anything else (leading zeros, empty identifiers) has no obvious
+ * repair: undefined.
+ */
+export function repairVersion(value: string): string | undefined {
+    const m =
+        /^[vV]?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?(?:-([0-9A-Za-z._-]+))?$/.exec(
+            value,
+        );
+    if (!m) return undefined;
+    const [, major, minor, patch, pre] = m;
+    if (patch === undefined && pre !== undefined && minor === undefined) return undefined;
+    const core = `${major}.${minor ?? "0"}.${patch ?? "0"}`;
+    const repaired = pre === undefined ? core : `${core}-${pre.replace(/_/g, ".")}`;
+    return SEMVER.test(repaired) ? repaired : undefined;
 }
 
 // ECR repository names (botocore model for ecr-public CreateRepository).
@@ -88,18 +107,85 @@ export const REPOSITORY_NAME_MAX = 205;
 export function checkRepositoryName(value: string): Problem | undefined {
     const allowed =
         `${REPOSITORY_NAME_MIN}-${REPOSITORY_NAME_MAX} characters: lower-case letters and digits, ` +
-        "separated by single '.', '_', '-' or '/' (for example my-model or team/my-model)";
-    const suggestion = toRepositoryName(value);
+        "separated by single '.', '_', '-' or '/' (for example my-model, team/my-model or team/my_model)";
+    const suggestion = suggestRepositoryName(value);
     if (value.length < REPOSITORY_NAME_MIN || value.length > REPOSITORY_NAME_MAX) {
-        return { reason: `it is ${value.length} characters long; expected ${allowed}`, suggestion };
+        return {
+            reason: `it is ${plural(value.length, "character")} long; expected ${allowed}`,
+            suggestion,
+        };
     }
     if (!REPOSITORY_NAME.test(value)) {
-        const why = /[A-Z]/.test(value)
-            ? "it has upper-case letters"
-            : "it has characters or separators that are not allowed";
-        return { reason: `${why}; expected ${allowed}`, suggestion };
+        return {
+            reason: `${repositoryNameFaults(value).join("; ")}; expected ${allowed}`,
+            suggestion,
+        };
     }
     return undefined;
+}
+
+/**
+ * What is wrong with a repository name, each fault named with its character and position
+ * (1-based): the first upper-case letter, the first character outside `[a-z0-9._/-]`, a
+ * leading or trailing separator, two separators in a row.
+ */
+function repositoryNameFaults(value: string): string[] {
+    const at = (i: number) => `at position ${i + 1}`;
+    const faults: string[] = [];
+    const upper = value.search(/[A-Z]/);
+    if (upper !== -1) {
+        const count = (value.match(/[A-Z]/g) ?? []).length;
+        faults.push(
+            count === 1
+                ? `it has an upper-case letter ('${value[upper]}' ${at(upper)})`
+                : `it has ${count} upper-case letters (the first, '${value[upper]}', ${at(upper)})`,
+        );
+    }
+    const other = [...value].findIndex((c) => !/[A-Za-z0-9._/-]/.test(c));
+    if (other !== -1) {
+        const ch = [...value][other];
+        const shown = /\s/.test(ch) ? `white space (${JSON.stringify(ch)})` : `'${ch}'`;
+        faults.push(`${shown} ${at(other)} is not allowed (only a-z, 0-9, '.', '_', '-' and '/')`);
+    }
+    // Separators, judged on the name with the other faults set aside (upper case counts as a letter).
+    const isSep = (c: string | undefined) => c !== undefined && /[._/-]/.test(c);
+    if (isSep(value[0])) faults.push(`it starts with the separator '${value[0]}'`);
+    const last = value.length - 1;
+    if (last > 0 && isSep(value[last])) {
+        faults.push(`it ends with the separator '${value[last]}'`);
+    }
+    for (let i = 1; i < value.length; i++) {
+        if (isSep(value[i]) && isSep(value[i - 1])) {
+            faults.push(
+                `'${value.slice(i - 1, i + 1)}' ${at(i - 1)} is two separators in a row (one separator between letters or digits)`,
+            );
+            break;
+        }
+    }
+    return faults.length > 0 ? faults : ["it is not a valid repository name"];
+}
+
+/**
+ * The repository name a user most likely meant: lower case, every run of characters that are
+ * not allowed (white space, `!`, ...) turned into `-`, runs of separators reduced to their first
+ * one, and no separator at either end of a path component. `.` and `_` are kept as written:
+ * `Team/My_Model` -> `team/my_model`. Undefined when nothing valid is left.
+ */
+export function suggestRepositoryName(text: string): string | undefined {
+    const name = text
+        .toLowerCase()
+        .split("/")
+        .map((part) =>
+            part
+                .replace(/[^a-z0-9._-]+/g, "-")
+                .replace(/[._-]{2,}/g, (run) => run[0])
+                .replace(/^[._-]+|[._-]+$/g, ""),
+        )
+        .filter((part) => part !== "")
+        .join("/")
+        .slice(0, REPOSITORY_NAME_MAX)
+        .replace(/[^a-z0-9]+$/, "");
+    return REPOSITORY_NAME.test(name) && name.length >= REPOSITORY_NAME_MIN ? name : undefined;
 }
 
 /**
@@ -137,7 +223,7 @@ export function checkCatalogText(value: string, limit: number): Problem | undefi
     const length = charLength(value);
     if (length > limit) {
         return {
-            reason: `it is ${length} characters long; ECR Public allows at most ${limit} (shorten it by ${length - limit})`,
+            reason: `it is ${plural(length, "character")} long; ECR Public allows at most ${limit} (shorten it by ${plural(length - limit, "character")})`,
         };
     }
     return undefined;
@@ -147,13 +233,16 @@ export function checkCatalogText(value: string, limit: number): Problem | undefi
 export function checkCatalogList(values: readonly string[]): Problem | undefined {
     const { listItems, listItemLength } = CATALOG_LIMITS;
     if (values.length > listItems) {
-        return { reason: `it has ${values.length} items; ECR Public allows at most ${listItems}` };
+        return {
+            reason: `it has ${plural(values.length, "item")}; ECR Public allows at most ${listItems}`,
+        };
     }
-    for (const item of values) {
+    for (const [index, item] of values.entries()) {
         const length = charLength(item);
         if (length < 1 || length > listItemLength) {
             return {
-                reason: `item ${JSON.stringify(item)} is ${length} characters long; each item must be 1-${listItemLength} characters`,
+                reason: `item ${JSON.stringify(item)} is ${plural(length, "character")} long; each item must be 1-${listItemLength} characters`,
+                index,
             };
         }
     }
@@ -164,7 +253,7 @@ export function checkCatalogList(values: readonly string[]): Problem | undefined
 export function checkTags(tags: Readonly<Record<string, string>>): Problem | undefined {
     const entries = Object.entries(tags);
     if (entries.length > 50) {
-        return { reason: `there are ${entries.length} tags; AWS allows at most 50` };
+        return { reason: `there are ${plural(entries.length, "tag")}; AWS allows at most 50` };
     }
     for (const [key, value] of entries) {
         if (charLength(key) < 1 || charLength(key) > 128) {
@@ -194,34 +283,208 @@ export const PLATFORMS: Readonly<Record<string, string>> = {
     "linux/riscv64": "riscv64",
 };
 
-/** One build platform, `os/arch[/variant]`, from the list above. */
+/**
+ * The one spelling of a platform that Docker also writes another way: `linux/arm64/v8` is
+ * `linux/arm64`, `linux/amd64/v1` is `linux/amd64` and `linux/arm` is `linux/arm/v7` (the
+ * defaults containerd fills in). Any other value is returned as it is. The program builds,
+ * fingerprints and looks up images with this spelling only, so respelling a platform in config
+ * never changes an image's content fingerprint.
+ */
+export function normalizePlatform(value: string): string {
+    const equivalent: Record<string, string> = {
+        "linux/arm64/v8": "linux/arm64",
+        "linux/amd64/v1": "linux/amd64",
+        "linux/arm": "linux/arm/v7",
+    };
+    return equivalent[value] ?? value;
+}
+
+/** Architecture names (`uname -m`, Go, Debian) for the platforms above, without the `linux/`. */
+const ARCHITECTURE_ALIASES: Readonly<Record<string, string>> = {
+    amd64: "linux/amd64",
+    x86_64: "linux/amd64",
+    "x86-64": "linux/amd64",
+    x64: "linux/amd64",
+    arm64: "linux/arm64",
+    aarch64: "linux/arm64",
+    armv8: "linux/arm64",
+    arm: "linux/arm/v7",
+    armv7: "linux/arm/v7",
+    armv7l: "linux/arm/v7",
+    armhf: "linux/arm/v7",
+    armv6: "linux/arm/v6",
+    armv6l: "linux/arm/v6",
+    armel: "linux/arm/v6",
+    "386": "linux/386",
+    i386: "linux/386",
+    i686: "linux/386",
+    x86: "linux/386",
+    ppc64le: "linux/ppc64le",
+    ppc64el: "linux/ppc64le",
+    s390x: "linux/s390x",
+    riscv64: "linux/riscv64",
+};
+
+/**
+ * One build platform, `os/arch[/variant]`, from the list above, in its one spelling. Another
+ * spelling of a listed platform (`linux/arm64/v8`) is refused here with the spelling to use:
+ * callers that accept it (the config loader) pass `normalizePlatform(value)`. Case and
+ * architecture aliases (`Linux/AMD64`, `x86_64`, `aarch64`) are refused with the platform meant.
+ */
 export function checkPlatform(value: string): Problem | undefined {
     if (value in PLATFORMS) return undefined;
+    const expected = `expected one of ${Object.keys(PLATFORMS).join(", ")}`;
+    const canonical = normalizePlatform(value);
+    if (canonical in PLATFORMS) {
+        return {
+            reason: `it is ${canonical} written another way; write it ${canonical}, the one spelling the image's content fingerprint is computed from`,
+            suggestion: canonical,
+        };
+    }
     const lower = value.trim().toLowerCase();
-    const aliases: Record<string, string> = {
-        amd64: "linux/amd64",
-        x86_64: "linux/amd64",
-        "x86-64": "linux/amd64",
-        arm64: "linux/arm64",
-        aarch64: "linux/arm64",
-        "linux/aarch64": "linux/arm64",
-        "linux/x86_64": "linux/amd64",
-    };
-    return {
-        reason: `it is not a known build platform; expected one of ${Object.keys(PLATFORMS).join(", ")}`,
-        suggestion: lower in PLATFORMS ? lower : aliases[lower],
-    };
+    const [os, arch, ...rest] = lower.split("/");
+    const meant =
+        normalizePlatform(lower) in PLATFORMS
+            ? normalizePlatform(lower)
+            : arch === undefined
+              ? ARCHITECTURE_ALIASES[os]
+              : os === "linux" && rest.length === 0
+                ? ARCHITECTURE_ALIASES[arch]
+                : os === "linux" && arch === "arm64" && /^v?8$/.test(rest.join("/"))
+                  ? "linux/arm64"
+                  : undefined;
+    return { reason: `it is not a known build platform; ${expected}`, suggestion: meant };
 }
 
 const IAM_PRINCIPAL_ARN =
-    /^arn:aws(?:-[a-z]+)*:iam::\d{12}:(?:root|user\/[\w+=,.@/-]+|role\/[\w+=,.@/-]+)$/;
+    /^arn:(aws(?:-[a-z]+)*):iam::\d{12}:(?:root|user\/[\w+=,.@/-]+|role\/[\w+=,.@/-]+)$/;
 
-/** An IAM principal allowed to push: an account root, user or role ARN. */
-export function checkPrincipalArn(value: string): Problem | undefined {
-    if (IAM_PRINCIPAL_ARN.test(value)) return undefined;
+/**
+ * An IAM principal allowed to push: an account root, user or role ARN. With `ecrPublic`, only a
+ * principal of the `aws` partition: ECR Public exists only there (us-east-1), so a principal of
+ * `aws-cn` or `aws-us-gov` can never be granted access to its repositories. Private ECR exists in
+ * every partition.
+ */
+export function checkPrincipalArn(
+    value: string,
+    options: { ecrPublic?: boolean } = {},
+): Problem | undefined {
+    const m = IAM_PRINCIPAL_ARN.exec(value);
+    if (m && options.ecrPublic && m[1] !== "aws") {
+        return {
+            reason: `it is a principal of the ${m[1]} partition, and ECR Public exists only in the aws partition (us-east-1), so it cannot be granted access there; use a principal of an aws-partition account, or publish to ecr-private in ${m[1]}`,
+        };
+    }
+    if (m) return undefined;
     const account = /^\d{12}$/.test(value) ? `arn:aws:iam::${value}:root` : undefined;
     return {
         reason: "it is not an IAM principal ARN; expected arn:aws:iam::<12-digit account>:root, :user/<name> or :role/<name>",
         suggestion: account,
     };
+}
+
+/** The index of an earlier item equal to each item, for the first repeated item; undefined when all differ. */
+export function firstDuplicate(
+    values: readonly string[],
+): { index: number; first: number } | undefined {
+    const seen = new Map<string, number>();
+    for (const [index, value] of values.entries()) {
+        const first = seen.get(value);
+        if (first !== undefined) return { index, first };
+        seen.set(value, index);
+    }
+    return undefined;
+}
+
+// Docker's image reference grammar (distribution/reference):
+//   reference := name [":" tag] ["@" digest];  name := [domain "/"] path-component ["/" path-component]*
+//   domain := host [":" port]  (host: DNS name, IPv4 or [IPv6]; upper case allowed)
+//   path-component := [a-z0-9]+ (separator [a-z0-9]+)*;  separator := [_.] | "__" | "-"+
+//   tag := [\w][\w.-]{0,127};  digest := algorithm ":" [0-9a-fA-F]{32,}
+const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const DOMAIN = new RegExp(
+    `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?$`,
+);
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
+/** distribution/reference's limit on a name (domain and path). */
+const NAME_TOTAL_LENGTH_MAX = 255;
+
+/**
+ * An image reference as Docker parses it (`python:3.12-slim`, `registry.example:5000/team/base:1`,
+ * `name@sha256:...`). The first component is the registry's domain when it contains `.` or `:`
+ * or is `localhost`; the domain may have upper-case letters, the repository path may not (Docker
+ * refuses `Python:3.12`: "repository name must be lowercase"). The suggestion lower-cases the
+ * path and keeps the rest.
+ */
+export function checkImageReference(value: string): Problem | undefined {
+    const expected =
+        "expected an image reference such as python:3.12-slim or registry.example:5000/team/base:1.0 " +
+        "([registry/]path[:tag][@digest])";
+    if (value === "") return { reason: `it is empty; ${expected}` };
+    if (/\s/.test(value)) {
+        const trimmed = value.trim();
+        return {
+            reason: `an image reference has no white space; ${expected}`,
+            suggestion:
+                /^\S+$/.test(trimmed) && !checkImageReference(trimmed) ? trimmed : undefined,
+        };
+    }
+    const at = value.indexOf("@");
+    const digest = at === -1 ? undefined : value.slice(at + 1);
+    const nameAndTag = at === -1 ? value : value.slice(0, at);
+    const slash = nameAndTag.lastIndexOf("/");
+    const colon = nameAndTag.indexOf(":", slash + 1);
+    const tag = colon === -1 ? undefined : nameAndTag.slice(colon + 1);
+    const name = colon === -1 ? nameAndTag : nameAndTag.slice(0, colon);
+    const parts = name.split("/");
+    const hasDomain = parts.length > 1 && (/[.:]/.test(parts[0]) || parts[0] === "localhost");
+    const domain = hasDomain ? parts[0] : undefined;
+    const path = hasDomain ? parts.slice(1) : parts;
+
+    if (digest !== undefined && !DIGEST.test(digest)) {
+        return {
+            reason: `the digest ${JSON.stringify(digest)} is not algorithm:hex (for example sha256: and 64 hex digits); ${expected}`,
+        };
+    }
+    if (tag !== undefined && !TAG.test(tag)) {
+        return {
+            reason: `the tag ${JSON.stringify(tag)} is not a valid tag (1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'); ${expected}`,
+        };
+    }
+    if (domain !== undefined && !DOMAIN.test(domain)) {
+        return {
+            reason: `the registry ${JSON.stringify(domain)} is not a host[:port]; ${expected}`,
+        };
+    }
+    if (name.length > NAME_TOTAL_LENGTH_MAX) {
+        return {
+            reason: `the name is ${plural(name.length, "character")} long; Docker allows at most ${NAME_TOTAL_LENGTH_MAX}`,
+        };
+    }
+    const bad = path.find((component) => !PATH_COMPONENT.test(component));
+    if (bad === undefined) return undefined;
+    const lowered = path.map((component) => component.toLowerCase());
+    if (/[A-Z]/.test(bad) && lowered.every((component) => PATH_COMPONENT.test(component))) {
+        const rebuilt =
+            [domain, ...lowered].filter((x) => x !== undefined).join("/") +
+            (tag !== undefined ? `:${tag}` : "") +
+            (digest !== undefined ? `@${digest}` : "");
+        return {
+            reason: `the repository path ${JSON.stringify(path.join("/"))} has upper-case letters, and Docker refuses it ("repository name must be lowercase"; only a registry's host may have upper case)`,
+            suggestion: rebuilt,
+        };
+    }
+    return {
+        reason: `the repository path component ${JSON.stringify(bad)} is not lower-case letters and digits separated by '.', '_', '__' or '-'; ${expected}`,
+    };
+}
+
+/** A list with a repeated item, as a problem naming both positions. */
+export function duplicateOf(values: readonly string[]): Problem | undefined {
+    const d = firstDuplicate(values);
+    return d
+        ? { reason: `item ${d.index} repeats item ${d.first} (${values[d.index]})` }
+        : undefined;
 }

@@ -13,7 +13,8 @@ const prodStackConfig = {
         prodStackPattern: {
             type: "string" as const,
             default: DEFAULT_PROD_STACK_PATTERN,
-            description: "Regular expression for the names of production stacks.",
+            description:
+                "Regular expression for the names of production stacks, matched without regard to case.",
         },
     },
 };

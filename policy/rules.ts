@@ -13,8 +13,17 @@ export interface PolicyResource {
 
 export type Report = (message: string) => void;
 
-/** Stack names that count as production, unless the pack's config says otherwise. */
+/**
+ * Stack names that count as production, unless the pack's config says otherwise. Every pattern,
+ * this one and a configured one, is matched without regard to case: `Prod` and `PROD` are
+ * production stacks too.
+ */
 export const DEFAULT_PROD_STACK_PATTERN = "^prod(uction)?([-_.].*)?$";
+
+/** Whether `stack` is a production stack: `pattern` matched case-insensitively. */
+export function isProdStack(stack: string, pattern = DEFAULT_PROD_STACK_PATTERN): boolean {
+    return new RegExp(pattern, "i").test(stack);
+}
 
 /** The stack a resource belongs to, from its URN. */
 export function stackOf(urn: string): string {
@@ -61,7 +70,7 @@ export function prodRepositoriesKeepImages(
     ];
     if (!repositoryTypes.includes(resource.type)) return;
     const stack = stackOf(resource.urn);
-    if (new RegExp(prodStackPattern).test(stack) && resource.props.forceDestroy === true) {
+    if (isProdStack(stack, prodStackPattern) && resource.props.forceDestroy === true) {
         report(
             `stack "${stack}" is a production stack, and forceDestroy would let 'pulumi destroy' delete the ` +
                 `repository with every published version. Set forceDestroy to false (pulumi config set forceDestroy false).`,
@@ -93,7 +102,7 @@ export function prodStacksOnlyPromote(
 ): void {
     if (resource.type !== "docker:index/image:Image") return;
     const stack = stackOf(resource.urn);
-    if (!new RegExp(prodStackPattern).test(stack)) return;
+    if (!isProdStack(stack, prodStackPattern)) return;
     report(
         `stack "${stack}" is a production stack and builds its image from source; production should ` +
             `publish the exact image a previous stage tested. Promote instead: pulumi config set ` +

@@ -109,6 +109,22 @@ describe("ModelRepository", () => {
             "pushPrincipals[0]",
             /not an IAM principal ARN/,
         ],
+        [
+            { repositoryName: "ok", pushPrincipals: ["arn:aws-cn:iam::123456789012:root"] },
+            "pushPrincipals[0]",
+            /aws-cn/,
+        ],
+        [
+            {
+                repositoryName: "ok",
+                pushPrincipals: [
+                    "arn:aws:iam::123456789012:root",
+                    "arn:aws:iam::123456789012:root",
+                ],
+            },
+            "pushPrincipals",
+            /item 1 repeats item 0/,
+        ],
     ])("refuses %j before creating anything", async (args, propertyPath, reason) => {
         const { pulumi, c, recorder } = await fresh();
         const err = thrownBy(() => new c.ModelRepository("m", args as any));
@@ -117,6 +133,59 @@ describe("ModelRepository", () => {
         expect((err as any).reason).toMatch(reason);
         await recorder.settle();
         expect(recorder.all(REPO)).toHaveLength(0);
+    });
+});
+
+describe("PrivateModelRepository", () => {
+    it.each([
+        [{ repositoryName: "Bad" }, "repositoryName", /upper-case/],
+        [{ repositoryName: "ok", kmsKey: "alias/mine" }, "kmsKey", /ARN of a KMS key/],
+        [{ repositoryName: "ok", untaggedExpiryDays: 0 }, "untaggedExpiryDays", /at least 1/],
+        [
+            {
+                repositoryName: "ok",
+                pushPrincipals: [
+                    "arn:aws:iam::123456789012:root",
+                    "arn:aws:iam::123456789012:root",
+                ],
+            },
+            "pushPrincipals",
+            /item 1 repeats item 0/,
+        ],
+    ])("refuses %j before creating anything", async (args, propertyPath, reason) => {
+        const { pulumi, c, recorder } = await fresh();
+        const err = thrownBy(() => new c.PrivateModelRepository("m", args as any));
+        expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
+        expect((err as any).propertyPath).toBe(propertyPath);
+        expect((err as any).reason).toMatch(reason);
+        await recorder.settle();
+        expect(recorder.all("aws:ecr/repository:Repository")).toHaveLength(0);
+    });
+
+    it("accepts principals of any partition: private ECR exists in each", async () => {
+        const { c, recorder } = await fresh();
+        new c.PrivateModelRepository("m", {
+            repositoryName: "ok",
+            pushPrincipals: ["arn:aws-cn:iam::123456789012:role/ci"],
+        });
+        await recorder.settle();
+        expect(recorder.all("aws:ecr/repositoryPolicy:RepositoryPolicy")).toHaveLength(1);
+    });
+});
+
+describe("LocalModelRegistry", () => {
+    it.each([
+        [{ repositoryName: "ok", port: 70000 }, "port", /1 to 65535/],
+        [{ repositoryName: "ok", registryUrl: "http://h:5000/v2" }, "registryUrl", /nothing else/],
+        [{ repositoryName: "ok", image: "registry 2" }, "image", /image reference/],
+    ])("refuses %j before creating anything", async (args, propertyPath, reason) => {
+        const { pulumi, c, recorder } = await fresh();
+        const err = thrownBy(() => new c.LocalModelRegistry("m", args as any));
+        expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
+        expect((err as any).propertyPath).toBe(propertyPath);
+        expect((err as any).reason).toMatch(reason);
+        await recorder.settle();
+        expect(recorder.resources.filter((r) => r.custom)).toHaveLength(0);
     });
 });
 

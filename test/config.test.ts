@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
-import { RawConfig, StackConfig, parseConfig } from "../config";
+import { CONFIG_KEYS, RawConfig, StackConfig, loadConfig, parseConfig } from "../config";
 
 const ctx = { project: "model-registry", stack: "dev" };
 
@@ -78,17 +80,22 @@ describe("parseConfig", () => {
         it("missing modelVersion", () => {
             expect(errorOf({})).toBe(
                 'Invalid configuration for stack "dev" (1 problem); nothing was created or pushed.\n' +
-                    "  - model-registry:modelVersion is not set: every stack publishes exactly one model version, so it must be set explicitly.\n" +
-                    "    Fix: pulumi config set modelVersion 1.0.0",
+                    "  - model-registry:modelVersion is not set: every stack publishes exactly one model version, so it must be set explicitly (a SemVer version such as 1.0.0).\n" +
+                    "    Fix: pulumi config set modelVersion <version>",
             );
         });
 
         it.each([
-            ["latest", "`latest` is a moving tag", "pulumi config set modelVersion 1.0.0"],
+            ["latest", "`latest` is a moving tag", "pulumi config set modelVersion <version>"],
             ["v1.0", 'without a leading "v"', "pulumi config set modelVersion 1.0.0"],
-            ["1.0", "not a SemVer version", "pulumi config set modelVersion 1.0.0"],
+            ["v1.2.0", 'without a leading "v"', "pulumi config set modelVersion 1.2.0"],
+            ["1.2", "not a SemVer version", "pulumi config set modelVersion 1.2.0"],
             ["1.2.3 ", "white space", "pulumi config set modelVersion 1.2.3"],
             ["1.0.0+exp", "build metadata", "pulumi config set modelVersion 1.0.0"],
+            ["2.3.0-rc_1", "not a SemVer version", "pulumi config set modelVersion 2.3.0-rc.1"],
+            ["v2.3-rc_1", 'without a leading "v"', "pulumi config set modelVersion 2.3.0-rc.1"],
+            ["2.3.0-rc+1", "build metadata", "pulumi config set modelVersion 2.3.0-rc"],
+            ["01.2.0", "not a SemVer version", "pulumi config set modelVersion <version>"],
         ])("modelVersion %j", (value, reason, fix) => {
             const msg = errorOf({ modelVersion: value });
             expect(msg).toContain(`model-registry:modelVersion = ${JSON.stringify(value)}: `);
@@ -99,20 +106,22 @@ describe("parseConfig", () => {
         it("an over-long tag", () => {
             const msg = errorOf({ modelVersion: `1.0.0-${"x".repeat(200)}` });
             expect(msg).toContain("206 characters long; an image tag holds at most 128");
-            expect(msg).toContain("Fix: pulumi config set modelVersion 1.0.0");
+            expect(msg).toContain("Fix: pulumi config set modelVersion <version>");
         });
 
         it("an upper-case repository name", () => {
             const msg = errorOf({ modelVersion: "1.0.0", repositoryName: "My-Model" });
             expect(msg).toContain(
-                'model-registry:repositoryName = "My-Model": it has upper-case letters',
+                "model-registry:repositoryName = \"My-Model\": it has 2 upper-case letters (the first, 'M', at position 1)",
             );
             expect(msg).toContain("Fix: pulumi config set repositoryName my-model");
         });
 
         it("an invalid repository name", () => {
             const msg = errorOf({ modelVersion: "1.0.0", repositoryName: "my model!" });
-            expect(msg).toContain("characters or separators that are not allowed");
+            expect(msg).toContain(
+                "white space (\" \") at position 3 is not allowed (only a-z, 0-9, '.', '_', '-' and '/')",
+            );
             expect(msg).toContain("Fix: pulumi config set repositoryName my-model");
         });
 
@@ -120,9 +129,11 @@ describe("parseConfig", () => {
             const msg = errorOf({ modelVersion: "1.0.0", description: "d".repeat(1030) });
             expect(msg).toContain("model-registry:description = ");
             expect(msg).toContain(
-                "1030 characters long; ECR Public allows at most 1024 (shorten it by 6)",
+                "1030 characters long; ECR Public allows at most 1024 (shorten it by 6 characters)",
             );
-            expect(msg).toContain("Fix: pulumi config set description");
+            expect(msg).toContain(
+                "Fix: pulumi config set description <text>, or pulumi config rm description for the default (empty)",
+            );
         });
 
         it("usage and about text over the AWS limit", () => {
@@ -170,13 +181,15 @@ describe("parseConfig", () => {
                 pushPrincipals: "arn:aws:iam::123456789012:root",
             });
             expect(msg).toContain("expected a list of strings");
-            expect(msg).toContain("pulumi config set --path 'pushPrincipals[0]'");
+            expect(msg).toContain(
+                "Fix: pulumi config rm pushPrincipals && pulumi config set --path 'pushPrincipals[0]' arn:aws:iam::123456789012:root",
+            );
         });
 
         it("a boolean that is not a boolean", () => {
             const msg = errorOf({ modelVersion: "1.0.0", forceDestroy: "yes" });
             expect(msg).toContain('model-registry:forceDestroy = "yes": expected true or false');
-            expect(msg).toContain("Fix: pulumi config set forceDestroy false");
+            expect(msg).toContain("Fix: pulumi config set forceDestroy true");
         });
 
         it("forceDestroy on a protected stack", () => {
@@ -188,7 +201,9 @@ describe("parseConfig", () => {
         it("a model context that does not exist", () => {
             const msg = errorOf({ modelVersion: "1.0.0", modelContext: "no-such-dir" });
             expect(msg).toContain('model-registry:modelContext = "no-such-dir": no directory');
-            expect(msg).toContain("Fix: pulumi config set modelContext model");
+            expect(msg).toContain(
+                "Fix: pulumi config set modelContext <directory>, or pulumi config rm modelContext for the default (model)",
+            );
         });
 
         it("a Dockerfile that does not exist", () => {
@@ -320,12 +335,390 @@ describe("registry targets", () => {
             );
         }
         expect(errorOf({ ...local, localRegistryImage: "registry 2" })).toContain(
-            "model-registry:localRegistryImage",
+            'model-registry:localRegistryImage = "registry 2": an image reference has no white space',
         );
         const key = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
         expect(parse({ ...v, registry: "ecr-private", kmsKey: key }).kmsKey).toBe(key);
         expect(errorOf({ ...v, registry: "ecr-private", kmsKey: "alias/mine" })).toContain(
             "expected the ARN of a KMS key",
+        );
+    });
+});
+
+/** The `Fix:` lines of a config error. */
+function fixesOf(raw: RawConfig): string[] {
+    return errorOf(raw)
+        .split("\n")
+        .filter((l) => l.startsWith("    Fix: "))
+        .map((l) => l.slice("    Fix: ".length));
+}
+
+describe("fixes are derived from the value, never a fixed example", () => {
+    const v = { modelVersion: "1.0.0" };
+
+    it.each([
+        ["protect", "no", "false"],
+        ["protect", "Yes", "true"],
+        ["protect", "off", "false"],
+        ["forceDestroy", "1", "true"],
+        ["forceDestroy", "0", "false"],
+        ["protect", "ON", "true"],
+    ])("%s = %j suggests %s", (key, value, meant) => {
+        expect(fixesOf({ ...v, [key]: value })).toEqual([`pulumi config set ${key} ${meant}`]);
+    });
+
+    it("a boolean with no meaning to derive gets no value: set one, or rm for the default", () => {
+        expect(fixesOf({ ...v, protect: "maybe" })).toEqual([
+            "pulumi config set protect <true|false>, or pulumi config rm protect for the default (false)",
+        ]);
+    });
+
+    it("a pre-release with '_' is repaired, not replaced by a downgrade", () => {
+        const fixes = fixesOf({ modelVersion: "2.3.0-rc_1" });
+        expect(fixes).toEqual(["pulumi config set modelVersion 2.3.0-rc.1"]);
+    });
+
+    it.each([
+        ["amd64", "linux/amd64"],
+        ["x86_64", "linux/amd64"],
+        ["aarch64", "linux/arm64"],
+        ["Linux/ARM64", "linux/arm64"],
+        ["linux/aarch64", "linux/arm64"],
+        ["armhf", "linux/arm/v7"],
+    ])("platform %j suggests %s", (platform, meant) => {
+        expect(fixesOf({ ...v, platform })).toEqual([`pulumi config set platform ${meant}`]);
+    });
+
+    it("an unknown platform gets no example platform, only set-a-valid-one or the default", () => {
+        const msg = errorOf({ ...v, platform: "linux/mips" });
+        expect(msg).toContain("it is not a known build platform; expected one of linux/amd64");
+        expect(fixesOf({ ...v, platform: "linux/mips" })).toEqual([
+            "pulumi config set platform <os/arch>, or pulumi config rm platform for the default (linux/amd64)",
+        ]);
+    });
+
+    it("a setting of another registry target is removed, not set to an example", () => {
+        expect(fixesOf({ ...v, registryUrl: "http://127.0.0.1:5000" })).toEqual([
+            "pulumi config rm registryUrl",
+        ]);
+        expect(fixesOf({ ...v, registry: "local", kmsKey: "arn:aws:kms:x" })).toEqual([
+            "pulumi config rm kmsKey",
+        ]);
+        expect(
+            fixesOf({
+                ...v,
+                registry: "local",
+                pushPrincipals: '["arn:aws:iam::123456789012:root"]',
+            }),
+        ).toEqual(["pulumi config rm pushPrincipals"]);
+    });
+
+    it("a password where none is read is removed; a missing one is set as a secret", () => {
+        let message = "";
+        try {
+            parseConfig(v, ctx, pulumi.secret("pw"));
+        } catch (e) {
+            message = (e as Error).message;
+        }
+        expect(message).toContain("    Fix: pulumi config rm registryPassword");
+        expect(() =>
+            parseConfig(
+                {
+                    ...v,
+                    registry: "local",
+                    registryUrl: "http://127.0.0.1:5000",
+                    registryUsername: "ci",
+                },
+                ctx,
+            ),
+        ).toThrow("Fix: pulumi config set --secret registryPassword <password>");
+    });
+
+    it("an unknown registry target lists the choices instead of an example", () => {
+        expect(fixesOf({ ...v, registry: "gcr" })).toEqual([
+            "pulumi config set registry <ecr-public|ecr-private|local>, or pulumi config rm registry for the default (ecr-public)",
+        ]);
+    });
+
+    it("a plain value where a list belongs becomes the list of that value", () => {
+        expect(fixesOf({ ...v, operatingSystems: "Linux" })).toEqual([
+            "pulumi config rm operatingSystems && pulumi config set --path 'operatingSystems[0]' Linux",
+        ]);
+    });
+
+    it("a bad list item is fixed by its own index", () => {
+        expect(fixesOf({ ...v, operatingSystems: '["Linux",""]' })).toEqual([
+            "pulumi config set --path 'operatingSystems[1]' <badge>",
+        ]);
+        expect(errorOf({ ...v, operatingSystems: '["Linux",""]' })).toContain(
+            'model-registry:operatingSystems (item 1) = "[\\"Linux\\",\\"\\"]": item "" is 0 characters long',
+        );
+    });
+
+    it("no Fix line of any bad input here carries an example value the input did not imply", () => {
+        const inputs: RawConfig[] = [
+            { modelVersion: "latest" },
+            { modelVersion: "2.3.0-rc_1" },
+            { ...v, protect: "no" },
+            { ...v, platform: "linux/mips" },
+            { ...v, modelContext: "no-such-dir" },
+            { ...v, sourceUrl: "not a url" },
+            { ...v, registry: "local", localRegistryPort: "99999" },
+            { ...v, registry: "ecr-private", kmsKey: "alias/mine" },
+        ];
+        for (const raw of inputs) {
+            for (const fix of fixesOf(raw)) {
+                expect(fix).not.toMatch(
+                    /modelVersion 1\.0\.0|protect true|platform linux\/amd64 |modelContext model$|example\.com|5000$|123456789012/,
+                );
+            }
+        }
+    });
+});
+
+describe("platform spellings", () => {
+    const v = { modelVersion: "1.0.0" };
+
+    it.each([
+        ["linux/arm64/v8", "linux/arm64", "ARM 64"],
+        ["linux/amd64/v1", "linux/amd64", "x86-64"],
+        ["linux/arm", "linux/arm/v7", "ARM"],
+    ])(
+        "accepts %s, Docker's other spelling of %s, and uses the one spelling",
+        (text, one, badge) => {
+            const c = parse({ ...v, platform: text });
+            expect(c.platform).toBe(one);
+            expect(c.catalog.architectures).toEqual([badge]);
+        },
+    );
+
+    it("gives docker.Image and the fingerprint the same platform for both spellings", async () => {
+        const { modelBuildSpec } = await import("../lib/buildSpec");
+        const specOf = (platform: string) =>
+            modelBuildSpec({ context: "model", version: "1.0.0", platform });
+        const a = await specOf(parse({ ...v, platform: "linux/arm64/v8" }).platform);
+        const b = await specOf(parse({ ...v, platform: "linux/arm64" }).platform);
+        expect(a.platform).toBe("linux/arm64");
+        expect(a.fingerprint).toBe(b.fingerprint);
+        // The components' own check refuses the other spelling with the one to use, so a
+        // program that bypasses the config loader cannot fingerprint the same build twice.
+        const { checkImageArgs } = await import("../components/registry");
+        expect(() => checkImageArgs("1.0.0", "linux/arm64/v8")).toThrow(
+            "it is linux/arm64 written another way; write it linux/arm64",
+        );
+    });
+});
+
+describe("misspelt and unknown keys", () => {
+    const parseKeys = (raw: RawConfig, keys: string[]) => {
+        try {
+            parseConfig(raw, ctx, undefined, keys);
+        } catch (e) {
+            expect(pulumi.RunError.isInstance(e)).toBe(true);
+            return (e as Error).message;
+        }
+        throw new Error("expected parseConfig to throw");
+    };
+
+    it("names the misspelt key, the key meant, and moves the value", () => {
+        const msg = parseKeys({}, ["model-registry:modelversion", "aws:region"]);
+        expect(msg).toBe(
+            'Invalid configuration for stack "dev" (1 problem); nothing was created or pushed.\n' +
+                "  - model-registry:modelversion is set: this program reads no such key (keys are case-sensitive), so the value is ignored and modelVersion is not set; did you mean modelVersion?\n" +
+                '    Fix: pulumi config set modelVersion "$(pulumi config get modelversion)" && pulumi config rm modelversion',
+        );
+    });
+
+    it.each([
+        ["modelVerison", "modelVersion"],
+        ["model_version", "modelVersion"],
+        ["ModelContext", "modelContext"],
+        ["pushPrincipal", "pushPrincipals"],
+        ["forcedestroy", "forceDestroy"],
+    ])("%s: did you mean %s?", (typo, meant) => {
+        const msg = parseKeys({ modelVersion: "1.0.0" }, [`model-registry:${typo}`]);
+        expect(msg).toContain(`model-registry:${typo} is set: `);
+        expect(msg).toContain(`did you mean ${meant}?`);
+    });
+
+    it("a misspelling of a key that is also set is only removed", () => {
+        const msg = parseKeys({ modelVersion: "1.0.0" }, [
+            "model-registry:modelVersion",
+            "model-registry:modelversion",
+        ]);
+        expect(msg).toContain("did you mean modelVersion? It is set too, so remove modelversion.");
+        expect(msg).toContain("    Fix: pulumi config rm modelversion");
+        expect(msg).toContain("(1 problem)");
+    });
+
+    it("a misspelt secret is moved as a secret, and its value never shown", () => {
+        const msg = parseKeys({ modelVersion: "1.0.0", registry: "local" }, [
+            "model-registry:registrypassword",
+        ]);
+        expect(msg).toContain(
+            'Fix: pulumi config set --secret registryPassword "$(pulumi config get registrypassword)" && pulumi config rm registrypassword',
+        );
+    });
+
+    it("a key close to nothing is removed; other namespaces are not this program's", () => {
+        const msg = parseKeys({ modelVersion: "1.0.0" }, [
+            "model-registry:colour",
+            "aws:region",
+            "docker:host",
+            "other-project:modelversion",
+        ]);
+        expect(msg).toContain("model-registry:colour is set: this program reads no such key");
+        expect(msg).toContain("    Fix: pulumi config rm colour");
+        expect(msg).toContain("(1 problem)");
+        expect(msg).not.toContain("aws:region");
+        expect(msg).not.toContain("other-project");
+    });
+
+    it("declared keys, set or defaulted, are not reported", () => {
+        const keys = Object.keys(CONFIG_KEYS).map((k) => `model-registry:${k}`);
+        expect(parseConfig({ modelVersion: "1.0.0" }, ctx, undefined, keys).modelVersion).toBe(
+            "1.0.0",
+        );
+    });
+
+    it("loadConfig reads the set keys from the engine's config", async () => {
+        await pulumi.runtime.setMocks(
+            {
+                newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }),
+                call: () => {
+                    throw new Error("mock not implemented");
+                },
+            },
+            "model-registry",
+            "dev",
+        );
+        pulumi.runtime.setAllConfig({
+            "model-registry:modelversion": "1.2.0",
+            "aws:region": "us-west-2",
+        });
+        expect(() => loadConfig()).toThrow("did you mean modelVersion?");
+        pulumi.runtime.setAllConfig({ "model-registry:modelVersion": "1.2.0" });
+        expect(loadConfig().modelVersion).toBe("1.2.0");
+        pulumi.runtime.setAllConfig({});
+    });
+});
+
+describe("values that would fail only after the repository exists", () => {
+    const v = { modelVersion: "1.0.0" };
+
+    it.each([
+        ["Python:3.12", "python:3.12"],
+        ["Team/Base:1.0", "team/base:1.0"],
+        ["Registry.Example.com:5000/Team/Base:1", "Registry.Example.com:5000/team/base:1"],
+    ])("baseImage %j: the path must be lower case; suggests %s", (image, meant) => {
+        const msg = errorOf({ ...v, baseImage: image });
+        expect(msg).toContain(
+            `model-registry:baseImage = ${JSON.stringify(image)}: the repository path`,
+        );
+        expect(msg).toContain("has upper-case letters, and Docker refuses it");
+        expect(msg).toContain(`    Fix: pulumi config set baseImage ${meant}`);
+    });
+
+    it("accepts image references Docker accepts, upper case in the registry host included", () => {
+        for (const baseImage of [
+            "python:3.12-slim",
+            "Registry.Example.com:5000/team/base:1",
+            "localhost:5000/a__b/c---d:1_x",
+            `python@sha256:${"a".repeat(64)}`,
+        ]) {
+            expect(parse({ ...v, baseImage }).baseImage).toBe(baseImage);
+        }
+    });
+
+    it("checks localRegistryImage the same way", () => {
+        const msg = errorOf({ ...v, registry: "local", localRegistryImage: "Registry:2" });
+        expect(msg).toContain("    Fix: pulumi config set localRegistryImage registry:2");
+        expect(
+            parse({ ...v, registry: "local", localRegistryImage: "registry:2.8" }).localRegistry
+                .image,
+        ).toBe("registry:2.8");
+    });
+
+    it("refuses principals outside the aws partition for ECR Public only", () => {
+        const cn = '["arn:aws-cn:iam::123456789012:role/ci"]';
+        const msg = errorOf({ ...v, pushPrincipals: cn });
+        expect(msg).toContain(
+            'model-registry:pushPrincipals (item 0) = "arn:aws-cn:iam::123456789012:role/ci": it is a principal of the aws-cn partition, and ECR Public exists only in the aws partition',
+        );
+        expect(msg).toContain(
+            "    Fix: pulumi config set --path 'pushPrincipals[0]' <principal-arn>",
+        );
+        expect(parse({ ...v, registry: "ecr-private", pushPrincipals: cn }).pushPrincipals).toEqual(
+            ["arn:aws-cn:iam::123456789012:role/ci"],
+        );
+    });
+
+    it("refuses a repeated principal, naming the item and the one it repeats", () => {
+        const a = "arn:aws:iam::123456789012:role/ci";
+        const b = "arn:aws:iam::123456789012:root";
+        const msg = errorOf({ ...v, pushPrincipals: JSON.stringify([a, b, a]) });
+        expect(msg).toContain(
+            `model-registry:pushPrincipals (item 2) = "${a}": it repeats item 0; each principal is listed once.`,
+        );
+        expect(msg).toContain("    Fix: pulumi config rm --path 'pushPrincipals[2]'");
+    });
+
+    it("refuses an absolute dockerfile, suggesting it relative to modelContext", () => {
+        const inside = path.resolve("model", "Dockerfile");
+        const msg = errorOf({ ...v, dockerfile: inside });
+        expect(msg).toContain("an absolute path is read relative to modelContext");
+        expect(msg).toContain("    Fix: pulumi config set dockerfile Dockerfile");
+        const outside = errorOf({ ...v, dockerfile: path.resolve("Pulumi.yaml") });
+        expect(outside).toContain(
+            "    Fix: pulumi config set dockerfile <file>, or pulumi config rm dockerfile for the default (Dockerfile)",
+        );
+    });
+});
+
+describe("small message fixes", () => {
+    const v = { modelVersion: "1.0.0" };
+
+    it("says a file given as modelContext is a file, and for a Dockerfile suggests its directory", () => {
+        const msg = errorOf({ ...v, modelContext: "model/Dockerfile" });
+        expect(msg).toContain(
+            `model-registry:modelContext = "model/Dockerfile": ${JSON.stringify(path.resolve("model/Dockerfile"))} is a file, not a directory`,
+        );
+        expect(msg.endsWith("Fix: pulumi config set modelContext model")).toBe(true);
+        const other = errorOf({ ...v, modelContext: "package.json" });
+        expect(other).toContain("is a file, not a directory");
+        expect(other).not.toContain("looks like a Dockerfile");
+    });
+
+    it("a Dockerfile of another name as modelContext: its directory and its name", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ctx-"));
+        try {
+            fs.writeFileSync(path.join(dir, "Dockerfile.gpu"), "FROM scratch\n");
+            const rel = path.relative(process.cwd(), path.join(dir, "Dockerfile.gpu"));
+            const msg = errorOf({ ...v, modelContext: rel });
+            expect(msg).toContain(
+                `    Fix: pulumi config set modelContext ${path.dirname(rel)} && pulumi config set dockerfile Dockerfile.gpu`,
+            );
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("honours an explicit empty operatingSystems list (no badge)", () => {
+        expect(parse({ ...v, operatingSystems: "[]" }).catalog.operatingSystems).toEqual([]);
+        expect(parse(v).catalog.operatingSystems).toEqual(["Linux"]);
+        // architectures' default is the empty list, so empty keeps deriving it from the platform.
+        expect(parse({ ...v, architectures: "[]" }).catalog.architectures).toEqual(["x86-64"]);
+    });
+
+    it("keeps '_' in a suggested repository name", () => {
+        expect(fixesOf({ ...v, repositoryName: "Team/My_Model" })).toEqual([
+            "pulumi config set repositoryName team/my_model",
+        ]);
+    });
+
+    it("counts one character in the singular", () => {
+        expect(errorOf({ ...v, repositoryName: "a" })).toContain(
+            'model-registry:repositoryName = "a": it is 1 character long;',
         );
     });
 });

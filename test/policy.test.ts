@@ -1,6 +1,7 @@
 import {
     PolicyResource,
     imageTagsAreSemver,
+    isProdStack,
     privateEcrTagsImmutable,
     prodRepositoriesKeepImages,
     prodStacksOnlyPromote,
@@ -102,6 +103,31 @@ describe("prod-repositories-keep-images", () => {
                 }),
             ).toEqual([]);
         }
+    });
+
+    it.each(["Prod", "PROD", "Production", "Prod-EU", "PRODUCTION.us"])(
+        "counts %s as a production stack (the pattern ignores case)",
+        (stack) => {
+            const found = violations(prodRepositoriesKeepImages, {
+                type: PUBLIC_REPO,
+                props: { forceDestroy: true },
+                urn: urn(stack, PUBLIC_REPO),
+            });
+            expect(found).toHaveLength(1);
+            expect(found[0]).toContain(`stack "${stack}" is a production stack`);
+            expect(
+                violations(prodStacksOnlyPromote, {
+                    ...image("public.ecr.aws/a/m:1.0.0"),
+                    urn: urn(stack, IMAGE),
+                }),
+            ).toHaveLength(1);
+        },
+    );
+
+    it("matches a configured pattern without regard to case too, and still not other stacks", () => {
+        expect(isProdStack("LIVE", "^live$")).toBe(true);
+        expect(isProdStack("Products-Dev")).toBe(false);
+        expect(isProdStack("Staging")).toBe(false);
     });
 
     it("takes the production pattern from the pack's config", () => {

@@ -1,5 +1,11 @@
 import {
     charLength,
+    checkImageReference,
+    firstDuplicate,
+    normalizePlatform,
+    plural,
+    repairVersion,
+    suggestRepositoryName,
     checkCatalogList,
     checkCatalogText,
     checkModelVersion,
@@ -22,8 +28,8 @@ describe("checkModelVersion", () => {
     ])("accepts %s", (v) => expect(checkModelVersion(v)).toBeUndefined());
 
     it.each([
-        ["latest", /moving tag/, "1.0.0"],
-        ["LATEST", /moving tag/, "1.0.0"],
+        ["latest", /moving tag/, undefined],
+        ["LATEST", /moving tag/, undefined],
         ["v1.0.0", /leading "v"/, "1.0.0"],
         ["v1.0", /leading "v"/, "1.0.0"],
         ["1.0", /not a SemVer version/, "1.0.0"],
@@ -31,7 +37,12 @@ describe("checkModelVersion", () => {
         ["01.0.0", /not a SemVer version/, undefined],
         ["1.0.0 ", /white space/, "1.0.0"],
         ["1. 0.0", /white space/, undefined],
-        ["", /empty/, "1.0.0"],
+        ["", /empty/, undefined],
+        ["2.3.0-rc_1", /not a SemVer version/, "2.3.0-rc.1"],
+        ["v1.2.0", /leading "v"/, "1.2.0"],
+        ["1.2-beta_2", /not a SemVer version/, "1.2.0-beta.2"],
+        ["1.0.0-rc__1", /not a SemVer version/, undefined],
+        ["1.0.0-01", /not a SemVer version/, undefined],
         ["1.0.0+build.5", /build metadata/, "1.0.0"],
         ["1.0.0-rc.1+sha.abc", /build metadata/, "1.0.0-rc.1"],
         ["1.0.0-", /not a SemVer version/, undefined],
@@ -56,12 +67,16 @@ describe("checkRepositoryName", () => {
     );
 
     it.each([
-        ["My-Model", /upper-case/, "my-model"],
-        ["my--model", /not allowed/, "my-model"],
-        ["-model", /not allowed/, "model"],
-        ["my model", /not allowed/, "my-model"],
-        ["team//model", /not allowed/, "team/model"],
-        ["a", /1 characters long/, undefined],
+        ["My-Model", /it has 2 upper-case letters \(the first, 'M', at position 1\)/, "my-model"],
+        ["Team/My_Model", /the first, 'T', at position 1/, "team/my_model"],
+        ["my--model", /'--' at position 3 is two separators in a row/, "my-model"],
+        ["-model", /it starts with the separator '-'/, "model"],
+        ["model/", /it ends with the separator '\/'/, "model"],
+        ["my model", /white space \(" "\) at position 3 is not allowed/, "my-model"],
+        ["my!model", /'!' at position 3 is not allowed \(only a-z, 0-9/, "my-model"],
+        ["team//model", /'\/\/' at position 5 is two separators in a row/, "team/model"],
+        ["team._x", /'\._' at position 5/, "team.x"],
+        ["a", /it is 1 character long/, undefined],
         ["a".repeat(206), /206 characters long/, "a".repeat(205)],
     ])("refuses %j", (n, reason, suggestion) => {
         const p = checkRepositoryName(n);
@@ -81,7 +96,7 @@ describe("catalog limits", () => {
         expect(charLength("🙂🙂")).toBe(2);
         expect(checkCatalogText("🙂".repeat(1024), 1024)).toBeUndefined();
         expect(checkCatalogText("🙂".repeat(1025), 1024)?.reason).toMatch(
-            /1025 characters long; ECR Public allows at most 1024 \(shorten it by 1\)/,
+            /1025 characters long; ECR Public allows at most 1024 \(shorten it by 1 character\)/,
         );
     });
 
@@ -131,5 +146,134 @@ describe("checkPrincipalArn", () => {
         expect(checkPrincipalArn("arn:aws:iam::1234:root")?.reason).toMatch(
             /not an IAM principal ARN/,
         );
+    });
+});
+
+describe("plural", () => {
+    it("counts one in the singular", () => {
+        expect(plural(1, "character")).toBe("1 character");
+        expect(plural(0, "character")).toBe("0 characters");
+        expect(plural(2, "item")).toBe("2 items");
+        expect(checkCatalogList(["a".repeat(51)])?.reason).toMatch(/^item "a+" is 51 characters/);
+        expect(checkCatalogText("ab", 1)?.reason).toBe(
+            "it is 2 characters long; ECR Public allows at most 1 (shorten it by 1 character)",
+        );
+        const many = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, "v"]));
+        expect(checkTags(many)?.reason).toMatch(/^there are 51 tags/);
+    });
+
+    it("names the index of a bad catalog list item", () => {
+        expect(checkCatalogList(["Linux", "", "x"])?.index).toBe(1);
+    });
+});
+
+describe("repairVersion", () => {
+    it.each([
+        ["v1.2.0", "1.2.0"],
+        ["1.2", "1.2.0"],
+        ["1", "1.0.0"],
+        ["2.3.0-rc_1", "2.3.0-rc.1"],
+        ["V2.3-rc_1", "2.3.0-rc.1"],
+        ["latest", undefined],
+        ["1-rc.1", undefined],
+        ["1.2.3.4", undefined],
+    ])("%j -> %j", (value, repaired) => expect(repairVersion(value)).toBe(repaired));
+});
+
+describe("suggestRepositoryName", () => {
+    it("keeps '.' and '_', lower-cases, and reduces runs of separators", () => {
+        expect(suggestRepositoryName("Team/My_Model")).toBe("team/my_model");
+        expect(suggestRepositoryName("My.Model v2")).toBe("my.model-v2");
+        expect(suggestRepositoryName("a__b")).toBe("a_b");
+        expect(suggestRepositoryName("!!")).toBeUndefined();
+    });
+
+    it("leaves the derived default name as it was (a new spelling would be a new repository)", () => {
+        expect(toRepositoryName("model-registry-Prod_EU")).toBe("model-registry-prod-eu");
+    });
+});
+
+describe("platform spellings", () => {
+    it("normalizes Docker's other spellings of a platform, nothing else", () => {
+        expect(normalizePlatform("linux/arm64/v8")).toBe("linux/arm64");
+        expect(normalizePlatform("linux/amd64/v1")).toBe("linux/amd64");
+        expect(normalizePlatform("linux/arm")).toBe("linux/arm/v7");
+        expect(normalizePlatform("linux/arm/v6")).toBe("linux/arm/v6");
+        expect(normalizePlatform("Linux/ARM64")).toBe("Linux/ARM64");
+    });
+
+    it("refuses another spelling in checkPlatform, with the one to use", () => {
+        const p = checkPlatform("linux/arm64/v8");
+        expect(p?.suggestion).toBe("linux/arm64");
+        expect(p?.reason).toMatch(/^it is linux\/arm64 written another way; write it linux\/arm64/);
+    });
+
+    it.each([
+        ["amd64", "linux/amd64"],
+        ["X86_64", "linux/amd64"],
+        ["linux/x86_64", "linux/amd64"],
+        ["arm64", "linux/arm64"],
+        ["LINUX/ARM64/V8", "linux/arm64"],
+        ["linux/arm64/8", "linux/arm64"],
+        ["i386", "linux/386"],
+        ["windows/amd64", undefined],
+        ["sparc", undefined],
+    ])("suggests for %j: %j", (value, meant) =>
+        expect(checkPlatform(value)?.suggestion).toBe(meant),
+    );
+});
+
+describe("checkPrincipalArn for ECR Public", () => {
+    it("refuses other partitions only for ECR Public", () => {
+        const cn = "arn:aws-cn:iam::123456789012:role/ci";
+        expect(checkPrincipalArn(cn)).toBeUndefined();
+        expect(checkPrincipalArn(cn, { ecrPublic: true })?.reason).toMatch(
+            /aws-cn partition, and ECR Public exists only in the aws partition/,
+        );
+        expect(
+            checkPrincipalArn("arn:aws-us-gov:iam::123456789012:root", { ecrPublic: true })?.reason,
+        ).toMatch(/aws-us-gov partition/);
+        expect(
+            checkPrincipalArn("arn:aws:iam::123456789012:root", { ecrPublic: true }),
+        ).toBeUndefined();
+    });
+
+    it("finds the first repeated item", () => {
+        expect(firstDuplicate(["a", "b", "c"])).toBeUndefined();
+        expect(firstDuplicate(["a", "b", "b", "a"])).toEqual({ index: 2, first: 1 });
+    });
+});
+
+describe("checkImageReference", () => {
+    it.each([
+        "python:3.12-slim",
+        "python",
+        "library/python:3",
+        "Registry.Example.com/team/base",
+        "localhost:5000/a/b:1",
+        "127.0.0.1:5000/a:1",
+        "[::1]:5000/a:1",
+        "a--b/c__d/e.f_g:1.0-x_Y",
+        `python@sha256:${"0".repeat(64)}`,
+        `python:3@sha256:${"0".repeat(64)}`,
+    ])("accepts %s", (ref) => expect(checkImageReference(ref)).toBeUndefined());
+
+    it.each([
+        ["Python:3.12", /repository path "Python" has upper-case letters/, "python:3.12"],
+        ["Team/model:1", /repository path "Team\/model"/, "team/model:1"],
+        ["localhost:5000/Team/M", /upper-case/, "localhost:5000/team/m"],
+        ["python:-x", /the tag "-x" is not a valid tag/, undefined],
+        [`python:${"t".repeat(129)}`, /is not a valid tag/, undefined],
+        ["python@sha256:abc", /the digest "sha256:abc" is not algorithm:hex/, undefined],
+        ["reg_istry.io/a", /the registry "reg_istry.io" is not a host\[:port\]/, undefined],
+        ["a/-b", /component "-b"/, undefined],
+        ["a//b", /component ""/, undefined],
+        ["", /it is empty/, undefined],
+        [" python:3 ", /no white space/, "python:3"],
+        [`a/${"b".repeat(254)}`, /256 characters long; Docker allows at most 255/, undefined],
+    ])("refuses %j", (ref, reason, suggestion) => {
+        const p = checkImageReference(ref);
+        expect(p?.reason).toMatch(reason);
+        expect(p?.suggestion).toBe(suggestion);
     });
 });
