@@ -397,6 +397,19 @@ export function parseConfig(
     onlyFor("localRegistryImage", "local", "it is the image of the registry a local stack runs");
     onlyFor("localRegistryPort", "local", "it is the port of the registry a local stack runs");
     onlyFor("kmsKey", "ecr-private", "it encrypts a private ECR repository");
+    for (const key of [
+        "description",
+        "aboutText",
+        "usageText",
+        "architectures",
+        "operatingSystems",
+    ] as const) {
+        onlyFor(
+            key,
+            "ecr-public",
+            "it is shown in the ECR Public gallery, which other registries do not have",
+        );
+    }
     if (registry === "local" && pushPrincipals.length > 0) {
         fail("pushPrincipals", raw.pushPrincipals, {
             reason: "a local registry has no IAM principals; remove pushPrincipals or publish to ecr-public or ecr-private",

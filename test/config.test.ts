@@ -281,6 +281,17 @@ describe("registry targets", () => {
         ).toContain("a local registry has no IAM principals");
     });
 
+    it("refuses gallery texts and badges on a registry without a gallery", () => {
+        const message = errorOf({ ...v, registry: "local", description: "My model" });
+        expect(message).toContain("model-registry:description");
+        expect(message).toContain("ECR Public gallery");
+        expect(errorOf({ ...v, registry: "ecr-private", operatingSystems: '["Linux"]' })).toContain(
+            "model-registry:operatingSystems",
+        );
+        // Their defaults are fine on every target.
+        expect(parse({ ...v, registry: "local" }).registry).toBe("local");
+    });
+
     it("takes a registry URL with scheme, host and port only", () => {
         const local = { ...v, registry: "local" };
         expect(parse({ ...local, registryUrl: "http://127.0.0.1:5000/" }).registryUrl).toBe(
