@@ -5,6 +5,10 @@ module.exports = {
     roots: ["<rootDir>/test"],
     testMatch: ["**/*.test.ts"],
     setupFiles: ["<rootDir>/test/support/setup.ts"],
+    // Checks once, before any suite starts, that the selected suites' tools (registry server,
+    // Docker, skopeo) are installed, and fails the run with one message when they are not.
+    testSequencer: "<rootDir>/test/support/sequencer.js",
+    globalSetup: "<rootDir>/test/support/globalSetup.ts",
     // Suites that start a registry or a Docker engine set their own, longer timeouts.
     testTimeout: 30000,
 };

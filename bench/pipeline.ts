@@ -22,7 +22,9 @@
  *    of the same inputs, `docker push`) and (2) `skopeo copy` of the same image to a third
  *    repository; best of 3 for the copies, each into a fresh registry of its own; and whether
  *    the destination digests are the source's.
- * Needs root for 2 to 5 (a Docker engine and a registry are started when not running).
+ * 2 to 5 need a Docker engine (started, as root or through sudo, when none answers), a registry
+ * server and skopeo: see test/support/tools.ts for where they are looked for.
+ * The command line is parsed strictly (bench/args.ts): an unknown flag or a bad size exits 2.
  */
 import { execFileSync, spawnSync } from "child_process";
 import { randomFillSync } from "crypto";
@@ -34,30 +36,21 @@ import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
 import { publicationRecordProvider } from "../components/publicationRecord";
 import { modelBuildSpec, ModelBuildSpec } from "../lib/buildSpec";
 import { headManifest } from "../lib/registryClient";
-import { ChildCopy, copyInChildProcess, requireSkopeo, SKOPEO } from "../test/support/copyFixtures";
+import { ChildCopy, copyInChildProcess } from "../test/support/copyFixtures";
 import {
-    DOCKER,
     baseImage,
     buildWithSpec,
     docker,
+    dockerCli,
     ensureDockerEngine,
 } from "../test/support/docker";
 import { LocalRegistry, fetchManifest, startRegistry, storedBlobs } from "../test/support/registry";
+import { tool } from "../test/support/tools";
+import { BenchArgs, parseBenchArgs, USAGE, UsageError } from "./args";
 
 const PROJECT = path.resolve(__dirname, "..");
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-
-function parseSize(text: string): number {
-    const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/i.exec(text.trim());
-    if (!m)
-        throw new Error(
-            `--size takes a size such as 1GiB, 256MiB or 1048576; got ${JSON.stringify(text)}`,
-        );
-    const unit = (m[2] ?? "B").toLowerCase();
-    const factor = unit === "gib" ? GiB : unit === "mib" ? MiB : unit === "kib" ? 1024 : 1;
-    return Math.round(Number(m[1]) * factor);
-}
 
 function human(bytes: number): string {
     if (bytes >= GiB) return `${(bytes / GiB).toFixed(2)} GiB`;
@@ -281,7 +274,7 @@ async function promoteFigures(
     spec: ModelBuildSpec,
     work: string,
 ): Promise<void> {
-    requireSkopeo();
+    const skopeoCli = tool("skopeo");
     const version = spec.args.MODEL_VERSION;
     const published = await headManifest(source.endpoint(repository), version);
     if (!published.exists) throw new Error(`${repository}:${version} is not in the registry`);
@@ -309,7 +302,7 @@ async function promoteFigures(
             );
             equal.promoted &&= (await digestOf(ours, "bench/promoted")) === published.digest;
             skopeos.push(
-                timed(SKOPEO, [
+                timed(skopeoCli, [
                     "copy",
                     "--quiet",
                     "--src-tls-verify=false",
@@ -336,7 +329,7 @@ async function promoteFigures(
         const build = ["build", "--no-cache", "--platform", spec.platform, "-f", spec.dockerfile];
         for (const [k, v] of Object.entries(spec.args)) build.push("--build-arg", `${k}=${v}`);
         build.push("-t", rebuilt, "--progress", "plain", spec.context);
-        rebuild = timed(DOCKER, build, work) + timed(DOCKER, ["push", rebuilt]);
+        rebuild = timed(dockerCli(), build, work) + timed(dockerCli(), ["push", rebuilt]);
         rebuiltDigest = await digestOf(second, "bench/rebuilt");
     } finally {
         await second.stop();
@@ -357,23 +350,28 @@ async function promoteFigures(
     );
 }
 
-async function main(): Promise<void> {
-    const args = process.argv.slice(2);
-    const sizeArg = args.indexOf("--size");
-    const size = sizeArg >= 0 ? parseSize(args[sizeArg + 1] ?? "") : GiB;
+async function main({ size, docker }: BenchArgs): Promise<void> {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "model-bench-"));
     console.log(
         `machine: ${os.cpus().length} cores, ${human(os.totalmem())} memory, node ${process.version}`,
     );
     try {
         await checksum(size, work);
-        if (!args.includes("--no-docker")) await pipeline(size, work);
+        if (docker) await pipeline(size, work);
     } finally {
         fs.rmSync(work, { recursive: true, force: true });
     }
 }
 
-main().catch((e) => {
+let args: BenchArgs;
+try {
+    args = parseBenchArgs(process.argv.slice(2), process.env);
+} catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`bench: ${e.message}\n${USAGE}`);
+    process.exit(2);
+}
+main(args).catch((e) => {
     console.error(e instanceof Error ? e.message : e);
     process.exit(1);
 });

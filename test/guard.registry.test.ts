@@ -1,7 +1,8 @@
 /**
  * The immutability guard and the publication record against real registries (Debian's
  * docker-registry, distribution 2.8): plain HTTP, TLS with htpasswd (Basic), and a Bearer token
- * realm. Never skipped: without the registry binary these tests fail with the install command.
+ * realm. Never skipped: without a registry server the run stops before any suite starts, once,
+ * with the install command (test/support/globalSetup.ts).
  */
 import * as fs from "fs";
 import * as os from "os";

@@ -1,17 +1,26 @@
 /**
- * A real Docker engine for tests and the benchmark: Debian's docker.io, started as root when it is
- * not running, and a local base image (scripts/base-image.sh) since no public registry is reachable.
+ * A real Docker engine for tests and the benchmark: the client found by `tool("docker")` (DOCKER_BIN,
+ * or the first `docker` on PATH that builds with BuildKit), the engine started by
+ * scripts/start-docker.sh when none answers, and a local base image (scripts/base-image.sh).
  */
 import { execFile, execFileSync } from "child_process";
-import * as fs from "fs";
 import * as path from "path";
 import { ModelBuildSpec } from "../../lib/buildSpec";
+import { tool } from "./tools";
 
 /**
- * Debian's client: the same version as its engine, with BuildKit built in (the docker.Image
- * provider builds with BuildKit too). A newer client elsewhere on PATH may need a buildx plugin.
+ * The Docker client: DOCKER_BIN, else the first `docker` on PATH that builds with BuildKit (the
+ * docker.Image provider builds with BuildKit too). Throws the install hint when there is none.
  */
-export const DOCKER = "/usr/bin/docker";
+export function dockerCli(): string {
+    return tool("docker");
+}
+
+/** The environment for scripts/*.sh: they run the same client through DOCKER_BIN. */
+function scriptEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, DOCKER_BIN: dockerCli() };
+}
+
 const PROJECT = path.resolve(__dirname, "../..");
 
 export interface Run {
@@ -23,7 +32,7 @@ export interface Run {
 export function docker(args: string[], opts: { cwd?: string } = {}): Promise<Run> {
     return new Promise((resolve, reject) => {
         execFile(
-            DOCKER,
+            dockerCli(),
             args,
             {
                 cwd: opts.cwd ?? PROJECT,
@@ -39,17 +48,20 @@ export function docker(args: string[], opts: { cwd?: string } = {}): Promise<Run
     });
 }
 
-/** Makes sure an engine answers, starting dockerd (as root) when none does. Never skips. */
+/**
+ * Makes sure an engine answers, starting dockerd (as root, or with passwordless sudo) when none
+ * does. Never skips: fails with the install hint or the reason the engine does not answer.
+ */
 export async function ensureDockerEngine(): Promise<void> {
-    if (!fs.existsSync(DOCKER)) {
-        throw new Error(
-            "Docker is not installed: apt-get install -y docker.io (or run 'bash .ci/run', which does).",
-        );
-    }
+    const env = scriptEnv();
     // The same start-up as .ci/run; it leaves dockerd running for later runs.
     await new Promise<void>((resolve, reject) =>
-        execFile("bash", [path.join(PROJECT, "scripts/start-docker.sh")], (err, _out, stderr) =>
-            err ? reject(new Error(`no Docker engine: ${stderr.trim()}`)) : resolve(),
+        execFile(
+            "bash",
+            [path.join(PROJECT, "scripts/start-docker.sh")],
+            { env },
+            (err, _out, stderr) =>
+                err ? reject(new Error(`no Docker engine: ${stderr.trim()}`)) : resolve(),
         ),
     );
 }
@@ -58,7 +70,7 @@ export async function ensureDockerEngine(): Promise<void> {
 export function baseImage(): string {
     return execFileSync("bash", [path.join(PROJECT, "scripts/base-image.sh")], {
         encoding: "utf8",
-        env: { ...process.env, PATH: `/usr/bin:${process.env.PATH}` },
+        env: scriptEnv(),
         stdio: ["ignore", "pipe", "inherit"],
     }).trim();
 }

@@ -1,5 +1,6 @@
 /**
- * Real OCI registries for tests: Debian's `docker-registry` (CNCF distribution 2.8) on 127.0.0.1,
+ * Real OCI registries for tests: CNCF distribution's registry server (Debian's `docker-registry`,
+ * distribution 2.8; REGISTRY_BIN, or `docker-registry` or `registry` on PATH) on 127.0.0.1,
  * storage in a temp dir, optionally behind TLS with a self-signed certificate, with htpasswd
  * (Basic) auth, or with a Bearer token realm served by the test itself.
  */
@@ -11,6 +12,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { RegistryEndpoint, authorizedRequest } from "../../lib/registryClient";
+import { tool } from "./tools";
 
 export interface LocalRegistry {
     /** `http://127.0.0.1:<port>` or `https://127.0.0.1:<port>`. */
@@ -37,15 +39,12 @@ export interface RegistryOptions {
     readonly auth?: "htpasswd" | "token";
 }
 
-const BINARY = "/usr/bin/docker-registry";
-
-/** Fails with the fix when the registry is not installed: these tests are never skipped. */
-export function requireRegistryBinary(): void {
-    if (!fs.existsSync(BINARY)) {
-        throw new Error(
-            `${BINARY} is missing. Install it with 'apt-get install -y docker-registry' (or run 'bash .ci/run', which does).`,
-        );
-    }
+/**
+ * The registry server's executable. Throws, with the install hint, when there is none: these
+ * tests are never skipped.
+ */
+export function requireRegistryBinary(): string {
+    return tool("registry");
 }
 
 export async function freePort(): Promise<number> {
@@ -66,7 +65,7 @@ function selfSignedCertificate(
     const certPath = path.join(dir, `${name}.crt`);
     const keyPath = path.join(dir, `${name}.key`);
     execFileSync(
-        "openssl",
+        tool("openssl"),
         [
             "req",
             "-x509",
@@ -153,7 +152,7 @@ async function startTokenRealm(
 
 /** Starts a registry and waits until it answers `/v2/`. */
 export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRegistry> {
-    requireRegistryBinary();
+    const binary = requireRegistryBinary();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "registry-"));
     const port = opts.port ?? (await freePort());
     const host = `127.0.0.1:${port}`;
@@ -185,7 +184,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
     let closeRealm: (() => Promise<void>) | undefined;
     if (opts.auth === "htpasswd" && credentials) {
         const htpasswd = execFileSync(
-            "htpasswd",
+            tool("htpasswd"),
             ["-Bbn", credentials.username, credentials.password],
             { encoding: "utf8" },
         );
@@ -210,7 +209,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
     }
     fs.writeFileSync(path.join(dir, "config.yml"), `${lines.join("\n")}\n`);
 
-    const child: ChildProcess = spawn(BINARY, ["serve", path.join(dir, "config.yml")], {
+    const child: ChildProcess = spawn(binary, ["serve", path.join(dir, "config.yml")], {
         stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";
