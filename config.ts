@@ -421,7 +421,8 @@ export function parseConfig(
     let registryUrl: string | undefined;
     if (registryUrlText !== "" && !ignored.has("registryUrl")) {
         const p = checkRegistryUrl(registryUrlText);
-        if (p) fail("registryUrl", registryUrlText, p);
+        // A password typed into the URL is not echoed into terminals and CI logs.
+        if (p) fail("registryUrl", registryUrlText.replace(/\/\/[^/@\s]*@/, "//***@"), p);
         else registryUrl = registryUrlText.replace(/\/+$/, "");
     }
     const username = str("registryUsername");

@@ -13,6 +13,7 @@ import {
     apiUrlOf,
     ecrPrivateCredentials,
     promotionSourceArgs,
+    serverOf,
 } from "./components";
 
 const config = loadConfig();
@@ -121,22 +122,39 @@ function repositoryFor(
  * with. Any other source is read anonymously, as ECR Public allows.
  */
 function withSourceCredentials(s: PromotionSourceArgs, c: StackConfig): PromotionSourceArgs {
-    let access: { server: pulumi.Input<string>; credentials: pulumi.Input<RegistryCredentials> };
+    // The API origin this stack's credentials belong to: they are sent to a source only there.
+    let access: { origin: pulumi.Input<string>; credentials: pulumi.Input<RegistryCredentials> };
     if (c.registry === "ecr-private") {
-        access = ecrPrivateCredentials();
+        const ecr = ecrPrivateCredentials();
+        access = {
+            origin: pulumi.interpolate`https://${ecr.server}`,
+            credentials: ecr.credentials,
+        };
     } else if (c.registry === "local" && c.registryUrl && c.registryCredentials) {
-        access = { server: new URL(c.registryUrl).host, credentials: localCredentials(c)! };
+        access = { origin: new URL(c.registryUrl).origin, credentials: localCredentials(c)! };
     } else {
         return s;
     }
+    // Where the source is read: the API URL its stack exports, else https://<server>. The same
+    // host under another scheme (http://) is another origin and gets no credentials.
+    const sourceApi = apiUrlOf({ apiUrl: s.apiUrl, server: serverOf(s.repositoryUri) });
     return {
         ...s,
         credentials: pulumi
-            .all([s.repositoryUri, access.server, access.credentials])
-            .apply(([uri, server, credentials]) =>
-                uri.split("/")[0] === server ? credentials : undefined,
+            .all([sourceApi, access.origin, access.credentials])
+            .apply(([api, origin, credentials]) =>
+                originOf(api) === originOf(origin) ? credentials : undefined,
             ),
     };
+}
+
+/** `scheme://host[:port]` of a URL, with the default port dropped; "" when it is not a URL. */
+function originOf(url: string): string {
+    try {
+        return new URL(url).origin;
+    } catch {
+        return "";
+    }
 }
 
 /** The credentials for a registry the user runs, as one secret. */

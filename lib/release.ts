@@ -616,6 +616,22 @@ function capitalize(text: string): string {
 }
 
 /**
+ * The release flags npm takes as its own config when `npm run release` is not followed by `--`:
+ * `--preview` and `--from` become `npm_config_*` variables, and `--to` is expanded to npm's
+ * `--token-description`. The script then sees only the version, and would publish to dev.
+ */
+export function npmSwallowedFlags(env: Readonly<Record<string, string | undefined>>): string[] {
+    if (env.npm_lifecycle_event !== "release") return [];
+    const flags: [string, string][] = [
+        ["npm_config_to", "--to"],
+        ["npm_config_token_description", "--to"],
+        ["npm_config_from", "--from"],
+        ["npm_config_preview", "--preview"],
+    ];
+    return [...new Set(flags.filter(([name]) => env[name] !== undefined).map(([, flag]) => flag))];
+}
+
+/**
  * `ReleaseWorkspace` on the Automation API, over the Pulumi CLI, in the project directory.
  * Constructing it runs nothing: the CLI is found on the first stack operation. Outputs and config
  * are read and written with `--stack`; only `up` and `preview` select the target stack (as
@@ -686,9 +702,19 @@ export async function releaseMain(
         readonly projectDir: string;
         readonly io: ReleaseIO;
         readonly makeWorkspace?: (plan: ReleasePlan) => ReleaseWorkspace;
+        /** The environment npm ran the script in; flags npm kept for itself show up there. */
+        readonly env?: Readonly<Record<string, string | undefined>>;
     },
 ): Promise<number> {
     const { io, projectDir } = options;
+    const swallowed = npmSwallowedFlags(options.env ?? {});
+    if (swallowed.length > 0) {
+        io.stderr(
+            `release: npm kept ${swallowed.join(", ")} for itself (the command was run without \`--\` after \`npm run release\`), so this command would release to the wrong stack or run up instead of preview; no stack was read or changed.\n` +
+                "  Fix: npm run release -- <version> [--to <stack>] [--from <stack>] [--preview]\n",
+        );
+        return EXIT_USAGE;
+    }
     const parsed = parseReleaseCommand(argv, projectDir);
     if (parsed.kind === "help") {
         io.stdout(HELP);

@@ -12,6 +12,7 @@ export const PROJECT_DIR = path.resolve(__dirname, "..");
 if (require.main === module) {
     releaseMain(process.argv.slice(2), {
         projectDir: PROJECT_DIR,
+        env: process.env,
         io: {
             stdout: (text) => process.stdout.write(text),
             stderr: (text) => process.stderr.write(text),

@@ -305,6 +305,16 @@ describe("registry targets", () => {
         ).toContain("Fix: pulumi config set registryUrl https://registry.example:5000");
     });
 
+    it("never echoes a password typed into the registry URL", () => {
+        const message = errorOf({
+            ...v,
+            registry: "local",
+            registryUrl: "http://alice:hunter2@registry.example:5000",
+        });
+        expect(message).toContain('registryUrl = "http://***@registry.example:5000"');
+        expect(message).not.toContain("hunter2");
+    });
+
     it("needs both credentials, and only for a registry the user runs", () => {
         const url = { ...v, registry: "local", registryUrl: "http://127.0.0.1:5000" };
         const secret = pulumi.secret("s3cret");

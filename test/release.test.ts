@@ -313,13 +313,14 @@ describe("parseReleaseCommand", () => {
 });
 
 describe("releaseMain", () => {
-    async function run(argv: string[]) {
+    async function run(argv: string[], env?: Record<string, string>) {
         const { io, sink } = captureIO();
         const workspaces: ReleasePlan[] = [];
         const workspace = new RecordingWorkspace({ dev: { "1.2.0": { digest: DIGEST_A } } });
         const code = await releaseMain(argv, {
             projectDir: fixture,
             io: sink,
+            env,
             makeWorkspace: (plan) => {
                 workspaces.push(plan);
                 return workspace;
@@ -338,6 +339,27 @@ describe("releaseMain", () => {
             expect(r.workspaces).toEqual([]);
         },
     );
+
+    it.each([
+        // npm run release 1.2.0 --to prod: npm expands --to to its --token-description.
+        [{ npm_config_token_description: "prod" }, "--to"],
+        // npm run release 1.2.0 --preview: npm keeps the flag as its own config.
+        [{ npm_config_preview: "true" }, "--preview"],
+        [{ npm_config_from: "staging" }, "--from"],
+    ])("refuses flags npm kept for itself (%j), touching no stack", async (vars, flag) => {
+        const r = await run(["1.2.0"], { npm_lifecycle_event: "release", ...vars });
+        expect(r.code).toBe(EXIT_USAGE);
+        expect(r.io.err).toContain(`npm kept ${flag} for itself`);
+        expect(r.io.err).toContain("Fix: npm run release -- <version>");
+        expect(r.workspaces).toEqual([]);
+        expect(r.calls).toEqual([]);
+    });
+
+    it("runs when npm passed every flag through (npm run release -- …)", async () => {
+        const r = await run(["1.2.0"], { npm_lifecycle_event: "release" });
+        expect(r.code).toBe(EXIT_OK);
+        expect(r.calls.length).toBeGreaterThan(0);
+    });
 
     it("the help names every option, the default stack and the exit codes", () => {
         for (const text of [

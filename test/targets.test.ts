@@ -21,6 +21,16 @@ const PRIVATE_REPO = "aws:ecr/repository:Repository";
 const LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy";
 const PRIVATE_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy";
 
+/** A stack file's config switched to ecr-private, without the gallery settings it refuses. */
+function privateConfig(stack: string): Record<string, string> {
+    const config: Record<string, string> = {
+        ...stackFileConfig(stack),
+        "model-registry:registry": "ecr-private",
+    };
+    delete config["model-registry:description"];
+    return config;
+}
+
 const awsTypes = (run: Run) => run.recorder.types().filter((t) => t.startsWith("aws:"));
 const awsInvokes = (run: Run) => run.recorder.invokes.filter((i) => i.token.startsWith("aws:"));
 
@@ -143,7 +153,7 @@ describe("a local stack on a registry the user runs", () => {
 });
 
 describe("an ecr-private stack", () => {
-    const config = { ...stackFileConfig("dev"), "model-registry:registry": "ecr-private" };
+    const config = privateConfig("dev");
     let run: Run;
     beforeAll(async () => {
         run = await runProgram(config, { stack: "dev" });
@@ -223,19 +233,16 @@ describe("an ecr-private stack", () => {
 
     it("promotes from another private stack of the account with the account's token", async () => {
         const source = `${PRIVATE_SERVER}/model-registry-dev`;
-        const staging = await runProgram(
-            { ...stackFileConfig("staging"), "model-registry:registry": "ecr-private" },
-            {
-                stack: "staging",
-                stackOutputs: {
-                    dev: {
-                        repository_uri: source,
-                        registry_api_url: `https://${PRIVATE_SERVER}`,
-                        published_versions: { "1.0.0": { digest: `sha256:${"7".repeat(64)}` } },
-                    },
+        const staging = await runProgram(privateConfig("staging"), {
+            stack: "staging",
+            stackOutputs: {
+                dev: {
+                    repository_uri: source,
+                    registry_api_url: `https://${PRIVATE_SERVER}`,
+                    published_versions: { "1.0.0": { digest: `sha256:${"7".repeat(64)}` } },
                 },
             },
-        );
+        });
         expect(staging.error).toBeUndefined();
         expect(staging.recorder.all(IMAGE)).toEqual([]);
         const check = staging.recorder.one(SOURCE_CHECK);
@@ -254,11 +261,29 @@ describe("an ecr-private stack", () => {
         expect(promotion.secretPaths.some((p) => p.startsWith("sourceCredentials"))).toBe(true);
     });
 
+    it("sends its token to the source's API only over the same origin, never over http", async () => {
+        const staging = await runProgram(privateConfig("staging"), {
+            stack: "staging",
+            stackOutputs: {
+                dev: {
+                    repository_uri: `${PRIVATE_SERVER}/model-registry-dev`,
+                    // A source stack whose output says http for the same host.
+                    registry_api_url: `http://${PRIVATE_SERVER}`,
+                    published_versions: { "1.0.0": { digest: `sha256:${"7".repeat(64)}` } },
+                },
+            },
+        });
+        expect(staging.error).toBeUndefined();
+        const check = staging.recorder.one(SOURCE_CHECK).inputs;
+        expect(check.sourceApiUrl).toBe(`http://${PRIVATE_SERVER}`);
+        expect(check.sourceCredentials ?? undefined).toBeUndefined();
+        expect(
+            staging.recorder.one(PROMOTION).inputs.sourceCredentials ?? undefined,
+        ).toBeUndefined();
+    });
+
     it("reads an ECR Public source anonymously", async () => {
-        const staging = await runProgram(
-            { ...stackFileConfig("staging"), "model-registry:registry": "ecr-private" },
-            { stack: "staging" },
-        );
+        const staging = await runProgram(privateConfig("staging"), { stack: "staging" });
         expect(staging.error).toBeUndefined();
         expect(
             staging.recorder.one(PROMOTION).inputs.sourceCredentials ?? undefined,
