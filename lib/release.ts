@@ -32,6 +32,10 @@ export interface ReleaseWorkspace {
     outputs(stack: string): Promise<Record<string, unknown>>;
     /** Sets `<project>:modelVersion` in the stack's config. */
     setVersion(stack: string, version: string): Promise<void>;
+    /** `<project>:modelVersion` in the stack's config; undefined when it is not set. */
+    getVersion(stack: string): Promise<string | undefined>;
+    /** Puts `<project>:modelVersion` back as it was: `previous`, or not set when undefined. */
+    restoreVersion(stack: string, previous: string | undefined): Promise<void>;
     /** `pulumi up`, streaming the engine's progress to `onOutput`. */
     up(stack: string, onOutput: (text: string) => void): Promise<void>;
     /** `pulumi preview`; returns the count of each planned operation (`create`, `same`, ...). */
@@ -519,6 +523,18 @@ export async function runRelease(
         say(`    ${source} published ${version} as ${entry.digest}`);
     }
 
+    // A preview publishes nothing, so it leaves the stack file as it found it.
+    let previous: string | undefined;
+    if (plan.preview) {
+        try {
+            previous = await workspace.getVersion(target);
+        } catch (e) {
+            return fail(
+                `cannot read modelVersion of stack ${target}; nothing was run.\n${indent(describeError(e))}`,
+            );
+        }
+    }
+
     say(`==> Setting ${plan.project}:modelVersion = ${version} in stack ${target}`);
     try {
         await workspace.setVersion(target, version);
@@ -530,12 +546,29 @@ export async function runRelease(
 
     if (plan.preview) {
         say(`==> pulumi preview --stack ${target}`);
-        let summary: Record<string, number>;
+        let summary: Record<string, number> | undefined;
+        let failure: unknown;
         try {
             summary = await workspace.preview(target, io.stdout);
         } catch (e) {
+            failure = e;
+        }
+        const was = previous === undefined ? "not set" : previous;
+        try {
+            await workspace.restoreVersion(target, previous);
+        } catch (e) {
+            const fix =
+                previous === undefined
+                    ? `pulumi config rm modelVersion --stack ${target}`
+                    : `pulumi config set modelVersion ${previous} --stack ${target}`;
             return fail(
-                `pulumi preview on stack ${target} failed; nothing was published.\n${indent(describeError(e))}`,
+                `the preview ran, but modelVersion of stack ${target} could not be put back to ${was}; ` +
+                    `it is ${version} now.\n${indent(describeError(e))}\n  Fix: ${fix}`,
+            );
+        }
+        if (failure !== undefined || summary === undefined) {
+            return fail(
+                `pulumi preview on stack ${target} failed; nothing was published, and modelVersion is ${was} again.\n${indent(describeError(failure))}`,
             );
         }
         const counts = Object.entries(summary)
@@ -544,7 +577,7 @@ export async function runRelease(
             .join(", ");
         say(
             `\nPreview of ${version} on stack ${target}: ${counts || "no changes"}. Nothing was ` +
-                `published; modelVersion stays ${version} in stack ${target}'s config. Publish: ${again}`,
+                `published, and modelVersion is ${was} again in stack ${target}'s config. Publish: ${again}`,
         );
         return EXIT_OK;
     }
@@ -667,27 +700,55 @@ export class LocalReleaseWorkspace implements ReleaseWorkspace {
     }
 
     async setVersion(stack: string, version: string): Promise<void> {
-        await (
-            await this.local()
-        ).setConfig(stack, `${this.project}:modelVersion`, {
-            value: version,
-        });
+        await (await this.local()).setConfig(stack, this.versionKey(), { value: version });
+    }
+
+    async getVersion(stack: string): Promise<string | undefined> {
+        try {
+            return (await (await this.local()).getConfig(stack, this.versionKey())).value;
+        } catch (e) {
+            // The CLI says "configuration key '...' not found" for a key that is not set.
+            if (/not found/i.test(describeError(e))) return undefined;
+            throw e;
+        }
+    }
+
+    async restoreVersion(stack: string, previous: string | undefined): Promise<void> {
+        const ws = await this.local();
+        if (previous === undefined) await ws.removeConfig(stack, this.versionKey());
+        else await ws.setConfig(stack, this.versionKey(), { value: previous });
+    }
+
+    private versionKey(): string {
+        return `${this.project}:modelVersion`;
+    }
+
+    /**
+     * Runs an operation on `stack`, which the Automation API selects (as `pulumi stack select`
+     * does), then selects again the stack that was selected before: the user's next `pulumi up`
+     * in this directory goes where it went before the release.
+     */
+    private async onStack<T>(stack: string, run: (s: Stack) => Promise<T>): Promise<T> {
+        const ws = await this.local();
+        const before = (await ws.stack().catch(() => undefined))?.name;
+        try {
+            return await run(await this.stack(stack));
+        } finally {
+            if (before && before !== stack) await ws.selectStack(before);
+        }
     }
 
     async up(stack: string, onOutput: (text: string) => void): Promise<void> {
-        await (await this.stack(stack)).up({ onOutput, policyPacks: this.policyPacks() });
+        await this.onStack(stack, (s) => s.up({ onOutput, policyPacks: this.policyPacks() }));
     }
 
     async preview(
         stack: string,
         onOutput: (text: string) => void,
     ): Promise<Record<string, number>> {
-        const result = await (
-            await this.stack(stack)
-        ).preview({
-            onOutput,
-            policyPacks: this.policyPacks(),
-        });
+        const result = await this.onStack(stack, (s) =>
+            s.preview({ onOutput, policyPacks: this.policyPacks() }),
+        );
         return { ...result.changeSummary };
     }
 }

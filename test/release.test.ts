@@ -61,7 +61,7 @@ function captureIO() {
     };
 }
 
-type Stage = "outputs" | "setVersion" | "up" | "preview";
+type Stage = "outputs" | "setVersion" | "getVersion" | "restoreVersion" | "up" | "preview";
 
 /**
  * A workspace that records every call in order and keeps each stack's published versions.
@@ -95,6 +95,19 @@ class RecordingWorkspace implements ReleaseWorkspace {
         this.calls.push(`setVersion ${stack} ${version}`);
         this.fail("setVersion");
         this.config[stack] = version;
+    }
+
+    async getVersion(stack: string) {
+        this.calls.push(`getVersion ${stack}`);
+        this.fail("getVersion");
+        return this.config[stack];
+    }
+
+    async restoreVersion(stack: string, previous: string | undefined) {
+        this.calls.push(`restoreVersion ${stack} ${previous ?? "(unset)"}`);
+        this.fail("restoreVersion");
+        if (previous === undefined) delete this.config[stack];
+        else this.config[stack] = previous;
     }
 
     async up(stack: string, onOutput: (text: string) => void) {
@@ -506,16 +519,41 @@ describe("runRelease: publish", () => {
         expect(io.err).toContain("pulumi stack output --stack dev");
     });
 
-    it("--preview sets the version and previews: no up, no outputs, exit 0", async () => {
+    it("--preview sets the version, previews and puts the version back: no up, exit 0", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
+        ws.config.dev = "1.1.0";
         const { io, sink } = captureIO();
         expect(await runRelease({ ...publishPlan(), preview: true }, ws, sink)).toBe(EXIT_OK);
-        expect(ws.calls).toEqual(["setVersion dev 1.2.0", "preview dev"]);
+        expect(ws.calls).toEqual([
+            "getVersion dev",
+            "setVersion dev 1.2.0",
+            "preview dev",
+            "restoreVersion dev 1.1.0",
+        ]);
+        expect(ws.config.dev).toBe("1.1.0");
         expect(io.out).toContain("Previewing update (dev):\n");
         expect(io.out).toContain(
-            "Preview of 1.2.0 on stack dev: create 2, same 3. Nothing was published; modelVersion " +
-                "stays 1.2.0 in stack dev's config. Publish: npm run release -- 1.2.0\n",
+            "Preview of 1.2.0 on stack dev: create 2, same 3. Nothing was published, and " +
+                "modelVersion is 1.1.0 again in stack dev's config. Publish: npm run release -- 1.2.0\n",
         );
+    });
+
+    it("--preview on a stack without modelVersion leaves it unset again", async () => {
+        const ws = new RecordingWorkspace({ dev: {} });
+        const { sink } = captureIO();
+        expect(await runRelease({ ...publishPlan(), preview: true }, ws, sink)).toBe(EXIT_OK);
+        expect(ws.calls.at(-1)).toBe("restoreVersion dev (unset)");
+        expect(ws.config).not.toHaveProperty("dev");
+    });
+
+    it("--preview whose version cannot be put back says so, with the fix", async () => {
+        const ws = new RecordingWorkspace({ dev: {} });
+        ws.config.dev = "1.1.0";
+        ws.failures.restoreVersion = new Error("backend unreachable");
+        const { io, sink } = captureIO();
+        expect(await runRelease({ ...publishPlan(), preview: true }, ws, sink)).toBe(EXIT_FAILED);
+        expect(io.err).toContain("could not be put back to 1.1.0; it is 1.2.0 now.");
+        expect(io.err).toContain("Fix: pulumi config set modelVersion 1.1.0 --stack dev");
     });
 
     it("--preview failing: exit 1, nothing published", async () => {
@@ -523,8 +561,11 @@ describe("runRelease: publish", () => {
         ws.failures.preview = new Error("tag guard: 1.2.0 is already published with other content");
         const { io, sink } = captureIO();
         expect(await runRelease({ ...publishPlan(), preview: true }, ws, sink)).toBe(EXIT_FAILED);
-        expect(io.err).toContain("pulumi preview on stack dev failed; nothing was published.");
+        expect(io.err).toContain(
+            "pulumi preview on stack dev failed; nothing was published, and modelVersion is not set again.",
+        );
         expect(io.err).toContain("already published with other content");
+        expect(ws.calls.at(-1)).toBe("restoreVersion dev (unset)");
     });
 });
 
@@ -616,7 +657,13 @@ describe("runRelease: promote", () => {
         const ws = new RecordingWorkspace({ dev: { "1.2.0": { digest: DIGEST_A } } });
         const { sink } = captureIO();
         expect(await runRelease({ ...promotePlan(), preview: true }, ws, sink)).toBe(EXIT_OK);
-        expect(ws.calls).toEqual(["outputs dev", "setVersion staging 1.2.0", "preview staging"]);
+        expect(ws.calls).toEqual([
+            "outputs dev",
+            "getVersion staging",
+            "setVersion staging 1.2.0",
+            "preview staging",
+            "restoreVersion staging (unset)",
+        ]);
     });
 
     it("an unreadable source changes nothing", async () => {
@@ -736,6 +783,28 @@ describe("LocalReleaseWorkspace (the Automation API, without the CLI)", () => {
             setConfig: async (...args: unknown[]) => {
                 calls.push(["setConfig", ...args]);
             },
+            getConfig: async (...args: unknown[]) => {
+                calls.push(["getConfig", ...args]);
+                if (args[0] === "prod") {
+                    throw commandError(
+                        "",
+                        "error: configuration key 'model-registry:modelVersion' not found for stack 'prod'",
+                        "",
+                    );
+                }
+                return { value: "1.1.0", secret: false };
+            },
+            removeConfig: async (...args: unknown[]) => {
+                calls.push(["removeConfig", ...args]);
+            },
+            // The stack the user had selected before the release.
+            stack: async () => {
+                calls.push(["stack"]);
+                return { name: "dev" };
+            },
+            selectStack: async (name: string) => {
+                calls.push(["selectStack", name]);
+            },
         } as unknown as automation.LocalWorkspace;
         const create = jest
             .spyOn(automation.LocalWorkspace, "create")
@@ -771,6 +840,10 @@ describe("LocalReleaseWorkspace (the Automation API, without the CLI)", () => {
         await ws.setVersion("staging", "1.2.0");
         await ws.up("staging", (t) => seen.push(t));
         expect(await ws.preview("staging", (t) => seen.push(t))).toEqual({ create: 1, same: 4 });
+        expect(await ws.getVersion("staging")).toBe("1.1.0");
+        expect(await ws.getVersion("prod")).toBeUndefined();
+        await ws.restoreVersion("staging", "1.1.0");
+        await ws.restoreVersion("prod", undefined);
 
         expect(create).toHaveBeenCalledTimes(1);
         expect(select).toHaveBeenCalledTimes(2);
@@ -778,12 +851,40 @@ describe("LocalReleaseWorkspace (the Automation API, without the CLI)", () => {
             ["create", { workDir: fixture }],
             ["stackOutputs", "dev"],
             ["setConfig", "staging", "model-registry:modelVersion", { value: "1.2.0" }],
+            // up and preview select the target, then select again what the user had selected.
+            ["stack"],
             ["select", "staging", true],
             ["up", [path.join(fixture, "policy")]],
+            ["selectStack", "dev"],
+            ["stack"],
             ["select", "staging", true],
             ["preview", [path.join(fixture, "policy")]],
+            ["selectStack", "dev"],
+            ["getConfig", "staging", "model-registry:modelVersion"],
+            ["getConfig", "prod", "model-registry:modelVersion"],
+            ["setConfig", "staging", "model-registry:modelVersion", { value: "1.1.0" }],
+            ["removeConfig", "prod", "model-registry:modelVersion"],
         ]);
         expect(seen).toEqual(["progress\n", "preview progress\n"]);
+    });
+
+    it("selects the user's stack again when up fails", async () => {
+        const selected: string[] = [];
+        const local = {
+            stack: async () => ({ name: "dev" }),
+            selectStack: async (name: string) => {
+                selected.push(name);
+            },
+        } as unknown as automation.LocalWorkspace;
+        jest.spyOn(automation.LocalWorkspace, "create").mockResolvedValue(local);
+        jest.spyOn(automation.Stack, "select").mockResolvedValue({
+            up: async () => {
+                throw new Error("update failed");
+            },
+        } as unknown as automation.Stack);
+        const ws = new LocalReleaseWorkspace(fixture, "model-registry");
+        await expect(ws.up("prod", () => undefined)).rejects.toThrow("update failed");
+        expect(selected).toEqual(["dev"]);
     });
 
     it("is what the command uses by default; a workspace that cannot start is exit 1", async () => {
