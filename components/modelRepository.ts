@@ -5,8 +5,6 @@ import {
     Problem,
     checkCatalogList,
     checkCatalogText,
-    checkPrincipalArn,
-    duplicateOf,
     checkRepositoryName,
     checkTags,
 } from "../lib/validation";
@@ -15,6 +13,9 @@ import {
     ECR_PUBLIC_SERVER,
     RegistryTarget,
     ecrPublicCredentials,
+    principalChecks,
+    pushOnlyPolicy,
+    throwFirstProblem,
 } from "./registry";
 
 /**
@@ -150,17 +151,7 @@ export class ModelRepository extends pulumi.ComponentResource {
 
 /** A repository policy granting the push actions to the given principals. */
 export function pushPolicy(principals: readonly string[]) {
-    return {
-        Version: "2012-10-17",
-        Statement: [
-            {
-                Sid: "AllowPushOnly",
-                Effect: "Allow",
-                Principal: { AWS: [...principals] },
-                Action: [...PUSH_ACTIONS],
-            },
-        ],
-    };
+    return pushOnlyPolicy(principals, PUSH_ACTIONS);
 }
 
 /** The gallery usage text when none is given: how to pull a version, and to pin it by digest. */
@@ -201,22 +192,7 @@ function validate(
         ["catalog.architectures", checkCatalogList(catalog.architectures ?? [])],
         ["catalog.operatingSystems", checkCatalogList(catalog.operatingSystems ?? [])],
         ["tags", checkTags(args.tags ?? {})],
-        ...principals.map((arn, i): [string, Problem | undefined] => [
-            `pushPrincipals[${i}]`,
-            checkPrincipalArn(arn, { ecrPublic: true }),
-        ]),
-        ["pushPrincipals", duplicateOf(principals)],
+        ...principalChecks(principals, { ecrPublic: true }),
     ];
-    for (const [propertyPath, problem] of checks) {
-        if (problem) {
-            const hint =
-                problem.suggestion !== undefined
-                    ? ` (for example ${JSON.stringify(problem.suggestion)})`
-                    : "";
-            throw new pulumi.InputPropertyError({
-                propertyPath,
-                reason: `${problem.reason}${hint}`,
-            });
-        }
-    }
+    throwFirstProblem(checks);
 }

@@ -1,13 +1,13 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { Problem, checkRepositoryName, checkTags } from "../lib/validation";
 import {
-    Problem,
-    checkPrincipalArn,
-    checkRepositoryName,
-    checkTags,
-    duplicateOf,
-} from "../lib/validation";
-import { RegistryCredentials, RegistryTarget } from "./registry";
+    RegistryCredentials,
+    RegistryTarget,
+    principalChecks,
+    pushOnlyPolicy,
+    throwFirstProblem,
+} from "./registry";
 
 export interface PrivateModelRepositoryArgs {
     /** Repository name: lower case, separators `._-/`. */
@@ -162,17 +162,7 @@ export function untaggedOnlyLifecyclePolicy(days: number) {
 
 /** A repository policy granting the push actions to the given principals. */
 export function privatePushPolicy(principals: readonly string[]) {
-    return {
-        Version: "2012-10-17",
-        Statement: [
-            {
-                Sid: "AllowPushOnly",
-                Effect: "Allow",
-                Principal: { AWS: [...principals] },
-                Action: [...PRIVATE_PUSH_ACTIONS],
-            },
-        ],
-    };
+    return pushOnlyPolicy(principals, PRIVATE_PUSH_ACTIONS);
 }
 
 function validate(
@@ -198,13 +188,7 @@ function validate(
                       reason: "expected the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<id>)",
                   },
         ],
-        ...principals.map((arn, i): [string, Problem | undefined] => [
-            `pushPrincipals[${i}]`,
-            checkPrincipalArn(arn),
-        ]),
-        ["pushPrincipals", duplicateOf(principals)],
+        ...principalChecks(principals),
     ];
-    for (const [propertyPath, problem] of checks) {
-        if (problem) throw new pulumi.InputPropertyError({ propertyPath, reason: problem.reason });
-    }
+    throwFirstProblem(checks);
 }

@@ -1,6 +1,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { checkModelVersion, checkPlatform } from "../lib/validation";
+import {
+    Problem,
+    checkModelVersion,
+    checkPlatform,
+    checkPrincipalArn,
+    duplicateOf,
+} from "../lib/validation";
 
 /** Credentials for a registry: what `docker login` takes. */
 export interface RegistryCredentials {
@@ -82,5 +88,53 @@ export function checkImageArgs(version: string, platform: string): void {
         ["platform", checkPlatform(platform)],
     ] as const) {
         if (problem) throw new pulumi.InputPropertyError({ propertyPath, reason: problem.reason });
+    }
+}
+
+/** A repository policy granting exactly `actions` to the given principals, and nothing else. */
+export function pushOnlyPolicy(principals: readonly string[], actions: readonly string[]) {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "AllowPushOnly",
+                Effect: "Allow",
+                Principal: { AWS: [...principals] },
+                Action: [...actions],
+            },
+        ],
+    };
+}
+
+/** The checks of a `pushPrincipals` list: each ARN, then no repeats. */
+export function principalChecks(
+    principals: readonly string[],
+    options: { ecrPublic?: boolean } = {},
+): [string, Problem | undefined][] {
+    return [
+        ...principals.map((arn, i): [string, Problem | undefined] => [
+            `pushPrincipals[${i}]`,
+            checkPrincipalArn(arn, options),
+        ]),
+        ["pushPrincipals", duplicateOf(principals)],
+    ];
+}
+
+/**
+ * Throws the first problem as an `InputPropertyError` on its property, with the suggestion as an
+ * example: a component refuses bad arguments before it registers any child.
+ */
+export function throwFirstProblem(checks: readonly [string, Problem | undefined][]): void {
+    for (const [propertyPath, problem] of checks) {
+        if (problem) {
+            const hint =
+                problem.suggestion !== undefined
+                    ? ` (for example ${JSON.stringify(problem.suggestion)})`
+                    : "";
+            throw new pulumi.InputPropertyError({
+                propertyPath,
+                reason: `${problem.reason}${hint}`,
+            });
+        }
     }
 }

@@ -24,6 +24,24 @@ function thrownBy(build: () => unknown): Error {
     throw new Error("expected an error");
 }
 
+/**
+ * Builds a component with bad arguments and checks it throws the InputPropertyError for
+ * `propertyPath` before registering any custom resource.
+ */
+async function expectRefusedBeforeCreating(
+    build: (c: Components) => unknown,
+    propertyPath: string,
+    reason: RegExp,
+): Promise<void> {
+    const { pulumi, c, recorder } = await fresh();
+    const err = thrownBy(() => build(c));
+    expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
+    expect((err as any).propertyPath).toBe(propertyPath);
+    expect((err as any).reason).toMatch(reason);
+    await recorder.settle();
+    expect(recorder.resources.filter((r) => r.custom)).toHaveLength(0);
+}
+
 describe("ModelRepository", () => {
     it("derives child names from its own name, so two instances never collide", async () => {
         const { c, recorder } = await fresh();
@@ -125,15 +143,13 @@ describe("ModelRepository", () => {
             "pushPrincipals",
             /item 1 repeats item 0/,
         ],
-    ])("refuses %j before creating anything", async (args, propertyPath, reason) => {
-        const { pulumi, c, recorder } = await fresh();
-        const err = thrownBy(() => new c.ModelRepository("m", args as any));
-        expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
-        expect((err as any).propertyPath).toBe(propertyPath);
-        expect((err as any).reason).toMatch(reason);
-        await recorder.settle();
-        expect(recorder.all(REPO)).toHaveLength(0);
-    });
+    ])("refuses %j before creating anything", (args, propertyPath, reason) =>
+        expectRefusedBeforeCreating(
+            (c) => new c.ModelRepository("m", args as any),
+            propertyPath,
+            reason,
+        ),
+    );
 });
 
 describe("PrivateModelRepository", () => {
@@ -152,15 +168,13 @@ describe("PrivateModelRepository", () => {
             "pushPrincipals",
             /item 1 repeats item 0/,
         ],
-    ])("refuses %j before creating anything", async (args, propertyPath, reason) => {
-        const { pulumi, c, recorder } = await fresh();
-        const err = thrownBy(() => new c.PrivateModelRepository("m", args as any));
-        expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
-        expect((err as any).propertyPath).toBe(propertyPath);
-        expect((err as any).reason).toMatch(reason);
-        await recorder.settle();
-        expect(recorder.all("aws:ecr/repository:Repository")).toHaveLength(0);
-    });
+    ])("refuses %j before creating anything", (args, propertyPath, reason) =>
+        expectRefusedBeforeCreating(
+            (c) => new c.PrivateModelRepository("m", args as any),
+            propertyPath,
+            reason,
+        ),
+    );
 
     it("accepts principals of any partition: private ECR exists in each", async () => {
         const { c, recorder } = await fresh();
@@ -178,15 +192,13 @@ describe("LocalModelRegistry", () => {
         [{ repositoryName: "ok", port: 70000 }, "port", /1 to 65535/],
         [{ repositoryName: "ok", registryUrl: "http://h:5000/v2" }, "registryUrl", /nothing else/],
         [{ repositoryName: "ok", image: "registry 2" }, "image", /image reference/],
-    ])("refuses %j before creating anything", async (args, propertyPath, reason) => {
-        const { pulumi, c, recorder } = await fresh();
-        const err = thrownBy(() => new c.LocalModelRegistry("m", args as any));
-        expect(pulumi.InputPropertyError.isInstance(err)).toBe(true);
-        expect((err as any).propertyPath).toBe(propertyPath);
-        expect((err as any).reason).toMatch(reason);
-        await recorder.settle();
-        expect(recorder.resources.filter((r) => r.custom)).toHaveLength(0);
-    });
+    ])("refuses %j before creating anything", (args, propertyPath, reason) =>
+        expectRefusedBeforeCreating(
+            (c) => new c.LocalModelRegistry("m", args as any),
+            propertyPath,
+            reason,
+        ),
+    );
 });
 
 describe("ModelImage", () => {

@@ -166,6 +166,14 @@ describe("a version bump with only the model changed", () => {
         fs.cpSync("model", path.join(work, "model"), { recursive: true });
     });
     afterAll(async () => {
+        // The engine keeps tagged images: remove both versions so runs do not pile them up.
+        if (registry) {
+            for (const tag of ["1.0.0", "1.1.0"]) {
+                await docker(["rmi", "-f", `${registry.host}/ml/iris:${tag}`]).catch(
+                    () => undefined,
+                );
+            }
+        }
         await registry?.stop();
         if (work) fs.rmSync(work, { recursive: true, force: true });
     });

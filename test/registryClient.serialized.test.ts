@@ -27,16 +27,16 @@ let server: ScriptedServer;
 
 beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "client-probe-"));
-    [providerText, bearer, tls, server] = await Promise.all([
-        serializeProviderAsPulumiUp(
-            "test/support/clientProbeProvider.ts",
-            "clientProbeProvider",
-            dir,
-        ),
-        startRegistry({ auth: "token" }),
-        startRegistry({ tls: true, auth: "htpasswd" }),
-        startScriptedServer(),
-    ]);
+    // One after the other, each kept as it starts: when one fails to start, afterAll stops the
+    // ones that did, and jest does not hang on a server left running.
+    providerText = await serializeProviderAsPulumiUp(
+        "test/support/clientProbeProvider.ts",
+        "clientProbeProvider",
+        dir,
+    );
+    bearer = await startRegistry({ auth: "token" });
+    tls = await startRegistry({ tls: true, auth: "htpasswd" });
+    server = await startScriptedServer();
     // Started in the project directory, as the engine starts the dynamic provider plugin: the
     // serialized closure requires undici by name, from the project's node_modules.
     host = await startDynamicProviderHost(path.resolve(__dirname, ".."), providerText);

@@ -14,21 +14,20 @@ import { RegistryEndpoint, authorizedRequest, headManifest } from "../../lib/reg
 import { CopyResult } from "../../lib/registryCopy";
 import { docker } from "./docker";
 import { LocalRegistry, pushBlob, putManifest } from "./registry";
+import { tool } from "./tools";
 
 const PROJECT = path.resolve(__dirname, "../..");
-export const SKOPEO = "/usr/bin/skopeo";
 
 export function sha256(data: Buffer | string): string {
     return `sha256:${createHash("sha256").update(data).digest("hex")}`;
 }
 
-/** Fails with the fix when skopeo is not installed: these tests are never skipped. */
+/**
+ * Fails with the install hint when skopeo (SKOPEO_BIN, or on PATH) is missing: these tests are
+ * never skipped.
+ */
 export function requireSkopeo(): void {
-    if (!fs.existsSync(SKOPEO)) {
-        throw new Error(
-            `${SKOPEO} is missing. Install it with 'apt-get install -y skopeo' (or run 'bash .ci/run', which does).`,
-        );
-    }
+    tool("skopeo");
 }
 
 function run(command: string, args: string[]): Promise<Buffer> {
@@ -58,7 +57,13 @@ export async function skopeoRaw(
     const creds = registry.credentials
         ? ["--creds", `${registry.credentials.username}:${registry.credentials.password}`]
         : [];
-    return run(SKOPEO, ["inspect", "--raw", "--tls-verify=false", ...creds, `docker://${ref}`]);
+    return run(tool("skopeo"), [
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        ...creds,
+        `docker://${ref}`,
+    ]);
 }
 
 export interface BuiltImage {
