@@ -61,6 +61,7 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
 
         let apiUrl: pulumi.Output<string>;
         let server: string;
+        let recordKey: string | undefined;
         if (args.registryUrl) {
             const url = new URL(args.registryUrl);
             server = url.host;
@@ -78,9 +79,13 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
                 { name: image, keepLocally: true },
                 { parent: this },
             );
+            const volumeName = `${base}-registry-data`;
+            // The published versions live in the volume, whatever port serves them: the
+            // histories the guard and the record carry follow the volume, not the port.
+            recordKey = `docker-volume:${volumeName}/${args.repositoryName}`;
             const volume = new docker.Volume(
                 `${name}-registry-data`,
-                { name: `${base}-registry-data` },
+                { name: volumeName },
                 // Published versions live here: destroy leaves them unless forceDestroy is set.
                 { parent: this, retainOnDelete: !(args.forceDestroy ?? false) },
             );
@@ -126,6 +131,7 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
             repositoryUri: this.repositoryUri,
             apiUrl,
             credentials: args.credentials,
+            recordKey,
         };
         this.registerOutputs({
             repositoryUri: this.repositoryUri,

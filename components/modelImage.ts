@@ -91,6 +91,7 @@ export class ModelImage extends pulumi.ComponentResource {
             platform,
             credentials,
             caCertificate: args.registry.caCertificate,
+            recordKey: args.registry.recordKey,
         };
 
         const guard = new TagGuard(

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PromotionDecision, PromotionSource, TagState, decidePromotion } from "../lib/promotion";
-import { checkInputs, endpointOf } from "../lib/publishInputs";
+import { checkInputs, endpointOf, recordKeyOf } from "../lib/publishInputs";
 import {
     RegistryEndpoint,
     checkSameRegistry,
@@ -110,6 +110,8 @@ export interface ImagePromotionInputs {
     readonly sourceRepositoryPath: string;
     readonly sourceCredentials?: { readonly username: string; readonly password: string };
     readonly sourceCaCertificate?: string;
+    /** What the carried history follows (see `RegistryInputs.recordKey`); absent: repositoryUri. */
+    readonly recordKey?: string;
     /** The digest the source stack published for the tag; "" for none; absent for a repository. */
     readonly sourcePublished?: string;
     /** Set by `check`: what the destination held under the tag ("" when absent). */
@@ -128,6 +130,8 @@ export interface ImagePromotionOutputs {
     readonly modelSha256: string;
     /** Every version this stack promoted to this repository. */
     readonly history: Readonly<Record<string, PublishedVersion & { readonly source: string }>>;
+    /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
+    readonly recordKey?: string;
 }
 
 const PROMOTION_INPUTS = [
@@ -225,7 +229,7 @@ export async function promote(
 ): Promise<ImagePromotionOutputs> {
     const checked = problemsOf(i, "apply");
     if (checked.problems.length > 0) throw new Error(checked.problems.join("\n"));
-    const sameRepository = previous?.repositoryUri === i.repositoryUri;
+    const sameRepository = previous !== undefined && recordKeyOf(previous) === recordKeyOf(i);
     const history = sameRepository ? (previous?.history ?? {}) : {};
     const decision = await evaluatePromotion(i, history[i.tag]?.digest);
     if (decision.action === "refuse") throw new Error(decision.message);
@@ -274,6 +278,7 @@ export async function promote(
                 source: i.sourceRepositoryUri,
             },
         },
+        ...(i.recordKey ? { recordKey: i.recordKey } : {}),
     };
 }
 
@@ -292,7 +297,7 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
         if (checked.unknown) return { inputs: news };
         if (checked.problems.length > 0) return fail(checked.problems);
         const history =
-            olds.repositoryUri === news.repositoryUri ? { ...(olds.promotedHistory ?? {}) } : {};
+            recordKeyOf(olds) === recordKeyOf(news) ? { ...(olds.promotedHistory ?? {}) } : {};
         const recorded = history[news.tag] || undefined;
         let decision: PromotionDecision;
         try {
@@ -524,6 +529,7 @@ export class PromotedImage extends pulumi.ComponentResource {
                     ? pulumi.secret(args.registry.credentials)
                     : undefined,
                 caCertificate: args.registry.caCertificate,
+                recordKey: args.registry.recordKey,
                 sourceName: args.source.name,
                 sourceRepositoryUri: args.source.repositoryUri,
                 sourceApiUrl,

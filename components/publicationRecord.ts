@@ -1,6 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { FINGERPRINT_LABEL, digestOf } from "../lib/guard";
-import { REQUIRED_INPUTS, RegistryInputs, checkInputs, endpointOf } from "../lib/publishInputs";
+import {
+    REQUIRED_INPUTS,
+    RegistryInputs,
+    checkInputs,
+    endpointOf,
+    recordKeyOf,
+} from "../lib/publishInputs";
 
 const RECORD_INPUTS = [...REQUIRED_INPUTS, "repoDigest"] as const;
 import { getImageConfig, headManifest } from "../lib/registryClient";
@@ -28,6 +34,8 @@ export interface PublicationRecordOutputs {
     readonly fingerprint: string;
     readonly digest: string;
     readonly history: Readonly<Record<string, PublishedVersion>>;
+    /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
+    readonly recordKey?: string;
 }
 
 export interface PublicationRecordArgs {
@@ -40,6 +48,8 @@ export interface PublicationRecordArgs {
     readonly repoDigest: pulumi.Input<string>;
     readonly credentials?: pulumi.Input<{ username: string; password: string } | undefined>;
     readonly caCertificate?: pulumi.Input<string | undefined>;
+    /** What the history follows (see `RegistryInputs.recordKey`). Defaults to `repositoryUri`. */
+    readonly recordKey?: pulumi.Input<string | undefined>;
 }
 
 /**
@@ -57,7 +67,7 @@ export async function recordPublication(
     const endpoint = endpointOf(inputs);
     const ref = `${inputs.repositoryUri}:${inputs.tag}`;
     const head = await headManifest(endpoint, inputs.tag);
-    const sameRepository = previous?.repositoryUri === inputs.repositoryUri;
+    const sameRepository = previous !== undefined && recordKeyOf(previous) === recordKeyOf(inputs);
     const earlier = sameRepository ? previous?.history?.[inputs.tag] : undefined;
     if (!head.exists) {
         throw new Error(
@@ -116,6 +126,7 @@ export async function recordPublication(
             ...(sameRepository ? (previous?.history ?? {}) : {}),
             [inputs.tag]: { fingerprint: inputs.fingerprint, digest: head.digest },
         },
+        ...(inputs.recordKey ? { recordKey: inputs.recordKey } : {}),
     };
 }
 

@@ -33,6 +33,12 @@ export interface RegistryTarget {
     readonly apiUrl?: pulumi.Input<string>;
     /** PEM certificate authority to trust for the registry API (a private registry's own CA). */
     readonly caCertificate?: pulumi.Input<string>;
+    /**
+     * What identifies the repository's stored data when `repositoryUri` may change without it (a
+     * local registry moved to another port keeps its volume): the guard's, the record's and the
+     * promotion's histories follow it. Defaults to `repositoryUri`.
+     */
+    readonly recordKey?: pulumi.Input<string>;
 }
 
 /** ECR Public's only region: its API and its authorization tokens exist in us-east-1 alone. */

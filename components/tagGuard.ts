@@ -1,6 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Decision, Publication, Verified, decide } from "../lib/guard";
-import { REQUIRED_INPUTS, RegistryInputs, checkInputs, endpointOf } from "../lib/publishInputs";
+import {
+    REQUIRED_INPUTS,
+    RegistryInputs,
+    checkInputs,
+    endpointOf,
+    recordKeyOf,
+} from "../lib/publishInputs";
 import { getImageConfig, headManifest } from "../lib/registryClient";
 
 /** The guard's inputs as the dynamic provider sees them (plain values). */
@@ -40,6 +46,8 @@ export interface TagGuardArgs {
     readonly credentials?: pulumi.Input<{ username: string; password: string } | undefined>;
     /** PEM CA to trust for the registry API. Defaults to the system roots. */
     readonly caCertificate?: pulumi.Input<string | undefined>;
+    /** What the carried history follows (see `RegistryInputs.recordKey`). Defaults to `repositoryUri`. */
+    readonly recordKey?: pulumi.Input<string | undefined>;
 }
 
 const GUARD_INPUTS = [...REQUIRED_INPUTS, "publisher"] as const;
@@ -114,7 +122,7 @@ function verifiedFrom(
     previous: Partial<TagGuardInputs> | undefined,
     wanted: TagGuardInputs,
 ): Verified | undefined {
-    if (!previous || previous.repositoryUri !== wanted.repositoryUri) return undefined;
+    if (!previous || recordKeyOf(previous) !== recordKeyOf(wanted)) return undefined;
     const recorded = previous.verifiedHistory?.[wanted.tag];
     if (recorded?.digest) return recorded;
     if (previous.verifiedDigest && previous.tag === wanted.tag && previous.fingerprint) {
@@ -134,7 +142,7 @@ function historyAfter(
     verifiedDigest: string,
 ): Record<string, Verified> {
     const history =
-        previous?.repositoryUri === wanted.repositoryUri
+        previous && recordKeyOf(previous) === recordKeyOf(wanted)
             ? { ...(previous.verifiedHistory ?? {}) }
             : {};
     if (verifiedDigest) {

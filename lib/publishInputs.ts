@@ -21,6 +21,20 @@ export interface RegistryInputs {
     readonly platform: string;
     readonly credentials?: { readonly username: string; readonly password: string };
     readonly caCertificate?: string;
+    /**
+     * What identifies the repository's stored data across runs, when `repositoryUri` may change
+     * while the data stays (a local registry moved to another port keeps its volume). The
+     * histories that the guard, the record and the promotion carry from run to run follow it.
+     * Absent: `repositoryUri`.
+     */
+    readonly recordKey?: string;
+}
+
+/** The key the carried histories follow: `recordKey`, else `repositoryUri`. */
+export function recordKeyOf(
+    i: { readonly repositoryUri?: string; readonly recordKey?: string } | undefined,
+): string | undefined {
+    return i ? i.recordKey || i.repositoryUri : undefined;
 }
 
 /** What the engine passes for a value not known yet: only ever in a preview. */

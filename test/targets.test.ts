@@ -84,6 +84,10 @@ describe("the local stack file", () => {
         expect(image.inputs.registry.server).toBe("127.0.0.1:5000");
         expect(image.inputs.registry.password).toBe("");
         expect(run.recorder.one(RECORD).inputs.apiUrl).toBe("http://127.0.0.1:5000");
+        // The histories follow the volume, not the port (test/recordKey.registry.test.ts).
+        const key = "docker-volume:model-registry-local-registry-data/model-registry-local";
+        expect(guard.inputs.recordKey).toBe(key);
+        expect(run.recorder.one(RECORD).inputs.recordKey).toBe(key);
     });
 
     it("exports the same outputs as an AWS stack, and the registry's API", async () => {
@@ -148,6 +152,8 @@ describe("a local stack on a registry the user runs", () => {
         expect(image.secretPaths).toContain("registry.password");
         const guard = run.recorder.one(GUARD);
         expect(guard.inputs.apiUrl).toBe("https://registry.internal:8443");
+        // A registry the user runs is known by its URI only.
+        expect(guard.inputs.recordKey ?? undefined).toBeUndefined();
         expect(guard.secretPaths.some((p) => p.startsWith("credentials"))).toBe(true);
     });
 });
@@ -321,6 +327,8 @@ describe("promotion between local stacks", () => {
             sourceApiUrl: "http://127.0.0.1:5000",
             repositoryUri: "127.0.0.1:5001/model-registry-local-staging",
             apiUrl: "http://127.0.0.1:5001",
+            recordKey:
+                "docker-volume:model-registry-local-staging-registry-data/model-registry-local-staging",
         });
     });
 });

@@ -1,0 +1,157 @@
+/**
+ * The histories the guard and the record carry follow `recordKey`: a local registry that moves
+ * to another port (same volume, same data) keeps the stack's memory of what it verified and
+ * published, so a version that later vanishes is still refused instead of published again. The
+ * port change is real: the same distribution registry, reached through a TCP forwarder on another
+ * port.
+ */
+import * as net from "net";
+import { recordPublication } from "../components/publicationRecord";
+import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
+import { FINGERPRINT_LABEL, PUBLISHER_LABEL } from "../lib/guard";
+import { authorizedRequest, headManifest } from "../lib/registryClient";
+import { pushLabelledImage } from "./support/images";
+import { LocalRegistry, startRegistry } from "./support/registry";
+
+jest.setTimeout(60_000);
+
+const FP = `sha256:${"c".repeat(64)}`;
+const PUBLISHER = "model-registry/local";
+const REPO = "model-registry-local";
+const KEY = `docker-volume:model-registry-local-registry-data/${REPO}`;
+
+let registry: LocalRegistry;
+let forwarder: net.Server;
+let movedPort: number;
+
+beforeAll(async () => {
+    registry = await startRegistry();
+    // The registry "moved" to another port: every connection there reaches the same registry.
+    const [host, port] = registry.host.split(":");
+    forwarder = net.createServer((client) => {
+        const upstream = net.connect(Number(port), host);
+        client.pipe(upstream).pipe(client);
+        const close = () => {
+            client.destroy();
+            upstream.destroy();
+        };
+        client.on("error", close);
+        upstream.on("error", close);
+    });
+    await new Promise<void>((resolve) => forwarder.listen(0, "127.0.0.1", resolve));
+    movedPort = (forwarder.address() as net.AddressInfo).port;
+});
+
+afterAll(async () => {
+    await new Promise<void>((resolve) =>
+        forwarder ? forwarder.close(() => resolve()) : resolve(),
+    );
+    await registry?.stop();
+});
+
+function guardInputs(port: string, recordKey: string | undefined): TagGuardInputs {
+    return {
+        repositoryUri: `127.0.0.1:${port}/${REPO}`,
+        apiUrl: `http://127.0.0.1:${port}`,
+        repositoryPath: REPO,
+        tag: "1.0.0",
+        fingerprint: FP,
+        platform: "linux/amd64",
+        publisher: PUBLISHER,
+        ...(recordKey ? { recordKey } : {}),
+    };
+}
+
+async function deleteTag(tag: string): Promise<void> {
+    const endpoint = registry.endpoint(REPO);
+    const head = await headManifest(endpoint, tag);
+    if (!head.exists) throw new Error(`${tag} is not there`);
+    const res = await authorizedRequest(
+        endpoint,
+        "DELETE",
+        `/v2/${REPO}/manifests/${head.digest}`,
+        {},
+        "push,pull",
+    );
+    if (res.status !== 202) throw new Error(`DELETE answered ${res.status}`);
+}
+
+it("keeps the guard's memory across a port change: a rollback to a version that vanished is refused", async () => {
+    const originalPort = registry.host.split(":")[1];
+    const labels = { [FINGERPRINT_LABEL]: FP, [PUBLISHER_LABEL]: PUBLISHER };
+    const run = async (olds: Partial<TagGuardInputs>, news: TagGuardInputs) => {
+        const result = await tagGuardProvider.check!(olds, news);
+        return {
+            failures: (result.failures ?? []).map((f) => f.reason),
+            state: result.inputs as TagGuardInputs,
+        };
+    };
+
+    // The same story with and without a record key, on versions of its own each time.
+    for (const [key, old, current] of [
+        [KEY, "1.0.0", "1.1.0"],
+        [undefined, "3.0.0", "3.1.0"],
+    ] as const) {
+        const at = (port: string, tag: string) => ({ ...guardInputs(port, key), tag });
+        await pushLabelledImage(registry.endpoint(REPO), old, labels);
+        await pushLabelledImage(registry.endpoint(REPO), current, labels);
+        // On the original port: the old version verified, then the bump verified too.
+        const first = await run({}, at(originalPort, old));
+        const bumped = await run(first.state, at(originalPort, current));
+        expect(Object.keys(bumped.state.verifiedHistory ?? {}).sort()).toEqual([old, current]);
+        // The port changes (same data); then the old version vanishes (a lost volume, a delete
+        // by hand) and the stack rolls back to it.
+        const moved = await run(bumped.state, at(String(movedPort), current));
+        expect(moved.failures).toEqual([]);
+        await deleteTag(old);
+        const rollback = await run(moved.state, at(String(movedPort), old));
+        if (key) {
+            expect(Object.keys(moved.state.verifiedHistory ?? {}).sort()).toEqual([old, current]);
+            expect(rollback.failures.join("\n")).toMatch(/deleted/);
+        } else {
+            // Without a record key the port change started a new memory, and the rollback would
+            // publish the vanished version again: the key is what keeps the promise here.
+            expect(Object.keys(moved.state.verifiedHistory ?? {})).toEqual([current]);
+            expect(rollback.failures).toEqual([]);
+        }
+    }
+});
+
+it("keeps the record's published versions across a port change", async () => {
+    const originalPort = registry.host.split(":")[1];
+    const digest = await pushLabelledImage(registry.endpoint(REPO), "2.0.0", {
+        [FINGERPRINT_LABEL]: FP,
+        [PUBLISHER_LABEL]: PUBLISHER,
+    });
+    const pushed = (port: string) => `127.0.0.1:${port}/${REPO}@${digest}`;
+    const base = {
+        ...guardInputs(originalPort, KEY),
+        tag: "2.0.0",
+        repoDigest: pushed(originalPort),
+    };
+    const first = await recordPublication(base, undefined);
+    expect(first.history["2.0.0"].digest).toBe(digest);
+    expect(first.recordKey).toBe(KEY);
+
+    const moved = await recordPublication(
+        {
+            ...guardInputs(String(movedPort), KEY),
+            tag: "2.0.0",
+            repoDigest: pushed(String(movedPort)),
+        },
+        { ...first, history: { ...first.history, "0.9.0": { fingerprint: FP, digest } } },
+    );
+    // The earlier history is kept under the new URI: promoting stacks still see 0.9.0.
+    expect(Object.keys(moved.history).sort()).toEqual(["0.9.0", "2.0.0"]);
+    expect(moved.repositoryUri).toBe(`127.0.0.1:${movedPort}/${REPO}`);
+
+    const unkeyed = await recordPublication(
+        {
+            ...guardInputs(String(movedPort), undefined),
+            tag: "2.0.0",
+            repoDigest: pushed(String(movedPort)),
+        },
+        { ...first, recordKey: undefined },
+    );
+    expect(Object.keys(unkeyed.history)).toEqual(["2.0.0"]);
+});
