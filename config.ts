@@ -152,12 +152,40 @@ export function loadConfig(): StackConfig {
     // Only the names of the keys that are set: a misspelt key is reported by name, its value
     // (which may be a secret) is never read.
     const setKeys = Object.keys(pulumi.runtime.allConfig());
+    // A value the user set with --secret on any key is never shown in a message.
+    const secretValues = new Set(
+        (Object.keys(CONFIG_KEYS) as ConfigKey[]).filter((key) =>
+            isSecretConfig(`${pulumi.getProject()}:${key}`),
+        ),
+    );
     return parseConfig(
         raw,
         { project: pulumi.getProject(), stack: pulumi.getStack() },
         password,
         setKeys,
+        secretValues,
     );
+}
+
+/**
+ * Whether the user set `<namespace>:<key>` with `--secret`. The engine passes those keys to the
+ * program (PULUMI_CONFIG_SECRET_KEYS); the SDK reads them with `isConfigSecret`, which it does
+ * not export in its typings, so the environment variable is the fallback.
+ */
+function isSecretConfig(fullKey: string): boolean {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const runtimeConfig = require("@pulumi/pulumi/runtime/config") as {
+        isConfigSecret?: (key: string) => boolean;
+    };
+    if (typeof runtimeConfig.isConfigSecret === "function") {
+        return runtimeConfig.isConfigSecret(fullKey);
+    }
+    try {
+        const keys: unknown = JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS ?? "[]");
+        return Array.isArray(keys) && keys.includes(fullKey);
+    } catch {
+        return false;
+    }
 }
 
 /**
@@ -173,6 +201,7 @@ export function parseConfig(
     ctx: { project: string; stack: string },
     registryPassword?: pulumi.Output<string>,
     setKeys: readonly string[] = [],
+    secretValues: ReadonlySet<string> = new Set(),
 ): StackConfig {
     const problems: ConfigProblem[] = [];
     const fail = (
@@ -365,7 +394,14 @@ export function parseConfig(
     }
 
     const sourceUrl = str("sourceUrl");
-    if (sourceUrl !== "" && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(sourceUrl)) {
+    const sourceWithCredentials = sourceUrl.includes("@") ? withoutUserinfo(sourceUrl) : undefined;
+    if (sourceWithCredentials !== undefined) {
+        // It becomes an image label, readable by anyone who can pull the image.
+        fail("sourceUrl", sourceUrl, {
+            reason: "it holds credentials (user:password@ or a token), and it becomes the org.opencontainers.image.source label that anyone who pulls the image can read; give the URL without them",
+            suggestion: sourceWithCredentials || undefined,
+        });
+    } else if (sourceUrl !== "" && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(sourceUrl)) {
         fail("sourceUrl", sourceUrl, {
             reason: "expected an absolute URL such as https://example.com/team/model",
             suggestion: /^[\w-]+(\.[\w-]+)+(\/\S*)?$/.test(sourceUrl)
@@ -421,8 +457,7 @@ export function parseConfig(
     let registryUrl: string | undefined;
     if (registryUrlText !== "" && !ignored.has("registryUrl")) {
         const p = checkRegistryUrl(registryUrlText);
-        // A password typed into the URL is not echoed into terminals and CI logs.
-        if (p) fail("registryUrl", registryUrlText.replace(/\/\/[^/@\s]*@/, "//***@"), p);
+        if (p) fail("registryUrl", registryUrlText, p);
         else registryUrl = registryUrlText.replace(/\/+$/, "");
     }
     const username = str("registryUsername");
@@ -478,7 +513,7 @@ export function parseConfig(
     }
 
     if (problems.length > 0) {
-        throw new pulumi.RunError(formatProblems(problems, ctx));
+        throw new pulumi.RunError(formatProblems(problems, ctx, secretValues));
     }
     return {
         modelVersion: modelVersion as string,
@@ -516,6 +551,11 @@ function contextProblem(
     dockerfileSet: string | undefined,
 ): Problem & { fix?: string } {
     const resolved = JSON.stringify(path.resolve(modelContext));
+    if (modelContext.trim() === "") {
+        return {
+            reason: "it is empty; expected the model image's build context, a directory relative to the project",
+        };
+    }
     if (!isKind(modelContext, "file")) {
         return {
             reason: `no directory ${resolved}; expected the model image's build context, relative to the project`,
@@ -586,7 +626,7 @@ function unknownKeyProblems(
     for (const full of [...setKeys].sort()) {
         if (!full.startsWith(prefix)) continue;
         const key = full.slice(prefix.length);
-        if (key in CONFIG_KEYS) continue;
+        if (Object.hasOwn(CONFIG_KEYS, key)) continue;
         const closest = closestKey(key);
         const shown = "is set";
         if (closest === undefined) {
@@ -607,7 +647,8 @@ function unknownKeyProblems(
         if (alreadySet) {
             fix = `pulumi config rm ${shellWord(key)}`;
         } else if (spec.kind === "array") {
-            fix = `pulumi config rm ${shellWord(key)} && pulumi config set --path '${closest}[0]' ${spec.placeholder} (the items: pulumi config get ${shellWord(key)})`;
+            // Read the items first: once the misspelt key is removed they are gone.
+            fix = `pulumi config get ${shellWord(key)} (the items), then pulumi config set --path '${closest}[0]' ${spec.placeholder} for each, then pulumi config rm ${shellWord(key)}`;
         } else {
             // Moves the value without showing it here (it may be a secret).
             const secret = SECRET_KEYS.has(closest) ? "--secret " : "";
@@ -624,6 +665,32 @@ function unknownKeyProblems(
         });
     }
     return { problems, meant };
+}
+
+/**
+ * `scheme://user:password@host/...` (or without the scheme) with everything up to the last `@`
+ * of the text replaced by `***`: a password typed into a URL never reaches a terminal or a CI
+ * log. Text without an `@` is returned as it is.
+ */
+export function maskUserinfo(text: string): string {
+    return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^\s]*@/i, "$1***@");
+}
+
+/**
+ * The URL without credentials when it carries some (`https://user:token@host/...`): "" when it
+ * cannot be parsed; undefined when it carries none.
+ */
+function withoutUserinfo(text: string): string | undefined {
+    let url: URL;
+    try {
+        url = new URL(text);
+    } catch {
+        return /^[^\s/]*@/.test(text) ? "" : undefined;
+    }
+    if (url.username === "" && url.password === "") return undefined;
+    url.username = "";
+    url.password = "";
+    return url.toString();
 }
 
 /** A registry API base URL: http(s), a host and an optional port, nothing else. */
@@ -692,8 +759,22 @@ function fixFor(p: ConfigProblem): string {
 function formatProblems(
     problems: readonly ConfigProblem[],
     ctx: { project: string; stack: string },
+    secretValues: ReadonlySet<string> = new Set(),
 ): string {
-    const lines = problems.map((p) => {
+    const lines = problems.map((problem) => {
+        // A value set with --secret is never shown, nor a fix derived from it; credentials typed
+        // into a URL are masked in the value and in the fix.
+        const secret = secretValues.has(problem.key) && problem.value !== undefined;
+        const p: ConfigProblem = secret
+            ? { ...problem, value: undefined, suggestion: undefined, shown: "is set (a secret)" }
+            : {
+                  ...problem,
+                  value: problem.value === undefined ? undefined : maskUserinfo(problem.value),
+                  suggestion:
+                      problem.suggestion === undefined
+                          ? undefined
+                          : maskUserinfo(problem.suggestion),
+              };
         const shown =
             p.shown ??
             (p.value === undefined

@@ -407,7 +407,8 @@ const DOMAIN = new RegExp(
 );
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
+/** The digests Docker accepts (go-digest's Validate): a known algorithm and its length, lower-case hex. */
+const DIGEST = /^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$/;
 /** distribution/reference's limit on a name (domain and path). */
 const NAME_TOTAL_LENGTH_MAX = 255;
 
@@ -444,8 +445,10 @@ export function checkImageReference(value: string): Problem | undefined {
     const path = hasDomain ? parts.slice(1) : parts;
 
     if (digest !== undefined && !DIGEST.test(digest)) {
+        const lower = digest.toLowerCase();
         return {
-            reason: `the digest ${JSON.stringify(digest)} is not algorithm:hex (for example sha256: and 64 hex digits); ${expected}`,
+            reason: `the digest ${JSON.stringify(digest)} is not one Docker accepts (sha256: and 64, sha384: and 96, or sha512: and 128 lower-case hex digits); ${expected}`,
+            suggestion: DIGEST.test(lower) ? value.replace(digest, lower) : undefined,
         };
     }
     if (tag !== undefined && !TAG.test(tag)) {

@@ -743,3 +743,120 @@ describe("small message fixes", () => {
         );
     });
 });
+
+describe("secrets and credentials never reach a message", () => {
+    const messageOf = (raw: RawConfig, secretValues: string[] = []) => {
+        try {
+            parseConfig(
+                { modelVersion: "1.0.0", ...raw },
+                ctx,
+                undefined,
+                [],
+                new Set(secretValues),
+            );
+        } catch (e) {
+            return (e as Error).message;
+        }
+        throw new Error("expected parseConfig to throw");
+    };
+
+    it.each([
+        // On a stack whose registry is not local: refused as another target's setting.
+        [{ registryUrl: "http://admin:S3cretPass@reg.example:5000" }, "S3cretPass"],
+        // A password with @ or / in it, and one without a scheme.
+        [{ registry: "local", registryUrl: "http://admin:p@ss@reg.example:5000/v2" }, "p@ss"],
+        [{ registry: "local", registryUrl: "http://admin:pa/ss@reg.example:5000/v2" }, "pa/ss"],
+        [{ registry: "local", registryUrl: "admin:secretpw@reg.example:5000" }, "secretpw"],
+    ])("masks credentials typed into registryUrl (%j)", (raw, secret) => {
+        const message = messageOf(raw as RawConfig);
+        expect(message).toContain("model-registry:registryUrl");
+        expect(message).toContain("***@");
+        expect(message).not.toContain(secret);
+    });
+
+    it("refuses a sourceUrl with a token, which would become a public image label", () => {
+        const message = messageOf({
+            sourceUrl: "https://gitlab-ci-token:glcbt-SECRET@gitlab.example.com/g/p.git",
+        });
+        expect(message).toContain("model-registry:sourceUrl");
+        expect(message).toContain("org.opencontainers.image.source label");
+        expect(message).toContain(
+            "Fix: pulumi config set sourceUrl https://gitlab.example.com/g/p.git",
+        );
+        expect(message).not.toContain("glcbt-SECRET");
+        // Without credentials it is taken as it is.
+        expect(
+            parse({ modelVersion: "1.0.0", sourceUrl: "https://gitlab.example.com/g/p.git" })
+                .sourceUrl,
+        ).toBe("https://gitlab.example.com/g/p.git");
+    });
+
+    it("never shows a value set with --secret, nor a fix derived from it", () => {
+        const message = messageOf({ registry: "local", registryUrl: "reg.example.internal:5000" }, [
+            "registryUrl",
+        ]);
+        expect(message).toContain("model-registry:registryUrl is set (a secret):");
+        expect(message).not.toContain("reg.example.internal");
+    });
+
+    it("reads which keys are secret from the engine, as pulumi up passes them", async () => {
+        jest.resetModules();
+        const sdk: typeof pulumi = await import("@pulumi/pulumi");
+        await sdk.runtime.setMocks(
+            { newResource: () => ({ id: "x", state: {} }), call: () => ({}) },
+            "model-registry",
+            "dev",
+            false,
+        );
+        sdk.runtime.setAllConfig(
+            {
+                "model-registry:modelVersion": "1.0.0",
+                "model-registry:sourceUrl": "not a url with a private host secret.example",
+            },
+            ["model-registry:sourceUrl"],
+        );
+        const { loadConfig } = await import("../config");
+        let message = "";
+        try {
+            loadConfig();
+        } catch (e) {
+            message = (e as Error).message;
+        }
+        expect(message).toContain("model-registry:sourceUrl is set (a secret):");
+        expect(message).not.toContain("secret.example");
+    });
+
+    it("a misspelt list key: read its items before it is removed", () => {
+        let message = "";
+        try {
+            parseConfig({ modelVersion: "1.0.0" }, ctx, undefined, [
+                "model-registry:pushPrincipal",
+            ]);
+        } catch (e) {
+            message = (e as Error).message;
+        }
+        const fix = message.split("Fix: ")[1] ?? "";
+        expect(fix.indexOf("pulumi config get pushPrincipal")).toBeGreaterThanOrEqual(0);
+        expect(fix.indexOf("pulumi config get pushPrincipal")).toBeLessThan(
+            fix.indexOf("pulumi config rm pushPrincipal"),
+        );
+    });
+
+    it("reports keys named like Object's own properties as unknown", () => {
+        let message = "";
+        try {
+            parseConfig({ modelVersion: "1.0.0" }, ctx, undefined, ["model-registry:constructor"]);
+        } catch (e) {
+            message = (e as Error).message;
+        }
+        expect(message).toContain(
+            "model-registry:constructor is set: this program reads no such key",
+        );
+    });
+
+    it("says an empty modelContext is empty", () => {
+        expect(messageOf({ modelContext: "" })).toContain(
+            'model-registry:modelContext = "": it is empty',
+        );
+    });
+});

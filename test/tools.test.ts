@@ -49,6 +49,19 @@ function fakeDocker(dir: string, version: string, buildx: boolean): string {
 const pathOf = (...dirs: string[]) => ({ PATH: dirs.join(path.delimiter) });
 
 describe("finding the Docker client", () => {
+    it("takes a client whose engine does not answer: docker version prints the client and exits 1", () => {
+        // As Docker's client does with the engine stopped, or a socket the user may not open.
+        const stopped = fakeBin(
+            "engine-stopped",
+            "docker",
+            'case "$1" in\n  version) echo 20.10.24+dfsg1; echo "Cannot connect to the Docker daemon" >&2; exit 1 ;;\n  *) exit 1 ;;\nesac',
+        );
+        expect(findTool("docker", pathOf(stopped))).toEqual({ file: path.join(stopped, "docker") });
+        // A client that prints nothing is still no client.
+        const broken = fakeBin("broken", "docker", "exit 1");
+        expect(findTool("docker", pathOf(broken))).toHaveProperty("problem");
+    });
+
     it("takes the first docker on PATH that builds with BuildKit, passing over a newer one without buildx", () => {
         const newBare = fakeDocker("new-bare", "28.2.2", false);
         const debian = fakeDocker("debian", "20.10.24+dfsg1", false);

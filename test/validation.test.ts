@@ -256,6 +256,7 @@ describe("checkImageReference", () => {
         "a--b/c__d/e.f_g:1.0-x_Y",
         `python@sha256:${"0".repeat(64)}`,
         `python:3@sha256:${"0".repeat(64)}`,
+        `python@sha512:${"0".repeat(128)}`,
     ])("accepts %s", (ref) => expect(checkImageReference(ref)).toBeUndefined());
 
     it.each([
@@ -264,7 +265,15 @@ describe("checkImageReference", () => {
         ["localhost:5000/Team/M", /upper-case/, "localhost:5000/team/m"],
         ["python:-x", /the tag "-x" is not a valid tag/, undefined],
         [`python:${"t".repeat(129)}`, /is not a valid tag/, undefined],
-        ["python@sha256:abc", /the digest "sha256:abc" is not algorithm:hex/, undefined],
+        ["python@sha256:abc", /the digest "sha256:abc" is not one Docker accepts/, undefined],
+        // Docker refuses upper-case hex, a short digest and an algorithm it does not know.
+        [
+            `python@sha256:${"A".repeat(64)}`,
+            /is not one Docker accepts/,
+            `python@sha256:${"a".repeat(64)}`,
+        ],
+        [`python@sha256:${"0".repeat(32)}`, /is not one Docker accepts/, undefined],
+        [`python@md5:${"0".repeat(32)}`, /is not one Docker accepts/, undefined],
         ["reg_istry.io/a", /the registry "reg_istry.io" is not a host\[:port\]/, undefined],
         ["a/-b", /component "-b"/, undefined],
         ["a//b", /component ""/, undefined],

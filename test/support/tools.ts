@@ -75,6 +75,12 @@ function isExecutable(file: string): boolean {
     }
 }
 
+/**
+ * What the command prints on stdout, or undefined when it cannot run. A command that prints and
+ * then exits non-zero still answered: `docker version` prints the client's version and exits 1
+ * when no engine answers (stopped, or a socket the user may not open), and that client is fine:
+ * the engine is started, or the socket problem reported, later.
+ */
 function output(file: string, args: string[]): string | undefined {
     try {
         return execFileSync(file, args, {
@@ -82,8 +88,9 @@ function output(file: string, args: string[]): string | undefined {
             stdio: ["ignore", "pipe", "pipe"],
             timeout: 10_000,
         });
-    } catch {
-        return undefined;
+    } catch (e) {
+        const stdout = (e as { stdout?: unknown }).stdout;
+        return typeof stdout === "string" && stdout.trim() !== "" ? stdout : undefined;
     }
 }
 
