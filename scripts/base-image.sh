@@ -57,7 +57,13 @@ if [ ! -s "$tarball" ]; then
     fi
     sudo=(sudo -n)
   fi
-  as_root() { "${sudo[@]}" "$@"; }
+  # ${sudo[@]+...}: an empty array is "unbound" under set -u in bash before 4.4.
+  as_root() { ${sudo[@]+"${sudo[@]}"} "$@"; }
+  # The cache must be writable before minutes of debootstrap, not after.
+  if ! mkdir -p "$cache_dir" 2>/dev/null || [ ! -w "$cache_dir" ]; then
+    echo "cannot write the base image cache $cache_dir: set MODEL_REGISTRY_CACHE to a writable directory" >&2
+    exit 1
+  fi
   command -v debootstrap >/dev/null || {
     echo "making the base image $image needs debootstrap: 'sudo apt-get install -y debootstrap', or set MODEL_REGISTRY_BASE_IMAGE to an image to use instead" >&2
     exit 1

@@ -31,7 +31,7 @@ if [ "$(id -u)" != 0 ]; then
   fi
   sudo=(sudo -n)
 fi
-as_root() { "${sudo[@]}" "$@"; }
+as_root() { ${sudo[@]+"${sudo[@]}"} "$@"; }
 
 log="${TMPDIR:-/tmp}/model-registry-dockerd-$(id -u).log"
 if [ -d /run/systemd/system ] && systemctl cat docker.service >/dev/null 2>&1; then
