@@ -220,7 +220,21 @@ class Handler(BaseHTTPRequestHandler):
         if self.request_version == "HTTP/0.9":
             self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
             return
-        routes = {"/health": {"GET": self.get_health}, "/predict": {"POST": self.post_predict}}
+        # RFC 9112: no white space between a field name and its colon; a server must refuse it
+        # (it would otherwise be read as another header, "Content-Length ").
+        # The header parser stops at such a line (a "defect") and reads the rest as the body.
+        bad = next((n for n in self.headers.keys() if n != n.strip() or not n), None)
+        if bad is not None or self.headers.defects:
+            self.linger = True
+            self.send_error(
+                HTTPStatus.BAD_REQUEST,
+                "a malformed header line (white space in the header name, or no colon)",
+            )
+            return
+        routes = {
+            "/health": {"GET": self.get_health, "HEAD": self.get_health},
+            "/predict": {"POST": self.post_predict},
+        }
         methods = routes.get(self.path.split("?", 1)[0])
         if methods is None:
             self.linger = True
@@ -263,6 +277,7 @@ class Handler(BaseHTTPRequestHandler):
                 HTTPStatus.BAD_REQUEST, "Content-Length must be one decimal number of bytes"
             )
             return
+        text = text.lstrip("0") or "0"  # 0034 is 34 bytes
         if len(text) > 9 or int(text) > MAX_BODY:
             self.linger = True
             self.send_error(
@@ -345,7 +360,9 @@ class Handler(BaseHTTPRequestHandler):
         if status == HTTPStatus.SERVICE_UNAVAILABLE:
             head.append("Retry-After: 1")
         self.log_request(status.value, len(body))
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        # A HEAD answer has the GET answer's headers and no body (RFC 9110).
+        sent = b"" if self.command == "HEAD" else body
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + sent)
 
     def finish(self):
         super().finish()
@@ -483,23 +500,23 @@ def healthcheck(port):
         return 1
 
 
-def setting(name, default, parse, minimum):
+def setting(name, default, parse, minimum, maximum):
     text = os.environ.get(name, "")
     try:
         value = parse(text) if text else default
-        if not (math.isfinite(value) and value >= minimum):
+        if not (math.isfinite(value) and minimum <= value <= maximum):
             raise ValueError
         return value
-    except ValueError:
-        sys.exit(f"{name}={text!r}: expected a number of at least {minimum}")
+    except (ValueError, OverflowError):
+        sys.exit(f"{name}={text!r}: expected a number from {minimum} to {maximum}")
 
 
 def main():
-    port = setting("PORT", 8080, int, 1)
+    port = setting("PORT", 8080, int, 1, 65535)
     if "--healthcheck" in sys.argv:
         sys.exit(healthcheck(port))
-    max_connections = setting("MAX_CONNECTIONS", 64, int, 1)
-    request_timeout = setting("REQUEST_TIMEOUT_SECONDS", 10.0, float, 0.1)
+    max_connections = setting("MAX_CONNECTIONS", 64, int, 1, 10_000)
+    request_timeout = setting("REQUEST_TIMEOUT_SECONDS", 10.0, float, 0.1, 3600.0)
     model = load_model(os.environ.get("MODEL_PATH", "/opt/model/model.json"))
     Handler.model = model
     Handler.timeout = request_timeout

@@ -118,6 +118,30 @@ describe("the example model server", () => {
         expectRefusal(twice, 400, /Content-Length must be one decimal number/);
     });
 
+    it("reads a Content-Length with leading zeros as its number, and refuses white space before the colon", async () => {
+        const rows = '{"inputs": [[5.1, 3.5, 1.4, 0.2]]}';
+        const padded = await rawRequest(
+            server.port,
+            rawPredict(rows, [`Content-Length: ${String(rows.length).padStart(13, "0")}`]),
+        );
+        expect(padded.status).toBe(200);
+        expect(JSON.parse(padded.body).predictions).toHaveLength(1);
+        const spaced = await rawRequest(
+            server.port,
+            rawPredict(rows, [`Content-Length : ${rows.length}`]),
+        );
+        expectRefusal(spaced, 400, /malformed header line/);
+    });
+
+    it("answers HEAD /health with the GET headers and no body", async () => {
+        const get = await rawRequest(server.port, "GET /health HTTP/1.1\r\nHost: model\r\n\r\n");
+        const head = await rawRequest(server.port, "HEAD /health HTTP/1.1\r\nHost: model\r\n\r\n");
+        expect(head.status).toBe(200);
+        expect(head.body).toBe("");
+        expect(head.headers["content-type"]).toBe("application/json");
+        expect(head.headers["content-length"]).toBe(get.headers["content-length"]);
+    });
+
     it.each([
         ["a 400-digit integer", `{"inputs": [[${"9".repeat(400)}, 1, 1, 1]]}`, /too large/],
         ["1e400", '{"inputs": [[1e400, 1, 1, 1]]}', /too large/],
@@ -181,6 +205,12 @@ describe("the example model server", () => {
         );
         expectRefusal(wrongMethod, 405, /use POST/);
         expect(wrongMethod.headers.allow).toBe("POST");
+        const postHealth = await rawRequest(
+            server.port,
+            rawPredict("{}").replace("/predict", "/health"),
+        );
+        expectRefusal(postHealth, 405, /use GET, HEAD/);
+        expect(postHealth.headers.allow).toBe("GET, HEAD");
         expectRefusal(await rawRequest(server.port, "NONSENSE\r\n\r\n"), 400, /./);
     });
 
@@ -226,6 +256,19 @@ describe("the example model server", () => {
         expect(res.status).toBe(200);
         expect(Date.now() - t0).toBeLessThan(1_000);
         expect(await threadCount(server.id)).toBeLessThanOrEqual(threadsBefore);
+    });
+
+    it.each([
+        ["PORT", "70000"],
+        ["REQUEST_TIMEOUT_SECONDS", "1e300"],
+        ["MAX_CONNECTIONS", "0"],
+    ])("refuses %s=%s at start, with one line and no traceback", async (name, value) => {
+        const run = await docker(["run", "--rm", "-e", `${name}=${value}`, tag]).then(
+            () => undefined,
+            (e: Error) => e.message,
+        );
+        expect(run).toContain(`${name}='${value}': expected a number from`);
+        expect(run).not.toContain("Traceback");
     });
 
     it("escapes control characters in its log lines", async () => {
