@@ -18,6 +18,10 @@ import {
 
 const config = loadConfig();
 
+// One token for the account's private registry, when the stack publishes there: the repository
+// pushes with it, and a promotion reads a source in the same registry with it.
+const ecrPrivate = config.registry === "ecr-private" ? ecrPrivateCredentials() : undefined;
+
 // A stack with promoteFrom publishes that source's exact image by digest; the others build. A
 // version the source has not published stops the run before anything is created.
 const source = config.promoteFrom
@@ -86,6 +90,7 @@ function repositoryFor(
                     forceDestroy: c.forceDestroy,
                     pushPrincipals: c.pushPrincipals,
                     kmsKey: c.kmsKey,
+                    credentials: ecrPrivate?.credentials,
                 },
                 opts,
             );
@@ -124,11 +129,10 @@ function repositoryFor(
 function withSourceCredentials(s: PromotionSourceArgs, c: StackConfig): PromotionSourceArgs {
     // The API origin this stack's credentials belong to: they are sent to a source only there.
     let access: { origin: pulumi.Input<string>; credentials: pulumi.Input<RegistryCredentials> };
-    if (c.registry === "ecr-private") {
-        const ecr = ecrPrivateCredentials();
+    if (ecrPrivate) {
         access = {
-            origin: pulumi.interpolate`https://${ecr.server}`,
-            credentials: ecr.credentials,
+            origin: pulumi.interpolate`https://${ecrPrivate.server}`,
+            credentials: ecrPrivate.credentials,
         };
     } else if (c.registry === "local" && c.registryUrl && c.registryCredentials) {
         access = { origin: new URL(c.registryUrl).origin, credentials: localCredentials(c)! };

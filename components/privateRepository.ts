@@ -25,6 +25,11 @@ export interface PrivateModelRepositoryArgs {
     readonly untaggedExpiryDays?: number;
     /** AWS resource tags for the repository: at most 50. Defaults to none. */
     readonly tags?: Readonly<Record<string, string>>;
+    /**
+     * Push credentials, when the caller already holds a token for the account's registry (see
+     * `ecrPrivateCredentials`). Defaults to a token fetched here.
+     */
+    readonly credentials?: pulumi.Input<RegistryCredentials>;
 }
 
 /** The repository policy actions a pusher needs, and nothing else. */
@@ -110,7 +115,7 @@ export class PrivateModelRepository extends pulumi.ComponentResource {
         this.registry = {
             server: repository.repositoryUrl.apply((uri) => uri.split("/")[0]),
             repositoryUri: repository.repositoryUrl,
-            credentials: ecrPrivateCredentials(this).credentials,
+            credentials: args.credentials ?? ecrPrivateCredentials(this).credentials,
         };
 
         this.registerOutputs({

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PromotionDecision, PromotionSource, TagState, decidePromotion } from "../lib/promotion";
-import { checkInputs, endpointOf, recordKeyOf } from "../lib/publishInputs";
+import { RegistryInputs, checkInputs, endpointOf, recordKeyOf } from "../lib/publishInputs";
 import {
     RegistryEndpoint,
     checkSameRegistry,
@@ -96,24 +96,12 @@ export interface PromotedImageArgs {
 }
 
 /** The promotion's inputs as its dynamic provider sees them (plain values). */
-export interface ImagePromotionInputs {
-    readonly repositoryUri: string;
-    readonly apiUrl: string;
-    readonly repositoryPath: string;
-    readonly tag: string;
-    readonly platform: string;
-    readonly credentials?: { readonly username: string; readonly password: string };
-    readonly caCertificate?: string;
-    readonly sourceName: string;
-    readonly sourceRepositoryUri: string;
-    readonly sourceApiUrl: string;
-    readonly sourceRepositoryPath: string;
-    readonly sourceCredentials?: { readonly username: string; readonly password: string };
-    readonly sourceCaCertificate?: string;
-    /** What the carried history follows (see `RegistryInputs.recordKey`); absent: repositoryUri. */
-    readonly recordKey?: string;
-    /** The digest the source stack published for the tag; "" for none; absent for a repository. */
-    readonly sourcePublished?: string;
+export interface ImagePromotionInputs
+    // The destination: what the guard and the record get (no fingerprint: nothing is built).
+    extends
+        Omit<RegistryInputs, "fingerprint">,
+        // The source: what the source check gets.
+        Omit<PromotionSourceCheckInputs, "passedTags"> {
     /** Set by `check`: what the destination held under the tag ("" when absent). */
     readonly destinationDigest?: string;
     /** Set by `check`, carried from run to run: every tag this stack promoted, with its digest. */

@@ -10,6 +10,7 @@ import {
 
 const RECORD_INPUTS = [...REQUIRED_INPUTS, "repoDigest"] as const;
 import { getImageConfig, headManifest } from "../lib/registryClient";
+import { RegistryInputArgs } from "./registry";
 
 /** One published version, as the registry answered after the push. */
 export interface PublishedVersion {
@@ -38,18 +39,10 @@ export interface PublicationRecordOutputs {
     readonly recordKey?: string;
 }
 
-export interface PublicationRecordArgs {
-    readonly repositoryUri: pulumi.Input<string>;
-    readonly apiUrl: pulumi.Input<string>;
-    readonly repositoryPath: pulumi.Input<string>;
-    readonly tag: pulumi.Input<string>;
-    readonly fingerprint: pulumi.Input<string>;
-    readonly platform: pulumi.Input<string>;
+/** The record's arguments: the registry-facing inputs, and what docker.Image reported. */
+export interface PublicationRecordArgs extends RegistryInputArgs {
+    /** docker.Image's `repoDigest` ("" when it only built). */
     readonly repoDigest: pulumi.Input<string>;
-    readonly credentials?: pulumi.Input<{ username: string; password: string } | undefined>;
-    readonly caCertificate?: pulumi.Input<string | undefined>;
-    /** What the history follows (see `RegistryInputs.recordKey`). Defaults to `repositoryUri`. */
-    readonly recordKey?: pulumi.Input<string | undefined>;
 }
 
 /**

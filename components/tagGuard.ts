@@ -8,6 +8,7 @@ import {
     recordKeyOf,
 } from "../lib/publishInputs";
 import { getImageConfig, headManifest } from "../lib/registryClient";
+import { RegistryInputArgs } from "./registry";
 
 /** The guard's inputs as the dynamic provider sees them (plain values). */
 export interface TagGuardInputs extends RegistryInputs {
@@ -27,27 +28,10 @@ export interface TagGuardInputs extends RegistryInputs {
     readonly verifiedHistory?: Readonly<Record<string, Verified>>;
 }
 
-export interface TagGuardArgs {
-    /** `<server>/<path>` of the repository. */
-    readonly repositoryUri: pulumi.Input<string>;
-    /** The version tag about to be pushed. */
-    readonly tag: pulumi.Input<string>;
-    /** Content fingerprint of the image about to be pushed. */
-    readonly fingerprint: pulumi.Input<string>;
-    /** `<project>/<stack>` of this stack. */
+/** The guard's arguments: the registry-facing inputs, and who publishes. */
+export interface TagGuardArgs extends RegistryInputArgs {
+    /** `<project>/<stack>` of this stack (the publisher label). */
     readonly publisher: pulumi.Input<string>;
-    /** Build platform (`os/arch[/variant]`), to pick the image out of an index. */
-    readonly platform: pulumi.Input<string>;
-    /** Registry API base URL. */
-    readonly apiUrl: pulumi.Input<string>;
-    /** Repository path inside the registry. */
-    readonly repositoryPath: pulumi.Input<string>;
-    /** Credentials to read tags with; kept secret. Defaults to anonymous access. */
-    readonly credentials?: pulumi.Input<{ username: string; password: string } | undefined>;
-    /** PEM CA to trust for the registry API. Defaults to the system roots. */
-    readonly caCertificate?: pulumi.Input<string | undefined>;
-    /** What the carried history follows (see `RegistryInputs.recordKey`). Defaults to `repositoryUri`. */
-    readonly recordKey?: pulumi.Input<string | undefined>;
 }
 
 const GUARD_INPUTS = [...REQUIRED_INPUTS, "publisher"] as const;

@@ -24,6 +24,9 @@ function thrownBy(build: () => unknown): Error {
     throw new Error("expected an error");
 }
 
+/** A push principal listed twice: both AWS targets refuse it. */
+const REPEATED_PRINCIPALS = ["arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"];
+
 /**
  * Builds a component with bad arguments and checks it throws the InputPropertyError for
  * `propertyPath` before registering any custom resource.
@@ -133,13 +136,7 @@ describe("ModelRepository", () => {
             /aws-cn/,
         ],
         [
-            {
-                repositoryName: "ok",
-                pushPrincipals: [
-                    "arn:aws:iam::123456789012:root",
-                    "arn:aws:iam::123456789012:root",
-                ],
-            },
+            { repositoryName: "ok", pushPrincipals: REPEATED_PRINCIPALS },
             "pushPrincipals",
             /item 1 repeats item 0/,
         ],
@@ -158,13 +155,7 @@ describe("PrivateModelRepository", () => {
         [{ repositoryName: "ok", kmsKey: "alias/mine" }, "kmsKey", /ARN of a KMS key/],
         [{ repositoryName: "ok", untaggedExpiryDays: 0 }, "untaggedExpiryDays", /at least 1/],
         [
-            {
-                repositoryName: "ok",
-                pushPrincipals: [
-                    "arn:aws:iam::123456789012:root",
-                    "arn:aws:iam::123456789012:root",
-                ],
-            },
+            { repositoryName: "ok", pushPrincipals: REPEATED_PRINCIPALS },
             "pushPrincipals",
             /item 1 repeats item 0/,
         ],

@@ -265,6 +265,10 @@ describe("an ecr-private stack", () => {
             password: FAKE_PASSWORD,
         });
         expect(promotion.secretPaths.some((p) => p.startsWith("sourceCredentials"))).toBe(true);
+        // One token serves the push and the source read.
+        expect(
+            staging.recorder.invokes.filter((i) => i.token === ECR_PRIVATE_TOKEN_INVOKE),
+        ).toHaveLength(1);
     });
 
     it("sends its token to the source's API only over the same origin, never over http", async () => {
