@@ -53,6 +53,9 @@ describe("the local stack file", () => {
             expect.objectContaining({ internal: 5000, external: 5000, ip: "127.0.0.1" }),
         ]);
         expect(container.inputs.envs).toContain("REGISTRY_STORAGE_DELETE_ENABLED=false");
+        // Created only once the registry answers: the guard and the push must not race its start.
+        expect(container.inputs.wait).toBe(true);
+        expect(container.inputs.healthcheck.tests.join(" ")).toContain("http://127.0.0.1:5000/v2/");
         expect(container.inputs.restart).toBe("unless-stopped");
         expect(container.inputs.name).toBe("model-registry-local-registry");
         const image = run.recorder.one(REMOTE_IMAGE);
