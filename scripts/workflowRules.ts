@@ -243,9 +243,9 @@ function jobProblems(
             }
         }
         if (action === "actions/setup-node") {
-            if (String(step.with["node-version"]) !== "20" || step.with.cache !== "npm") {
+            if (String(step.with["node-version"]) !== "24" || step.with.cache !== "npm") {
                 problems.push(
-                    `${at2} must set up Node 20 with the npm cache (node-version: 20, cache: npm)`,
+                    `${at2} must set up Node 24 with the npm cache (node-version: 24, cache: npm)`,
                 );
             }
         }

@@ -383,7 +383,7 @@ const BROKEN: [string, (w: Record<string, any>) => void, string][] = [
     [
         "Node other than 20, or no npm cache",
         (w) => (w["ci.yml"].jobs.test.steps[1].with["node-version"] = 18),
-        'ci.yml: job "test", step 2 must set up Node 20 with the npm cache',
+        'ci.yml: job "test", step 2 must set up Node 24 with the npm cache',
     ],
     [
         "no pulumi up of dev on a push to main",
