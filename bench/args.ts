@@ -10,11 +10,22 @@ const GiB = 1024 * MiB;
 export const USAGE =
     "usage: npm run bench -- [--size <size>] [--no-docker]   (size: 1GiB, 256MiB, 1048576 …)";
 
+/** What `--help` prints: the usage, then each option. */
+export const HELP = `${USAGE}
+
+Benchmark of the image pipeline: prints figures, asserts nothing.
+  --size <size>   size of the generated model file (default 1GiB); bytes, or KiB, MiB, GiB
+  --no-docker     checksum figures only: no Docker engine, registry or skopeo needed
+  -h, --help      show this help and exit
+`;
+
 export interface BenchArgs {
     /** Model file size in bytes. Defaults to 1 GiB. */
     readonly size: number;
     /** Whether to run the Docker and registry figures (2 to 5); false with --no-docker. */
     readonly docker: boolean;
+    /** `--help` or `-h`: print HELP and run nothing. */
+    readonly help: boolean;
 }
 
 /** A bad command line: its message is what to print. */
@@ -54,15 +65,22 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Ben
     try {
         ({ values } = parseArgs({
             args: argv,
-            options: { size: { type: "string" }, "no-docker": { type: "boolean" } },
+            options: {
+                size: { type: "string" },
+                "no-docker": { type: "boolean" },
+                help: { type: "boolean", short: "h" },
+            },
             strict: true,
             allowPositionals: false,
         }));
     } catch (e) {
         throw new UsageError(e instanceof Error ? e.message : String(e));
     }
+    // Help is asked for: show it whatever else the line holds (a size that is not one, say).
+    if (values.help) return { size: GiB, docker: true, help: true };
     return {
         size: values.size === undefined ? GiB : parseSize(values.size),
         docker: !values["no-docker"],
+        help: values.help ?? false,
     };
 }

@@ -4,6 +4,7 @@
  *   npm run bench                      # 1 GiB model
  *   npm run bench -- --size 256MiB     # another size
  *   npm run bench -- --no-docker       # checksum figures only
+ *   npm run bench -- --help            # usage (also -h)
  *
  * 1. Checksum: the program's context hasher vs `sha256sum` on the same generated model file
  *    (warm page cache, best of 3), as a throughput ratio, and the hasher's peak RSS above its
@@ -46,7 +47,7 @@ import {
 } from "../test/support/docker";
 import { LocalRegistry, fetchManifest, startRegistry, storedBlobs } from "../test/support/registry";
 import { tool } from "../test/support/tools";
-import { BenchArgs, parseBenchArgs, USAGE, UsageError } from "./args";
+import { BenchArgs, HELP, parseBenchArgs, USAGE, UsageError } from "./args";
 
 const PROJECT = path.resolve(__dirname, "..");
 const MiB = 1024 * 1024;
@@ -371,7 +372,11 @@ try {
     console.error(`bench: ${e.message}\n${USAGE}`);
     process.exit(2);
 }
-main(args).catch((e) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-});
+if (args.help) {
+    process.stdout.write(HELP);
+} else {
+    main(args).catch((e) => {
+        console.error(e instanceof Error ? e.message : e);
+        process.exit(1);
+    });
+}

@@ -4,19 +4,28 @@
  */
 import { execFile } from "child_process";
 import * as path from "path";
-import { parseBenchArgs, parseSize, UsageError } from "../bench/args";
+import { HELP, parseBenchArgs, parseSize, USAGE, UsageError } from "../bench/args";
 
 const MiB = 1024 * 1024;
 
 describe("npm run bench -- <flags>", () => {
     it("takes --size 64MiB and --size=64MiB alike, and defaults to 1 GiB with Docker", () => {
-        expect(parseBenchArgs(["--size", "64MiB"])).toEqual({ size: 64 * MiB, docker: true });
-        expect(parseBenchArgs(["--size=64MiB"])).toEqual({ size: 64 * MiB, docker: true });
+        expect(parseBenchArgs(["--size", "64MiB"])).toEqual({
+            size: 64 * MiB,
+            docker: true,
+            help: false,
+        });
+        expect(parseBenchArgs(["--size=64MiB"])).toEqual({
+            size: 64 * MiB,
+            docker: true,
+            help: false,
+        });
         expect(parseBenchArgs(["--no-docker", "--size=1.5GiB"])).toEqual({
             size: 1536 * MiB,
             docker: false,
+            help: false,
         });
-        expect(parseBenchArgs([])).toEqual({ size: 1024 * MiB, docker: true });
+        expect(parseBenchArgs([])).toEqual({ size: 1024 * MiB, docker: true, help: false });
     });
 
     it("reads sizes in bytes and binary units, and refuses anything else", () => {
@@ -50,19 +59,35 @@ describe("npm run bench -- <flags>", () => {
         expect(() => parseBenchArgs([], { npm_config_docker: "" })).toThrow("--no-docker");
     });
 
-    it("exits 2 with one message and the usage, before any work", async () => {
-        const bench = path.resolve(__dirname, "../bench/pipeline.ts");
-        const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-            (resolve) =>
-                execFile(
-                    process.execPath,
-                    ["-r", "ts-node/register/transpile-only", bench, "--size=64MiB", "--sise", "1"],
-                    { cwd: path.resolve(__dirname, "..") },
-                    (err, stdout, stderr) =>
-                        resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-                ),
+    it("takes --help and -h, also beside other flags, as a request for help", () => {
+        for (const argv of [
+            ["--help"],
+            ["-h"],
+            ["--size", "lots", "--help"],
+            ["--no-docker", "-h"],
+        ])
+            expect(parseBenchArgs(argv)).toMatchObject({ help: true });
+        expect(HELP.startsWith(`${USAGE}\n`)).toBe(true);
+        for (const flag of ["--size <size>", "--no-docker", "-h, --help"])
+            expect(HELP).toContain(flag);
+    });
+
+    /** Runs bench/pipeline.ts as `npm run bench -- <argv>` does. */
+    function bench(argv: string[]) {
+        const script = path.resolve(__dirname, "../bench/pipeline.ts");
+        return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+            execFile(
+                process.execPath,
+                ["-r", "ts-node/register/transpile-only", script, ...argv],
+                { cwd: path.resolve(__dirname, "..") },
+                (err, stdout, stderr) =>
+                    resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+            ),
         );
-        expect(run).toEqual({
+    }
+
+    it("exits 2 with one message and the usage, before any work", async () => {
+        expect(await bench(["--size=64MiB", "--sise", "1"])).toEqual({
             code: 2,
             stdout: "",
             stderr:
@@ -70,4 +95,11 @@ describe("npm run bench -- <flags>", () => {
                 "usage: npm run bench -- [--size <size>] [--no-docker]   (size: 1GiB, 256MiB, 1048576 …)\n",
         });
     });
+
+    it.each([["--help"], ["-h"]])(
+        "prints its help for %s and exits 0, running nothing",
+        async (flag) => {
+            expect(await bench([flag])).toEqual({ code: 0, stdout: HELP, stderr: "" });
+        },
+    );
 });
