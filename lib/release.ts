@@ -141,7 +141,7 @@ export function parseReleaseCommand(argv: readonly string[], projectDir: string)
         });
     } catch (e) {
         if (argv.includes("--help") || argv.includes("-h")) return { kind: "help" };
-        return { kind: "usage", problems: [argumentProblem(e)] };
+        return { kind: "usage", problems: [argumentProblem(e, argv)] };
     }
     const { values, positionals, tokens } = parsed;
     if (values.help) return { kind: "help" };
@@ -268,14 +268,30 @@ export function parseReleaseCommand(argv: readonly string[], projectDir: string)
     };
 }
 
-/** parseArgs' errors, said with the option and the fix. */
-function argumentProblem(e: unknown): string {
+/** parseArgs' errors, said with the option and the fix; a misspelt option with the one meant. */
+function argumentProblem(e: unknown, argv: readonly string[]): string {
     const code = (e as { code?: string }).code;
     const message = e instanceof Error ? e.message : String(e);
     const option = /'(-[^' ]*)/.exec(message)?.[1] ?? "";
     const options = "--to <stack>, --from <stack>, --preview, --help";
     if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-        return `unknown option ${option}; the options are ${options}. Fix: remove it (see --help).`;
+        // The word as typed: parseArgs names only the first letter of `-to` ('-t').
+        const index = argv.findIndex((a) =>
+            option.startsWith("--")
+                ? a === option || a.startsWith(`${option}=`)
+                : !a.startsWith("--") && a.startsWith(option),
+        );
+        const typed = index < 0 ? option : argv[index].split("=")[0];
+        const meant = optionMeant(typed);
+        if (index >= 0 && meant !== undefined) {
+            const fixed = [...argv];
+            fixed[index] = `--${meant}${argv[index].slice(typed.length)}`;
+            return (
+                `unknown option ${typed}; did you mean --${meant}? ` +
+                `Fix: npm run release -- ${fixed.map(shellWord).join(" ")}.`
+            );
+        }
+        return `unknown option ${typed}; the options are ${options}. Fix: remove it (see --help).`;
     }
     if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
         if (/does not take an argument/.test(message)) {
@@ -284,6 +300,47 @@ function argumentProblem(e: unknown): string {
         return `${option} needs a stack name. Fix: ${option} staging (see --help).`;
     }
     return `${message.split("\n")[0]}. Fix: see npm run release -- --help.`;
+}
+
+/**
+ * The option an unknown one probably stands for (`--too`, `--form`, `-to`, `--Preview`,
+ * `--prev`): the same name but for case and dashes, the start of one option's name, or one edit
+ * away (two for names of five letters or more). Undefined when nothing is that close.
+ */
+export function optionMeant(typed: string): string | undefined {
+    const name = typed.replace(/^-+/, "").toLowerCase();
+    const names = Object.keys(OPTIONS);
+    if (name === "") return undefined;
+    if (names.includes(name)) return name;
+    const starts = names.filter((n) => name.length >= 2 && n.startsWith(name));
+    if (starts.length === 1) return starts[0];
+    const close = names.filter((n) => editDistance(name, n) <= (name.length >= 5 ? 2 : 1));
+    return close.length === 1 ? close[0] : undefined;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+    const d = Array.from({ length: a.length + 1 }, (_, i) =>
+        Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+    );
+    for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+            d[i][j] = Math.min(
+                d[i - 1][j] + 1,
+                d[i][j - 1] + 1,
+                d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+            );
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+                d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    return d[a.length][b.length];
+}
+
+/** `word` as one shell word: as it is when it needs no quoting, else in single quotes. */
+function shellWord(word: string): string {
+    return /^[A-Za-z0-9_.\/:=@+,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
 /**

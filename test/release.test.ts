@@ -13,6 +13,7 @@ import {
     ReleaseWorkspace,
     describeError,
     formatTable,
+    optionMeant,
     parseReleaseCommand,
     releaseMain,
     runRelease,
@@ -243,6 +244,37 @@ describe("parseReleaseCommand", () => {
             ],
         ],
         [["1.2.0", "-x"], [/^unknown option -x;/]],
+        // A misspelt option: the one meant, and the command with it.
+        [
+            ["1.2.0", "--too", "staging"],
+            [
+                /^unknown option --too; did you mean --to\? Fix: npm run release -- 1\.2\.0 --to staging\.$/,
+            ],
+        ],
+        [
+            ["1.2.0", "--too=staging"],
+            [
+                /^unknown option --too; did you mean --to\? Fix: npm run release -- 1\.2\.0 --to=staging\.$/,
+            ],
+        ],
+        [
+            ["1.2.0", "-to", "staging"],
+            [
+                /^unknown option -to; did you mean --to\? Fix: npm run release -- 1\.2\.0 --to staging\.$/,
+            ],
+        ],
+        [
+            ["1.2.0", "--to", "prod", "--form", "staging"],
+            [
+                /^unknown option --form; did you mean --from\? Fix: npm run release -- 1\.2\.0 --to prod --from staging\.$/,
+            ],
+        ],
+        [
+            ["1.2.0", "--previw"],
+            [
+                /^unknown option --previw; did you mean --preview\? Fix: npm run release -- 1\.2\.0 --preview\.$/,
+            ],
+        ],
         [["1.2.0", "--to"], [/^--to needs a stack name\. Fix: --to staging/]],
         [["1.2.0", "--from", "--preview"], [/^--from needs a stack name/]],
         [["1.2.0", "--preview=yes"], [/^--preview takes no value\. Fix: write --preview alone\.$/]],
@@ -310,6 +342,24 @@ describe("parseReleaseCommand", () => {
         const problems = parsed.kind === "usage" ? parsed.problems : [];
         expect(problems).toHaveLength(messages.length);
         messages.forEach((m, i) => expect(problems[i]).toMatch(m));
+    });
+
+    it.each([
+        ["--too", "to"],
+        ["--tO", "to"],
+        ["-t", "to"],
+        ["--fro", "from"],
+        ["--form", "from"],
+        ["--From", "from"],
+        ["--prev", "preview"],
+        ["--preveiw", "preview"],
+        ["--hepl", "help"],
+        ["--target", undefined],
+        ["--bogus", undefined],
+        ["-x", undefined],
+        ["--", undefined],
+    ])("optionMeant(%j) is %j", (typed, meant) => {
+        expect(optionMeant(typed)).toBe(meant);
     });
 
     it("refuses a directory that is not a Pulumi project", () => {
@@ -899,6 +949,26 @@ describe("LocalReleaseWorkspace (the Automation API, without the CLI)", () => {
                 "  the Pulumi CLI (pulumi) was not found on PATH. Install the Pulumi CLI 3.x and log in " +
                 "to the backend that holds the stacks (pulumi login).\n",
         );
+    });
+
+    it("npm run release -- 1.2.0 --too staging: exit 2, naming --too and --to", async () => {
+        const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+            childProcess.execFile(
+                "npm",
+                ["run", "--silent", "release", "--", "1.2.0", "--too", "staging"],
+                { cwd: PROJECT_DIR },
+                (err, stdout, stderr) =>
+                    resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+            ),
+        );
+        expect(run).toEqual({
+            code: EXIT_USAGE,
+            stdout: "",
+            stderr:
+                "release: 1 problem with the command; no stack was read or changed.\n" +
+                "  - unknown option --too; did you mean --to? Fix: npm run release -- 1.2.0 --to staging.\n" +
+                "  Usage: npm run release -- <version> [--to <stack>] [--from <stack>] [--preview] (--help for more)\n",
+        });
     });
 
     it("scripts/release.ts loads without running the command", async () => {
