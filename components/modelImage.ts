@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ModelBuildSpec, modelBuildSpec } from "../lib/buildSpec";
 import { PublicationRecord, PublishedVersion } from "./publicationRecord";
 import { RegistryTarget, apiUrlOf, checkImageArgs, repositoryPathOf } from "./registry";
-import { TagGuard } from "./tagGuard";
+import { PublishedBefore, TagGuard } from "./tagGuard";
 
 export interface ModelImageArgs {
     /** Where the image is pushed and how to authenticate; see `ModelRepository.registry`. */
@@ -26,6 +26,18 @@ export interface ModelImageArgs {
      * Who publishes, for the `model-registry.publisher` label. Defaults to `<project>/<stack>`.
      */
     readonly publisher?: string;
+    /**
+     * What this stack published before this run. Defaults to the stack's own last outputs
+     * (`repository_uri` and `published_versions`, as index.ts exports them), read through a
+     * StackReference to this stack: every version is known to the guard from the moment its
+     * publishing run ended, even when its tag was deleted since.
+     */
+    readonly published?: pulumi.Input<PublishedBefore | undefined>;
+    /**
+     * Old versions found deleted or overwritten that the user acknowledged: version -> what the
+     * registry holds now (its digest, or `absent`). Those only warn; any other stops the run.
+     */
+    readonly acknowledgedTampering?: pulumi.Input<Record<string, string> | undefined>;
 }
 
 /**
@@ -96,9 +108,15 @@ export class ModelImage extends pulumi.ComponentResource {
 
         const guard = new TagGuard(
             `${name}-guard`,
-            { ...registryInputs, publisher },
+            {
+                ...registryInputs,
+                publisher,
+                published: args.published ?? lastPublished(name, this),
+                acknowledged: args.acknowledgedTampering,
+            },
             { parent: this },
         );
+        guard.warnings.apply((ws) => (ws ?? []).forEach((w) => pulumi.log.warn(w, this)));
 
         // The guard has just refused any content but this one, so a tag it found holding this
         // content is adopted, not pushed. Its record is fresh whenever the version's image is
@@ -151,6 +169,7 @@ export class ModelImage extends pulumi.ComponentResource {
             {
                 ...registryInputs,
                 repoDigest: image.repoDigest.apply((d) => d ?? ""),
+                acknowledged: args.acknowledgedTampering,
             },
             { parent: this, dependsOn: [image] },
         );
@@ -168,4 +187,19 @@ export class ModelImage extends pulumi.ComponentResource {
             publishedVersions: this.publishedVersions,
         });
     }
+}
+
+/** This stack's own last outputs: the repository and the versions it published there. */
+function lastPublished(name: string, parent: pulumi.Resource): pulumi.Output<PublishedBefore> {
+    const self = new pulumi.StackReference(
+        `${name}-published-before`,
+        { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` },
+        { parent },
+    );
+    return pulumi
+        .all([self.getOutput("repository_uri"), self.getOutput("published_versions")])
+        .apply(([uri, versions]) => ({
+            repositoryUri: typeof uri === "string" ? uri : "",
+            versions: (versions ?? {}) as Record<string, PublishedVersion>,
+        }));
 }

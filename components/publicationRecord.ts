@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { FINGERPRINT_LABEL, digestOf } from "../lib/guard";
+import { FINGERPRINT_LABEL, TagNow, digestOf, tamperReport } from "../lib/guard";
 import {
     REQUIRED_INPUTS,
     RegistryInputs,
@@ -8,9 +8,49 @@ import {
     recordKeyOf,
 } from "../lib/publishInputs";
 
-const RECORD_INPUTS = [...REQUIRED_INPUTS, "repoDigest"] as const;
-import { getImageConfig, headManifest } from "../lib/registryClient";
+import {
+    RegistryEndpoint,
+    closeSession,
+    findManifest,
+    getImageConfig,
+    headManifest,
+    openSession,
+} from "../lib/registryClient";
 import { RegistryInputArgs } from "./registry";
+
+const RECORD_INPUTS = [...REQUIRED_INPUTS, "repoDigest"] as const;
+
+/** How many recorded versions are looked up at once. */
+export const REVERIFY_CONCURRENCY = 8;
+
+/**
+ * What the registry holds now under each of `tags`: one HEAD per version, at most `cap` at once,
+ * in one session (the first lookup authenticates, the others reuse it).
+ */
+export async function reverifyVersions(
+    endpoint: RegistryEndpoint,
+    tags: readonly string[],
+    cap = REVERIFY_CONCURRENCY,
+): Promise<Record<string, TagNow>> {
+    const found: Record<string, TagNow> = {};
+    if (tags.length === 0) return found;
+    const session = openSession(endpoint);
+    try {
+        const look = async (tag: string) => {
+            const m = await findManifest(session, tag, false);
+            found[tag] = m ? { exists: true, digest: m.digest } : { exists: false };
+        };
+        await look(tags[0]);
+        let next = 1;
+        const worker = async () => {
+            while (next < tags.length) await look(tags[next++]);
+        };
+        await Promise.all(Array.from({ length: Math.min(cap, tags.length - 1) }, worker));
+    } finally {
+        await closeSession(session);
+    }
+    return found;
+}
 
 /** One published version, as the registry answered after the push. */
 export interface PublishedVersion {
@@ -26,6 +66,8 @@ export interface PublicationRecordInputs extends RegistryInputs {
      * only built (`skipPush`, the tag already held this content).
      */
     readonly repoDigest: string;
+    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
+    readonly acknowledged?: Readonly<Record<string, string>>;
 }
 
 /** What the stack keeps: the last publication and every version published to this repository. */
@@ -37,12 +79,23 @@ export interface PublicationRecordOutputs {
     readonly history: Readonly<Record<string, PublishedVersion>>;
     /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
     readonly recordKey?: string;
+    /**
+     * Where `pulumi refresh` re-verifies `history` (it gets only the outputs): the registry API,
+     * the repository path, the CA, and the credentials (secret in the state, as the input is).
+     */
+    readonly apiUrl?: string;
+    readonly repositoryPath?: string;
+    readonly caCertificate?: string;
+    readonly credentials?: { readonly username: string; readonly password: string };
+    readonly acknowledged?: Readonly<Record<string, string>>;
 }
 
 /** The record's arguments: the registry-facing inputs, and what docker.Image reported. */
 export interface PublicationRecordArgs extends RegistryInputArgs {
     /** docker.Image's `repoDigest` ("" when it only built). */
     readonly repoDigest: pulumi.Input<string>;
+    /** See `ModelImageArgs.acknowledgedTampering`. */
+    readonly acknowledged?: pulumi.Input<Record<string, string> | undefined>;
 }
 
 /**
@@ -120,7 +173,30 @@ export async function recordPublication(
             [inputs.tag]: { fingerprint: inputs.fingerprint, digest: head.digest },
         },
         ...(inputs.recordKey ? { recordKey: inputs.recordKey } : {}),
+        apiUrl: inputs.apiUrl,
+        repositoryPath: inputs.repositoryPath,
+        ...(inputs.caCertificate ? { caCertificate: inputs.caCertificate } : {}),
+        ...(inputs.credentials ? { credentials: inputs.credentials } : {}),
+        ...(inputs.acknowledged ? { acknowledged: inputs.acknowledged } : {}),
     };
+}
+
+/**
+ * `pulumi refresh`: every recorded version against the registry (one request each). A tag that
+ * moved or vanished, unless acknowledged, fails the refresh with the version, the recorded digest
+ * and what the registry holds now; the state is left as it was.
+ */
+async function reverifyRecord(props: PublicationRecordOutputs): Promise<void> {
+    const history = props.history ?? {};
+    if (!props.apiUrl || !props.repositoryPath || Object.keys(history).length === 0) return;
+    const endpoint = endpointOf({
+        ...(props as unknown as RegistryInputs),
+        apiUrl: props.apiUrl,
+        repositoryPath: props.repositoryPath,
+    });
+    const found = await reverifyVersions(endpoint, Object.keys(history));
+    const { stop } = tamperReport(props.repositoryUri, history, found, props.acknowledged);
+    if (stop.length > 0) throw new Error(stop.join("\n"));
 }
 
 /**
@@ -143,7 +219,10 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
             olds.repositoryUri !== news.repositoryUri ||
             olds.tag !== news.tag ||
             olds.fingerprint !== news.fingerprint ||
-            (pushed !== undefined && pushed !== olds.digest);
+            (pushed !== undefined && pushed !== olds.digest) ||
+            // Kept in the outputs for `pulumi refresh`, which sees only them.
+            JSON.stringify(olds.acknowledged ?? {}) !== JSON.stringify(news.acknowledged ?? {}) ||
+            olds.apiUrl !== news.apiUrl;
         if (published) return { changes: true, replaces: [] };
         // Nothing new was published: confirm, with one request, that the registry still holds
         // what this stack recorded. The image step does not push an unchanged version again, so
@@ -161,6 +240,11 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
 
     async update(_id: string, olds: PublicationRecordOutputs, news: PublicationRecordInputs) {
         return { outs: await recordPublication(news, olds) };
+    },
+
+    async read(id: string, props: PublicationRecordOutputs) {
+        await reverifyRecord(props);
+        return { id, props };
     },
 
     async delete() {

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Decision, Publication, Verified, decide } from "../lib/guard";
+import { Decision, Publication, Verified, decide, tamperReport } from "../lib/guard";
 import {
     REQUIRED_INPUTS,
     RegistryInputs,
@@ -8,7 +8,14 @@ import {
     recordKeyOf,
 } from "../lib/publishInputs";
 import { getImageConfig, headManifest } from "../lib/registryClient";
+import { PublishedVersion, reverifyVersions } from "./publicationRecord";
 import { RegistryInputArgs } from "./registry";
+
+/** What this stack published before this run: its last `repository_uri` and `published_versions`. */
+export interface PublishedBefore {
+    readonly repositoryUri: string;
+    readonly versions: Readonly<Record<string, PublishedVersion>>;
+}
 
 /** The guard's inputs as the dynamic provider sees them (plain values). */
 export interface TagGuardInputs extends RegistryInputs {
@@ -26,12 +33,23 @@ export interface TagGuardInputs extends RegistryInputs {
      * version bumps), so a verified version that later vanishes or moves is reported.
      */
     readonly verifiedHistory?: Readonly<Record<string, Verified>>;
+    /**
+     * What this stack published before this run (its own last outputs, so every version is known
+     * from the moment its publishing run ended). Versions of another repository are ignored.
+     */
+    readonly published?: PublishedBefore;
+    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
+    readonly acknowledged?: Readonly<Record<string, string>>;
+    /** Set by `check`: the acknowledged tampered versions found, as warnings for the program. */
+    readonly warnings?: readonly string[];
 }
 
 /** The guard's arguments: the registry-facing inputs, and who publishes. */
 export interface TagGuardArgs extends RegistryInputArgs {
     /** `<project>/<stack>` of this stack (the publisher label). */
     readonly publisher: pulumi.Input<string>;
+    readonly published?: pulumi.Input<PublishedBefore | undefined>;
+    readonly acknowledged?: pulumi.Input<Record<string, string> | undefined>;
 }
 
 const GUARD_INPUTS = [...REQUIRED_INPUTS, "publisher"] as const;
@@ -101,42 +119,35 @@ async function guard(
     return { problems: [], unknown: false, verifiedDigest };
 }
 
-/** This stack's record for the tag: what a previous check verified it held. */
-function verifiedFrom(
+/**
+ * Every version this stack is known to have published to this repository, with its digest: what
+ * previous checks verified (same record key), and what the stack's last outputs recorded.
+ */
+function knownVersions(
     previous: Partial<TagGuardInputs> | undefined,
     wanted: TagGuardInputs,
-): Verified | undefined {
-    if (!previous || recordKeyOf(previous) !== recordKeyOf(wanted)) return undefined;
-    const recorded = previous.verifiedHistory?.[wanted.tag];
-    if (recorded?.digest) return recorded;
-    if (previous.verifiedDigest && previous.tag === wanted.tag && previous.fingerprint) {
-        return {
-            tag: previous.tag,
-            fingerprint: previous.fingerprint,
-            digest: previous.verifiedDigest,
-        };
+): Record<string, Verified> {
+    const same = previous !== undefined && recordKeyOf(previous) === recordKeyOf(wanted);
+    const known: Record<string, Verified> = same ? { ...(previous.verifiedHistory ?? {}) } : {};
+    const { tag, fingerprint, verifiedDigest } = previous ?? {};
+    if (same && tag && fingerprint && verifiedDigest && !known[tag]) {
+        known[tag] = { tag, fingerprint, digest: verifiedDigest };
     }
-    return undefined;
+    if (wanted.published?.repositoryUri === wanted.repositoryUri) {
+        for (const [v, p] of Object.entries(wanted.published.versions ?? {})) {
+            if (typeof p?.digest === "string" && p.digest) {
+                known[v] = { tag: v, fingerprint: p.fingerprint ?? "", digest: p.digest };
+            }
+        }
+    }
+    return known;
 }
 
-/** The history to carry on: the previous one (same repository) with this tag's verification. */
-function historyAfter(
-    previous: Partial<TagGuardInputs> | undefined,
-    wanted: TagGuardInputs,
-    verifiedDigest: string,
-): Record<string, Verified> {
-    const history =
-        previous && recordKeyOf(previous) === recordKeyOf(wanted)
-            ? { ...(previous.verifiedHistory ?? {}) }
-            : {};
-    if (verifiedDigest) {
-        history[wanted.tag] = {
-            tag: wanted.tag,
-            fingerprint: wanted.fingerprint,
-            digest: verifiedDigest,
-        };
-    }
-    return history;
+/** The other known versions against the registry: which stop the run, which only warn. */
+async function oldVersions(wanted: TagGuardInputs, known: Record<string, Verified>) {
+    const tags = Object.keys(known).filter((t) => t !== wanted.tag);
+    const found = await reverifyVersions(endpointOf(wanted), tags);
+    return tamperReport(wanted.repositoryUri, known, found, wanted.acknowledged);
 }
 
 /**
@@ -147,13 +158,40 @@ function historyAfter(
  */
 export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     async check(olds: Partial<TagGuardInputs>, news: TagGuardInputs) {
-        const result = await guard(news, verifiedFrom(olds, news), "check");
-        const failures = result.problems.map((reason) => ({ property: "tag", reason }));
-        if (result.unknown || failures.length > 0) return { inputs: news, failures };
-        const verifiedHistory = historyAfter(olds, news, result.verifiedDigest);
+        const known = knownVersions(olds, news);
+        const result = await guard(news, known[news.tag], "check");
+        const fail = (reasons: string[]) => ({
+            inputs: news,
+            failures: reasons.map((reason) => ({ property: "tag", reason })),
+        });
+        if (result.unknown || result.problems.length > 0) return fail(result.problems);
+        // Every other version this stack published, one request each: a tag deleted or moved
+        // since stops the run here, before anything is built, unless acknowledged.
+        let report: { stop: string[]; warn: string[] };
+        try {
+            report = await oldVersions(news, known);
+        } catch (e) {
+            return fail([
+                `cannot re-verify the versions this stack published to ${news.repositoryUri}, so ` +
+                    `nothing is built or pushed: ${(e as Error).message}`,
+            ]);
+        }
+        if (report.stop.length > 0) return fail(report.stop);
+        if (result.verifiedDigest) {
+            known[news.tag] = {
+                tag: news.tag,
+                fingerprint: news.fingerprint,
+                digest: result.verifiedDigest,
+            };
+        }
         return {
-            inputs: { ...news, verifiedDigest: result.verifiedDigest, verifiedHistory },
-            failures,
+            inputs: {
+                ...news,
+                verifiedDigest: result.verifiedDigest,
+                verifiedHistory: known,
+                warnings: report.warn,
+            },
+            failures: [],
         };
     },
 
@@ -165,12 +203,14 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
         // since the guard last recorded it (the run after a publication, or a push that landed
         // in a killed run), the update records it, so the version's image is adopted, not pushed.
         const keys = ["repositoryUri", "tag", "fingerprint", "publisher"] as const;
-        const found = (olds.verifiedDigest ?? "") !== (news.verifiedDigest ?? "");
+        const found =
+            (olds.verifiedDigest ?? "") !== (news.verifiedDigest ?? "") ||
+            JSON.stringify(olds.warnings ?? []) !== JSON.stringify(news.warnings ?? []);
         return { changes: found || keys.some((k) => olds[k] !== news[k]), replaces: [] };
     },
 
     async create(inputs: TagGuardInputs) {
-        const result = await guard(inputs, verifiedFrom(inputs, inputs), "apply");
+        const result = await guard(inputs, knownVersions(inputs, inputs)[inputs.tag], "apply");
         if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
         return {
             id: inputs.repositoryUri,
@@ -179,7 +219,7 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async update(_id: string, _olds: TagGuardInputs, news: TagGuardInputs) {
-        const result = await guard(news, verifiedFrom(news, news), "apply");
+        const result = await guard(news, knownVersions(news, news)[news.tag], "apply");
         if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
         return { outs: publishedOuts(news, result.verifiedDigest) };
     },
@@ -196,6 +236,7 @@ function publishedOuts(inputs: TagGuardInputs, verifiedDigest: string) {
         fingerprint: inputs.fingerprint,
         publisher: inputs.publisher,
         verifiedDigest,
+        warnings: inputs.warnings ?? [],
     };
 }
 
@@ -209,6 +250,8 @@ export class TagGuard extends pulumi.dynamic.Resource {
     declare public readonly fingerprint: pulumi.Output<string>;
     /** The digest the guard found holding this content ("" when it found the tag absent). */
     declare public readonly verifiedDigest: pulumi.Output<string>;
+    /** Acknowledged tampered versions this run found (see `tamperReport`). */
+    declare public readonly warnings: pulumi.Output<string[]>;
 
     constructor(name: string, args: TagGuardArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -219,6 +262,7 @@ export class TagGuard extends pulumi.dynamic.Resource {
                 credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
                 verifiedDigest: undefined,
                 verifiedHistory: undefined,
+                warnings: undefined,
             },
             opts,
             "model-registry",

@@ -155,3 +155,53 @@ export function nextVersion(version: string): string {
     const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
     return m ? `${m[1]}.${m[2]}.${Number(m[3]) + 1}` : "<next version>";
 }
+
+/** What the registry holds now under a version this stack recorded. */
+export type TagNow =
+    { readonly exists: false } | { readonly exists: true; readonly digest: string };
+
+/**
+ * What a user writes in `acknowledgedTampering` for a version whose tag was deleted: the value
+ * for an overwritten one is the digest the tag holds now.
+ */
+export const ABSENT = "absent";
+
+/**
+ * The recorded versions whose tags no longer hold the recorded digest, as messages: `stop` for
+ * those not acknowledged (the run must stop before anything is built), `warn` for those the user
+ * acknowledged with exactly what the registry holds now (`acknowledged[version]`: that digest,
+ * or `absent`). An acknowledgement of another state does not count: a tag that moves again stops
+ * the run again.
+ */
+export function tamperReport(
+    repositoryUri: string,
+    recorded: Readonly<Record<string, { readonly digest: string }>>,
+    found: Readonly<Record<string, TagNow>>,
+    acknowledged: Readonly<Record<string, string>> = {},
+): { stop: string[]; warn: string[] } {
+    const stop: string[] = [];
+    const warn: string[] = [];
+    for (const tag of Object.keys(found).sort()) {
+        const was = recorded[tag]?.digest;
+        const state = found[tag];
+        const now = state.exists ? state.digest : ABSENT;
+        if (!was || now === was) continue;
+        const ref = `${repositoryUri}:${tag}`;
+        const what = state.exists
+            ? `the registry now holds ${now} under the tag (overwritten outside this program)`
+            : "the registry no longer has the tag (deleted outside this program)";
+        const fact = `${ref} was published by this stack as ${was}, and ${what}.`;
+        if (acknowledged[tag] === now) {
+            warn.push(`${fact} Acknowledged in acknowledgedTampering; this run carries on.`);
+            continue;
+        }
+        stop.push(
+            `${fact} Anyone who pulls ${tag} now gets ${state.exists ? "other content" : "nothing"}. ` +
+                `This run stops before anything is built or pushed. Fix: restore it (skopeo copy ` +
+                `docker://${repositoryUri}@${was} docker://${ref}) if the registry still has that ` +
+                `image; or, if it cannot be restored, acknowledge it and carry on: pulumi config set ` +
+                `--path 'acknowledgedTampering["${tag}"]' ${now}`,
+        );
+    }
+    return { stop, warn };
+}

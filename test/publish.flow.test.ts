@@ -246,18 +246,21 @@ describe("publishing across runs", () => {
         expect(stack.pushes).toEqual(["1.0.0"]);
     });
 
-    it("remembers verified versions across bumps: a deleted 1.0.0 is not published again with other content", async () => {
+    it("publish 1.0.0, publish 1.1.0, delete 1.0.0: 1.0.0 with other content is refused before the push", async () => {
         const stack = newStack();
-        const v1 = modelContext('{"w": 14}');
-        await stack.up({ version: "1.0.0", context: v1 });
-        await stack.up({ version: "1.0.0", context: v1 }); // the guard verifies and remembers it
+        await stack.up({ version: "1.0.0", context: modelContext('{"w": 14}') });
         const original = stack.history["1.0.0"].digest;
         await stack.up({ version: "1.1.0", context: modelContext('{"w": 15}') });
         await deleteTag(stack, "1.0.0");
 
         const rollback = stack.up({ version: "1.0.0", context: modelContext('{"w": 16}') });
-        await expect(rollback).rejects.toThrow(`was published as ${original}`);
-        await expect(rollback).rejects.toThrow("someone deleted it");
+        await expect(rollback).rejects.toThrow(GuardRefused);
+        await expect(rollback).rejects.toThrow(
+            `${stack.repositoryUri}:1.0.0 was published as ${original}`,
+        );
+        await expect(rollback).rejects.toThrow(
+            `skopeo copy docker://${stack.repositoryUri}@${original}`,
+        );
         expect(await digestOfTag(stack, "1.0.0")).toBeUndefined();
         expect(stack.pushes).toEqual(["1.0.0", "1.1.0"]);
     });
@@ -277,16 +280,100 @@ describe("publishing across runs", () => {
         expect(stack.pushes).toEqual(["1.0.0"]);
     });
 
-    it("fails loudly when a version deleted before the guard verified it is published again with other content", async () => {
-        // The one gap (README): the guard has not yet seen the publication, so it cannot refuse
-        // before the push; the record, which has, fails the run and keeps the original digest.
+    it("refuses before the push a version deleted right after its publishing run, then run with other content", async () => {
         const stack = newStack();
         await stack.up({ version: "1.0.0", context: modelContext('{"w": 18}') });
         const original = stack.history["1.0.0"].digest;
         await deleteTag(stack, "1.0.0");
 
         const edited = stack.up({ version: "1.0.0", context: modelContext('{"w": 19}') });
-        await expect(edited).rejects.toThrow(`this stack published it as ${original}`);
-        expect(stack.history["1.0.0"].digest).toBe(original);
+        await expect(edited).rejects.toThrow(GuardRefused);
+        await expect(edited).rejects.toThrow(`was published as ${original}`);
+        expect(await digestOfTag(stack, "1.0.0")).toBeUndefined();
+        expect(stack.pushes).toEqual(["1.0.0"]);
+    });
+});
+
+describe("old versions re-verified on every run and on refresh", () => {
+    /** Publishes 1.0.0 and 1.1.0; returns the stack and 1.0.0's recorded digest. */
+    async function twoVersions(w: number) {
+        const stack = newStack();
+        await stack.up({ version: "1.0.0", context: modelContext(`{"w": ${w}}`) });
+        const v110 = modelContext(`{"w": ${w + 1}}`);
+        await stack.up({ version: "1.1.0", context: v110 });
+        return { stack, v110, recorded: stack.history["1.0.0"].digest };
+    }
+    const repositoryOf = (stack: SimulatedStack) =>
+        stack.repositoryUri.slice(registry.host.length + 1);
+
+    it("stops an unrelated bump when 1.0.0 was overwritten, naming both digests, until acknowledged", async () => {
+        const { stack, recorded } = await twoVersions(20);
+        const theirs = await pushImage(registry.endpoint(repositoryOf(stack)), "1.0.0", "tamper");
+        const bump = modelContext('{"w": 22}');
+
+        const run = stack.up({ version: "1.2.0", context: bump });
+        await expect(run).rejects.toThrow(GuardRefused);
+        await expect(run).rejects.toThrow(
+            `${stack.repositoryUri}:1.0.0 was published by this stack as ${recorded}, and the registry now holds ${theirs}`,
+        );
+        await expect(run).rejects.toThrow(
+            `pulumi config set --path 'acknowledgedTampering["1.0.0"]' ${theirs}`,
+        );
+        expect(stack.pushes).toEqual(["1.0.0", "1.1.0"]);
+        await expect(stack.refresh()).rejects.toThrow(`now holds ${theirs}`);
+
+        // Acknowledging another state does not count; the one the registry holds does.
+        const wrong = { "1.0.0": "absent" };
+        await expect(
+            stack.up({ version: "1.2.0", context: bump, acknowledged: wrong }),
+        ).rejects.toThrow(GuardRefused);
+        const acknowledged = { "1.0.0": theirs };
+        const carried = await stack.up({ version: "1.2.0", context: bump, acknowledged });
+        expect(carried.pushed).toBe(true);
+        await stack.refresh();
+        expect(stack.history["1.0.0"].digest).toBe(recorded);
+    });
+
+    it("stops the next run, and refresh, when 1.0.0 was deleted; 'absent' acknowledges it", async () => {
+        const { stack, v110: ctx, recorded } = await twoVersions(23);
+        await deleteTag(stack, "1.0.0");
+
+        const run = stack.up({ version: "1.1.0", context: ctx });
+        await expect(run).rejects.toThrow(
+            `${stack.repositoryUri}:1.0.0 was published by this stack as ${recorded}, and the registry no longer has the tag`,
+        );
+        await expect(stack.refresh()).rejects.toThrow("no longer has the tag");
+        await stack.up({ version: "1.1.0", context: ctx, acknowledged: { "1.0.0": "absent" } });
+        await stack.refresh();
+    });
+});
+
+describe("two publishers racing on one new version", () => {
+    it("both runs pass when the slower builder pushes after the other's run ended; the overwritten stack's next run stops", async () => {
+        const a = newStack("model-registry/a");
+        const b = new SimulatedStack(hosts, {
+            registry,
+            repository: a.repositoryUri.slice(registry.host.length + 1),
+            publisher: "model-registry/b",
+        });
+        let ours = "";
+        // b's guard finds 1.0.0 absent; a publishes 1.0.0 from start to end; then b pushes.
+        await b.up({
+            version: "1.0.0",
+            context: modelContext('{"w": 30}'),
+            beforePush: async () => {
+                await a.up({ version: "1.0.0", context: modelContext('{"w": 31}') });
+                ours = a.history["1.0.0"].digest;
+            },
+        });
+        const theirs = b.history["1.0.0"].digest;
+        expect(theirs).not.toBe(ours);
+        expect(await digestOfTag(a, "1.0.0")).toBe(theirs);
+
+        const next = a.up({ version: "1.1.0", context: modelContext('{"w": 32}') });
+        await expect(next).rejects.toThrow(
+            `1.0.0 was published by this stack as ${ours}, and the registry now holds ${theirs}`,
+        );
+        expect(a.pushes).toEqual(["1.0.0"]);
     });
 });

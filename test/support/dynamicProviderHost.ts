@@ -68,6 +68,12 @@ export interface ProviderHost {
     ): Promise<{ changes: "none" | "some" | "unknown"; replaces: string[] }>;
     create(properties: object): Promise<{ id: string; properties: Record<string, unknown> }>;
     update(id: string, olds: object, news: object): Promise<Record<string, unknown>>;
+    /**
+     * Read, as `pulumi refresh` sends it: the old inputs and the old outputs (pulumi/pulumi
+     * pkg/resource/deploy/step.go, RefreshStep.Apply: `Inputs: s.old.Inputs, State:
+     * s.old.Outputs`); the engine then keeps the outputs it answers.
+     */
+    read(id: string, inputs: object, state: object): Promise<Record<string, unknown>>;
     stop(): Promise<void>;
 }
 
@@ -162,6 +168,15 @@ export async function startDynamicProviderHost(
                 "update",
                 change(new provproto.UpdateRequest(), id, olds, news),
             );
+            return res.getProperties().toJavaScript();
+        },
+        async read(id, inputs, state) {
+            const req = new provproto.ReadRequest();
+            req.setId(id);
+            req.setUrn(URN);
+            req.setInputs(withProvider(inputs));
+            req.setProperties(withProvider(state));
+            const res: any = await call("read", req);
             return res.getProperties().toJavaScript();
         },
         async stop() {

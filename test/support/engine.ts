@@ -40,6 +40,17 @@ export type PushFault =
     /** The push lands, then the job is killed before the engine records the image. */
     | "after-push";
 
+/** What a run of `up` is given. */
+export interface Run {
+    readonly version: string;
+    readonly context: string;
+    readonly fault?: PushFault;
+    /** The stack's `acknowledgedTampering` config. */
+    readonly acknowledged?: Record<string, string>;
+    /** Runs after the guard passed and before docker.Image builds and pushes (a slow builder). */
+    readonly beforePush?: () => Promise<void>;
+}
+
 export interface RunResult {
     /** What the program's outputs would show: `<repositoryUri>@<digest>` from the record. */
     readonly imageRef: string;
@@ -222,6 +233,16 @@ export class SimulatedStack {
     private guard?: ResourceState;
     private record?: ResourceState;
     private readonly images = new Map<string, ImageState>();
+    /**
+     * The stack's outputs after its last successful run, as a StackReference to the stack reads
+     * them: the checkpoint's root stack outputs (pulumi/pulumi pkg/backend/backend.go,
+     * GetStackOutputs -> SnapshotStackOutputs), which a later run keeps until it registers new
+     * ones (pkg/resource/deploy/step.go, SameStep.Apply: `s.new.Outputs = s.old.Outputs`).
+     */
+    private lastOutputs?: {
+        repository_uri: string;
+        published_versions: Record<string, unknown>;
+    };
     /** docker push commands run by this stack, in order (`<version>`). */
     public readonly pushes: string[] = [];
 
@@ -242,7 +263,7 @@ export class SimulatedStack {
         >;
     }
 
-    async up(run: { version: string; context: string; fault?: PushFault }): Promise<RunResult> {
+    async up(run: Run): Promise<RunResult> {
         const spec = await modelBuildSpec({
             context: run.context,
             version: run.version,
@@ -261,7 +282,15 @@ export class SimulatedStack {
         };
 
         // 1. The guard: Check, then Diff and Update, or Create.
-        const guardNews = { ...registryInputs, publisher: this.opts.publisher };
+        const guardNews = {
+            ...registryInputs,
+            publisher: this.opts.publisher,
+            published: this.lastOutputs && {
+                repositoryUri: this.lastOutputs.repository_uri,
+                versions: this.lastOutputs.published_versions,
+            },
+            acknowledged: run.acknowledged,
+        };
         const checked = await this.hosts.guard.check(this.guard?.inputs ?? {}, guardNews);
         if (checked.failures.length > 0) {
             throw new GuardRefused(checked.failures.map((f) => f.reason).join("\n"));
@@ -290,6 +319,7 @@ export class SimulatedStack {
             this.guard = { id: created.id, inputs: checked.inputs, outputs: created.properties };
         }
 
+        await run.beforePush?.();
         // 2. docker.Image for this version.
         let pushed = false;
         let imageCreated = false;
@@ -319,7 +349,11 @@ export class SimulatedStack {
         this.images.set(run.version, image);
 
         // 3. The publication record.
-        const recordNews = { ...registryInputs, repoDigest: image.repoDigest };
+        const recordNews = {
+            ...registryInputs,
+            repoDigest: image.repoDigest,
+            acknowledged: run.acknowledged,
+        };
         const recordChecked = await this.hosts.record.check(this.record?.inputs ?? {}, recordNews);
         if (recordChecked.failures.length > 0) {
             throw new Error(recordChecked.failures.map((f) => f.reason).join("\n"));
@@ -348,11 +382,26 @@ export class SimulatedStack {
                 outputs: created.properties,
             };
         }
+        this.lastOutputs = {
+            repository_uri: this.repositoryUri,
+            published_versions: this.record.outputs.history as Record<string, unknown>,
+        };
         return {
             imageRef: `${this.repositoryUri}@${String(this.record.outputs.digest)}`,
             pushed,
             imageCreated,
         };
+    }
+
+    /** `pulumi refresh`: Read on the record (the guard has no Read: it keeps its state). */
+    async refresh(): Promise<void> {
+        if (!this.record) return;
+        const outputs = await this.hosts.record.read(
+            this.record.id,
+            this.record.inputs,
+            this.record.outputs,
+        );
+        this.record = { ...this.record, outputs };
     }
 
     /**
