@@ -6,6 +6,7 @@ import {
     decide,
     digestOf,
     nextVersion,
+    tamperReport,
 } from "../lib/guard";
 
 const REPO = "r.example/ml/iris";
@@ -134,5 +135,42 @@ describe("nextVersion", () => {
         ["2.0.0-beta", "2.0.0-beta.1"],
     ])("suggests %s -> %s", (version, next) => {
         expect(nextVersion(version)).toBe(next);
+    });
+});
+
+describe("tamperReport", () => {
+    const D1 = `sha256:${"1".repeat(64)}`;
+    const D2 = `sha256:${"2".repeat(64)}`;
+    const recorded = { "1.0.0": { digest: D1 }, "1.1.0": { digest: D1 } };
+    const found = {
+        "1.0.0": { exists: true as const, digest: D2 },
+        "1.1.0": { exists: false as const },
+    };
+
+    it("stops on every moved or missing version, naming both states and the acknowledgement", () => {
+        const { stop, warn } = tamperReport("r/m", recorded, found);
+        expect(warn).toEqual([]);
+        expect(stop).toHaveLength(2);
+        expect(stop[0]).toContain(
+            `r/m:1.0.0 was published by this stack as ${D1}, and the registry now holds ${D2}`,
+        );
+        expect(stop[0]).toContain(`acknowledgedTampering["1.0.0"]' ${D2}`);
+        expect(stop[1]).toContain("no longer has the tag");
+        expect(stop[1]).toContain(`acknowledgedTampering["1.1.0"]' absent`);
+    });
+
+    it("only warns for a version acknowledged as exactly what the registry holds now", () => {
+        const { stop, warn } = tamperReport("r/m", recorded, found, {
+            "1.0.0": D2,
+            "1.1.0": D2,
+        });
+        expect(warn).toHaveLength(1);
+        expect(warn[0]).toContain("r/m:1.0.0");
+        expect(stop).toHaveLength(1);
+        expect(stop[0]).toContain("r/m:1.1.0");
+        expect(tamperReport("r/m", recorded, { "1.0.0": { exists: true, digest: D1 } })).toEqual({
+            stop: [],
+            warn: [],
+        });
     });
 });
