@@ -33,7 +33,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 as_root() { ${sudo[@]+"${sudo[@]}"} "$@"; }
 
-log="${TMPDIR:-/tmp}/model-registry-dockerd-$(id -u).log"
+# The engine's log goes to a new file of our own: a fixed name in /tmp could be a link another
+# user planted.
+log=$(mktemp "${TMPDIR:-/tmp}/model-registry-dockerd.XXXXXX")
 if [ -d /run/systemd/system ] && systemctl cat docker.service >/dev/null 2>&1; then
   as_root systemctl start docker.service >"$log" 2>&1 || true
 else
@@ -57,6 +59,6 @@ for _ in $(seq 1 60); do
   answers && exit 0
   sleep 1
 done
-echo "the Docker engine did not answer within 60 s:" >&2
+echo "the Docker engine did not answer within 60 s (log: $log):" >&2
 tail -20 "$log" >&2
 exit 1

@@ -23,6 +23,11 @@ export interface LocalRegistry {
     readonly caCertificate?: string;
     /** Credentials that the registry (or its token realm) accepts, when it has auth. */
     readonly credentials?: { username: string; password: string };
+    /**
+     * The credentials as a containers auth file (mode 0600, in the registry's mktemp directory),
+     * for skopeo's `--authfile`, so that no password goes on its command line.
+     */
+    readonly authFile?: string;
     /** Where the registry keeps its data; `blobs()` lists what it holds. */
     readonly storageDir: string;
     /** Token requests the realm answered (Bearer registries only). */
@@ -183,11 +188,11 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
     }
     let closeRealm: (() => Promise<void>) | undefined;
     if (opts.auth === "htpasswd" && credentials) {
-        const htpasswd = execFileSync(
-            tool("htpasswd"),
-            ["-Bbn", credentials.username, credentials.password],
-            { encoding: "utf8" },
-        );
+        // The password goes on stdin (-i), never on argv, where any local user could read it.
+        const htpasswd = execFileSync(tool("htpasswd"), ["-Bin", credentials.username], {
+            encoding: "utf8",
+            input: credentials.password,
+        });
         fs.writeFileSync(path.join(dir, "htpasswd"), htpasswd);
         lines.push(
             "auth:",
@@ -208,6 +213,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
         );
     }
     fs.writeFileSync(path.join(dir, "config.yml"), `${lines.join("\n")}\n`);
+    const authFile = credentials && path.join(dir, "auth.json");
+    if (authFile && credentials) {
+        const auth = Buffer.from(`${credentials.username}:${credentials.password}`);
+        const json = { auths: { [host]: { auth: auth.toString("base64") } } };
+        fs.writeFileSync(authFile, JSON.stringify(json), { mode: 0o600 });
+    }
 
     const child: ChildProcess = spawn(binary, ["serve", path.join(dir, "config.yml")], {
         stdio: ["ignore", "ignore", "pipe"],
@@ -257,6 +268,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<LocalRe
         host,
         caCertificate,
         credentials,
+        authFile,
         tokenRequests,
         storageDir: path.join(dir, "data"),
         endpoint,
