@@ -20,6 +20,11 @@
 import { createHash } from "crypto";
 import * as tls from "tls";
 import { Agent, Dispatcher, ProxyAgent, request } from "undici";
+import { RegistryError, registryError, shown, withoutCredentials } from "./oci/errors";
+import { isLoopbackHost, proxyFor } from "./oci/proxy";
+
+export { RegistryError, registryError, shown } from "./oci/errors";
+export { proxyFor } from "./oci/proxy";
 
 export interface RegistryEndpoint {
     /**
@@ -70,19 +75,6 @@ export interface ImageConfig {
     readonly configDigest: string;
     /** `config.Labels` of the image config; empty when it has none. */
     readonly labels: Record<string, string>;
-}
-
-/** Why the registry could not answer; `kind` says what could help. */
-export interface RegistryError extends Error {
-    readonly kind: "unreachable" | "tls" | "auth" | "protocol" | "invalid";
-}
-
-/**
- * A plain `Error` with a kind, made by a function rather than a subclass: Pulumi's closure
- * serialization turns `super(message)` of an `Error` subclass into a call that drops the message.
- */
-export function registryError(message: string, kind: RegistryError["kind"]): RegistryError {
-    return Object.assign(new Error(message), { name: "RegistryError", kind });
 }
 
 /** Every manifest type a registry may store under a tag; a strict registry serves only these. */
@@ -264,13 +256,24 @@ async function imageConfig(
  */
 export function checkSameRegistry(apiUrl: string, repositoryUri: string): string | undefined {
     let api: URL;
+    const named = withoutCredentials(apiUrl);
     try {
         api = new URL(apiUrl);
     } catch {
-        return `apiUrl ${JSON.stringify(apiUrl)} is not a URL; expected e.g. https://public.ecr.aws`;
+        return `apiUrl "${named}" is not a URL; expected e.g. https://public.ecr.aws`;
     }
     if (api.protocol !== "https:" && api.protocol !== "http:") {
-        return `apiUrl ${apiUrl} must be an http(s) URL, e.g. https://public.ecr.aws`;
+        return `apiUrl ${named} must be an http(s) URL, e.g. https://public.ecr.aws`;
+    }
+    const root = `${api.protocol}//${api.host}`;
+    if (api.username || api.password) {
+        return `apiUrl ${named} must not carry credentials; give them as the target's credentials and use apiUrl ${root}`;
+    }
+    if (api.pathname !== "/" || api.search || api.hash) {
+        return (
+            `apiUrl ${named} has a path, query or fragment, but docker pushes to ${root}/v2/, so the guard ` +
+            `must look there: use apiUrl ${root}`
+        );
     }
     if (repositoryUri.includes("://")) {
         return `repositoryUri ${repositoryUri} must be <server>/<path> as docker names it, without a scheme`;
@@ -311,7 +314,7 @@ export function checkSameRegistry(apiUrl: string, repositoryUri: string): string
         a === b || (dockerHub.includes(a) && dockerHub.includes(b));
     if (same(pushHost, api.hostname) && pushPort === apiPort) return undefined;
     return (
-        `repositoryUri ${repositoryUri} is pushed to ${pushServer} but apiUrl ${apiUrl} asks ` +
+        `repositoryUri ${repositoryUri} is pushed to ${pushServer} but apiUrl ${named} asks ` +
         `${api.host || api.hostname} (port ${apiPort}): the guard would check one registry while docker ` +
         `pushes to another. Use the same registry in both (e.g. apiUrl ${api.protocol}//${pushServer}).`
     );
@@ -392,79 +395,6 @@ export function parseChallenge(header: string): Challenge | undefined {
     return undefined;
 }
 
-/**
- * The proxy for a request to `url` from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (or their
- * lower-case forms, upper case first), with Go's rules, as Docker uses them: `https:` requests
- * use only HTTPS_PROXY, `http:` only HTTP_PROXY; `localhost` and loopback addresses are never
- * proxied; NO_PROXY holds `*`, IPs, CIDRs, and domains (`example.com` also matches its
- * subdomains, `.example.com` and `*.example.com` only them), each with an optional `:port`.
- */
-export function proxyFor(
-    url: URL,
-    env: Readonly<Record<string, string | undefined>> = process.env,
-): URL | undefined {
-    const pick = (...names: string[]) => names.map((n) => env[n]).find((v) => v) ?? "";
-    const value =
-        url.protocol === "https:"
-            ? pick("HTTPS_PROXY", "https_proxy")
-            : url.protocol === "http:"
-              ? pick("HTTP_PROXY", "http_proxy")
-              : "";
-    if (!value) return undefined;
-    const host = url.hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
-    const port = url.port || (url.protocol === "https:" ? "443" : "80");
-    const ip = parseIp(host);
-    if (host === "localhost" || (ip && isLoopback(ip))) return undefined;
-    for (const raw of pick("NO_PROXY", "no_proxy").split(",")) {
-        const entry = raw.trim().toLowerCase();
-        if (!entry) continue;
-        if (entry === "*") return undefined;
-        const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry);
-        if (cidr) {
-            const net = parseIp(cidr[1]);
-            if (net) {
-                if (ip && inNetwork(ip, net, Number(cidr[2]))) return undefined;
-                continue;
-            }
-        }
-        const hp = /^\[([^\]]*)\](?::(\d*))?$/.exec(entry) ?? /^([^:]*):(\d*)$/.exec(entry);
-        const entryHost = hp ? hp[1] : entry.replace(/^\[(.*)\]$/, "$1");
-        const entryPort = hp?.[2] ?? "";
-        if (!entryHost) continue;
-        const portMatches = entryPort === "" || entryPort === port;
-        const entryIp = parseIp(entryHost);
-        if (entryIp) {
-            if (ip && sameIp(ip, entryIp) && portMatches) return undefined;
-            continue;
-        }
-        const domain = entryHost.startsWith("*.") ? entryHost.slice(1) : entryHost;
-        const matchHost = !domain.startsWith(".");
-        const suffix = matchHost ? `.${domain}` : domain;
-        if ((host.endsWith(suffix) || (matchHost && host === domain)) && portMatches) {
-            return undefined;
-        }
-    }
-    let proxy: URL | undefined;
-    for (const candidate of [value, `http://${value}`]) {
-        try {
-            const u = new URL(candidate);
-            if (["http:", "https:", "socks5:"].includes(u.protocol)) {
-                proxy = u;
-                break;
-            }
-        } catch {
-            // try the next form, as Go does
-        }
-    }
-    if (!proxy) {
-        throw registryError(
-            `the proxy ${JSON.stringify(value)} (from the environment) is not an http://, https:// or socks5:// URL`,
-            "invalid",
-        );
-    }
-    return proxy;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Lookups
 
@@ -516,7 +446,7 @@ function manifestFrom(op: Operation, reference: string, res: Answer): Found {
     const byDigest = isDigest(reference);
     if (header !== undefined && !isDigest(header)) {
         throw registryError(
-            `${op.name}: ${res.method} ${res.url.pathname} sent an invalid Docker-Content-Digest ${JSON.stringify(header)}`,
+            `${op.name}: ${res.method} ${res.url.pathname} sent an invalid Docker-Content-Digest "${shown(header, 140)}"`,
             "protocol",
         );
     }
@@ -620,7 +550,9 @@ function choosePlatform(
         .filter((m) => typeof m.digest === "string" && isDigest(m.digest))
         .filter((m) => !(m.platform?.os === "unknown" && m.platform?.architecture === "unknown"));
     const label = (p?: Partial<Platform>) =>
-        p ? [p.os, p.architecture, p.variant].filter((x) => x).join("/") : "(no platform)";
+        p
+            ? shown([p.os, p.architecture, p.variant].filter((x) => x).join("/"), 60)
+            : "(no platform)";
     const target =
         wanted ?? (entries.length === 1 ? undefined : { os: "linux", architecture: "amd64" });
     const matches = target
@@ -825,11 +757,12 @@ function startOperation(
     session: Pick<Operation, "scopes" | "action"> = { scopes: [], action: "pull" },
 ): Operation {
     let base: URL;
+    const named = withoutCredentials(String(endpoint.apiUrl));
     try {
         base = new URL(endpoint.apiUrl);
     } catch {
         throw registryError(
-            `apiUrl ${JSON.stringify(endpoint.apiUrl)} is not a URL; expected e.g. https://public.ecr.aws`,
+            `apiUrl "${named}" is not a URL; expected e.g. https://public.ecr.aws`,
             "invalid",
         );
     }
@@ -844,10 +777,7 @@ function startOperation(
                   ? "must not end in /v2 (the client adds it)"
                   : undefined;
     if (problem) {
-        throw registryError(
-            `apiUrl ${endpoint.apiUrl} ${problem}, e.g. https://public.ecr.aws`,
-            "invalid",
-        );
+        throw registryError(`apiUrl ${named} ${problem}, e.g. https://public.ecr.aws`, "invalid");
     }
     const repository = endpoint.repository;
     if (!isRepositoryPath(repository)) {
@@ -958,7 +888,7 @@ async function confirmRegistry(op: Operation, action = "pull"): Promise<void> {
     if (!registry) {
         throw registryError(
             `${op.name}: ${op.base.href} is not an OCI registry API: GET ${url.pathname} answered ${res.status}` +
-                `${contentTypeNote(res)}${version ? ` (Docker-Distribution-API-Version ${version})` : ""}, ` +
+                `${contentTypeNote(res)}${version ? ` (Docker-Distribution-API-Version ${shown(version, 80)})` : ""}, ` +
                 "where a registry answers 200 or 401. Check apiUrl (e.g. https://public.ecr.aws); nothing was pushed.",
             "protocol",
         );
@@ -967,6 +897,7 @@ async function confirmRegistry(op: Operation, action = "pull"): Promise<void> {
     const credentials = op.endpoint.credentials;
     if (!credentials || op.authorization) return;
     if (res.status === 401) {
+        checkOwnChallenge(op, res);
         op.authorization = await authorize(op, res, action);
     } else if (op.base.protocol === "https:") {
         // The API root is open, but repositories may not be: over TLS, to the registry's own
@@ -998,6 +929,7 @@ async function authorized(
     const repeatable = opts.body === undefined || Buffer.isBuffer(opts.body);
     const expired = opts.renew === true && sent?.startsWith("Bearer ") === true;
     let res = await exchange(op, method, url, withAuth(), opts);
+    if (res.status === 401) checkOwnChallenge(op, res);
     if (res.status === 401 && ours && repeatable && (!sent || expired)) {
         op.authorization = await authorize(op, res, action);
         res = await exchange(op, method, url, withAuth(), opts);
@@ -1012,7 +944,20 @@ async function authorized(
     return res;
 }
 
-/** The Authorization header that answers the challenge of a 401. */
+/**
+ * Refuses a 401 from another origin than the registry's (a redirect led there): whatever it
+ * asks for, neither the credentials nor a token for them go to it.
+ */
+function checkOwnChallenge(op: Operation, res: Answer): void {
+    if (res.url.origin === op.base.origin) return;
+    throw registryError(
+        `${op.name}: a ${res.method} request was redirected to ${res.url.origin}, which asks for credentials (401); ` +
+            `they go only to ${op.base.origin} and the token service it names, so the request is refused`,
+        "auth",
+    );
+}
+
+/** The Authorization header that answers the challenge of a 401 from the registry's origin. */
 async function authorize(op: Operation, res: Answer, action: string): Promise<string> {
     const header = headerOf(res.headers, "www-authenticate") ?? "";
     const challenge = parseChallenge(header);
@@ -1028,7 +973,7 @@ async function authorize(op: Operation, res: Answer, action: string): Promise<st
         return basic(op.endpoint.credentials);
     }
     throw registryError(
-        `${op.name}: 401 with an auth challenge this client does not speak: ${JSON.stringify(header)}`,
+        `${op.name}: 401 with an auth challenge this client does not speak: "${shown(header)}"`,
         "auth",
     );
 }
@@ -1046,7 +991,7 @@ async function fetchToken(
         url = new URL(params.realm, op.base);
     } catch {
         throw registryError(
-            `${op.name}: the Bearer realm ${JSON.stringify(params.realm)} is not a URL`,
+            `${op.name}: the Bearer realm "${shown(params.realm)}" is not a URL`,
             "auth",
         );
     }
@@ -1057,10 +1002,16 @@ async function fetchToken(
         );
     }
     const credentials = op.endpoint.credentials;
-    if (credentials && op.base.protocol === "https:" && url.protocol === "http:") {
+    // Plain HTTP to another origin crosses the network unencrypted, unless both ends are this
+    // machine's loopback addresses.
+    const local = [url, op.base].every((u) => isLoopbackHost(u.hostname));
+    const cleartext =
+        url.protocol === "http:" &&
+        (op.base.protocol === "https:" || (url.origin !== op.base.origin && !local));
+    if (credentials && cleartext) {
         throw registryError(
             `${op.name}: the registry names a plain-HTTP token service (${url.origin}); the credentials are ` +
-                "not sent there unencrypted. The registry's token realm must be https://.",
+                `not sent there unencrypted. The registry's token realm must be https:// (or ${op.base.origin} itself).`,
             "auth",
         );
     }
@@ -1121,7 +1072,7 @@ function isHtml(res: Response): boolean {
 
 function contentTypeNote(res: Response): string {
     const type = headerOf(res.headers, "content-type");
-    return type ? ` (${type.split(";")[0].trim()})` : "";
+    return type ? ` (${shown(type.split(";")[0].trim(), 80)})` : "";
 }
 
 /** A 404 that is a web page, not a registry's answer, is not evidence of absence. */
@@ -1142,7 +1093,8 @@ function unexpected(op: Operation, res: Answer, expected: string): RegistryError
             errors?: { code?: string; message?: string }[];
         };
         const first = json.errors?.[0];
-        if (first) detail = ` (${[first.code, first.message].filter((x) => x).join(": ")})`;
+        const text = [first?.code, first?.message].filter((x) => typeof x === "string" && x);
+        if (text.length > 0) detail = ` (${shown(text.join(": "))})`;
     } catch {
         detail = contentTypeNote(res);
     }
@@ -1190,7 +1142,7 @@ async function exchange(
             next = new URL(location, current);
         } catch {
             throw registryError(
-                `${op.name}: ${current.href} redirected to an invalid URL ${JSON.stringify(location)}`,
+                `${op.name}: ${current.href} redirected to an invalid URL "${shown(location)}"`,
                 "protocol",
             );
         }
@@ -1463,55 +1415,4 @@ function bodyStream(
             body.destroy();
         },
     };
-}
-
-// ---------------------------------------------------------------------------------------------
-// IP addresses, for NO_PROXY as Go reads it (an IPv4-mapped IPv6 address is its IPv4 address)
-
-/** Bytes of an IPv4 (4) or IPv6 (16; IPv4-mapped ones as 4) address, or undefined. */
-function parseIp(text: string): number[] | undefined {
-    const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-    if (v4) {
-        const bytes = v4.slice(1).map(Number);
-        return bytes.every((b) => b <= 255) ? bytes : undefined;
-    }
-    if (!text.includes(":")) return undefined;
-    const halves = text.toLowerCase().split("::");
-    if (halves.length > 2) return undefined;
-    const groups = halves.map((h) => (h === "" ? [] : h.split(":")));
-    const lastGroups = groups[groups.length - 1];
-    let tail: number[] = [];
-    if (lastGroups.length > 0 && lastGroups[lastGroups.length - 1].includes(".")) {
-        const embedded = parseIp(lastGroups.pop() as string);
-        if (!embedded || embedded.length !== 4) return undefined;
-        tail = embedded;
-    }
-    const words = groups.map((g) =>
-        g.map((w) => (/^[0-9a-f]{1,4}$/.test(w) ? parseInt(w, 16) : NaN)),
-    );
-    if (words.some((g) => g.some((w) => Number.isNaN(w)))) return undefined;
-    const count = words[0].length + (words[1]?.length ?? 0) + tail.length / 2;
-    if (halves.length === 1 ? count !== 8 : count > 7) return undefined;
-    const all = [...words[0], ...Array<number>(8 - count).fill(0), ...(words[1] ?? [])];
-    const bytes = [...all.flatMap((w) => [w >> 8, w & 255]), ...tail];
-    const mapped =
-        bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255;
-    return mapped ? bytes.slice(12) : bytes;
-}
-
-function isLoopback(ip: number[]): boolean {
-    return ip.length === 4 ? ip[0] === 127 : ip.every((b, i) => b === (i === 15 ? 1 : 0));
-}
-
-function sameIp(a: number[], b: number[]): boolean {
-    return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function inNetwork(ip: number[], net: number[], bits: number): boolean {
-    if (ip.length !== net.length || bits > ip.length * 8) return false;
-    for (let i = 0; i < bits; i++) {
-        const mask = 0x80 >> (i % 8);
-        if ((ip[i >> 3] & mask) !== (net[i >> 3] & mask)) return false;
-    }
-    return true;
 }

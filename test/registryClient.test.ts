@@ -426,7 +426,7 @@ describe.each<[string, RegistryOptions]>([
             );
             expect(JSON.parse(stdout)).toEqual({
                 kind: "tls",
-                message: expect.stringContaining("is not trusted (self-signed certificate)"),
+                message: expect.stringContaining("is not trusted (self-signed certificate"),
             });
         });
     }
