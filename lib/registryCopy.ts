@@ -33,6 +33,7 @@ import {
     platformDigest,
     registryError,
     sessionRequest,
+    shown,
     sessionStream,
     unexpectedAnswer,
 } from "./registryClient";
@@ -126,8 +127,11 @@ const MiB = 1024 * 1024;
 /**
  * Copies `<source>:<sourceReference>` (a tag or a digest) to `<destination>:<destinationTag>`,
  * byte for byte, and checks that the destination tag then names the source's digest. A tag that
- * already names it is left as it is; a tag that names something else is moved (refusing that is
- * the caller's policy). The source may be anonymous while the destination has credentials.
+ * already names it is left as it is (nothing written). A tag that names anything else is never
+ * moved, whoever calls: the copy refuses (a `conflict` error) when it finds one before it starts
+ * and again right before it writes the tag, after the blobs, which may take minutes. What remains
+ * is the moment between that last look and the manifest PUT: the registry API has no
+ * create-if-absent for a tag. The source may be anonymous while the destination has credentials.
  * Throws a `RegistryError`; what was copied before stays, so running it again sends only the rest.
  */
 export async function copyImage(
@@ -187,23 +191,20 @@ export async function copyImage(
             blobsSkipped: 0,
             blobsMounted: 0,
         };
-        // One HEAD: a tag that already names the digest needs nothing (promoting again, a
-        // rollback); anything else, absent included, is copied.
-        const before = await sessionRequest(
-            dst,
-            "HEAD",
-            `/v2/${dst.endpoint.repository}/manifests/${destinationTag}`,
-            { Accept: top.mediaType },
-        );
-        if (before.status !== 200 || header(before, "docker-content-digest") !== top.digest) {
-            await copyManifest(copy, top, destinationTag, 0);
-            const after = await findManifest(dst, destinationTag, false);
-            if (after?.digest !== top.digest) {
-                throw registryError(
-                    `${dst.name}: after the copy, ${destinationTag} names ${after ? after.digest : "nothing"}, ` +
-                        `not the source's ${top.digest}: another push moved it meanwhile, or the registry changed the manifest`,
-                    "protocol",
-                );
+        // A tag that already names the digest needs nothing (promoting again, a rollback); one
+        // that names another is refused, before the copy and again right before the tag is put.
+        if (!(await tagNames(copy, destinationTag, top.digest))) {
+            await copyContent(copy, top, 0);
+            if (!(await tagNames(copy, destinationTag, top.digest))) {
+                await putManifest(copy, top, destinationTag);
+                const after = await findManifest(dst, destinationTag, false);
+                if (after?.digest !== top.digest) {
+                    throw registryError(
+                        `${dst.name}: after the copy, ${destinationTag} names ${after ? after.digest : "nothing"}, ` +
+                            `not the source's ${top.digest}: another push moved it meanwhile, or the registry changed the manifest`,
+                        "protocol",
+                    );
+                }
             }
         }
         return {
@@ -239,7 +240,7 @@ function registryOf(endpoint: RegistryEndpoint): string {
  */
 function stopped(e: unknown, blob: Descriptor | undefined): unknown {
     const error = e as Partial<RegistryError>;
-    if (!error.kind || error.kind === "invalid") return e;
+    if (!error.kind || error.kind === "invalid" || error.kind === "conflict") return e;
     const message = String(error.message)
         .replace(/;?\s*nothing was pushed\.?$/, "")
         .replace(/[.\s]*$/, "");
@@ -251,16 +252,33 @@ function stopped(e: unknown, blob: Descriptor | undefined): unknown {
 }
 
 /**
- * Copies one manifest: an index's children (each with its blobs) or an image's blobs first, so
- * the registry accepts it, then its exact bytes under `reference` with its media type.
+ * Whether the destination's `tag` names `digest` (true) or is absent (false). A tag that names
+ * another digest is refused: a copy never moves a published tag.
  */
-async function copyManifest(
+async function tagNames(copy: Copy, tag: string, digest: string): Promise<boolean> {
+    const { destination } = copy;
+    const found = await findManifest(destination, tag, false);
+    if (!found) return false;
+    if (found.digest === digest) return true;
+    throw registryError(
+        `${destination.name}: the tag ${tag} names ${found.digest}, and the copy would replace it with ` +
+            `${digest}; a copy never moves a tag that names another image (another publisher pushed ` +
+            `it?). The tag is left as it is; ${copy.manifests > 0 || copy.blobsUploaded > 0 ? "blobs and child manifests copied so far stay, untagged" : "nothing was written"}. ` +
+            `Fix: publish under another tag, or find out who pushed ${tag}.`,
+        "conflict",
+    );
+}
+
+/**
+ * Copies what a manifest needs before the registry accepts it: an index's children (each with
+ * its blobs, each put by digest) or an image's blobs.
+ */
+async function copyContent(
     copy: Copy,
     manifest: { digest: string; mediaType: string; body: Buffer },
-    reference: string,
     depth: number,
 ): Promise<void> {
-    const { source, destination } = copy;
+    const { source } = copy;
     const json = parseManifest(source, manifest);
     if (SCHEMA1_TYPES.includes(manifest.mediaType) || json.schemaVersion === 1) {
         throw registryError(
@@ -285,7 +303,9 @@ async function copyManifest(
                     "protocol",
                 );
             }
-            await copyManifest(copy, { ...found, body: found.body }, child.digest, depth + 1);
+            const content = { ...found, body: found.body };
+            await copyContent(copy, content, depth + 1);
+            await putManifest(copy, content, child.digest);
             copy.done.add(child.digest);
         }
     } else {
@@ -296,6 +316,15 @@ async function copyManifest(
         ];
         await copyBlobs(copy, blobs);
     }
+}
+
+/** Puts a manifest's exact bytes under `reference` (a tag or its digest) with its media type. */
+async function putManifest(
+    copy: Copy,
+    manifest: { digest: string; mediaType: string; body: Buffer },
+    reference: string,
+): Promise<void> {
+    const { destination } = copy;
     const put = await sessionRequest(
         destination,
         "PUT",
@@ -307,7 +336,7 @@ async function copyManifest(
     const stored = put ? header(put, "docker-content-digest") : undefined;
     if (stored !== undefined && stored !== manifest.digest) {
         throw registryError(
-            `${destination.name}: the registry stored the manifest ${manifest.digest} as ${stored}: it changed the bytes`,
+            `${destination.name}: the registry stored the manifest ${manifest.digest} as ${shown(stored, 140)}: it changed the bytes`,
             "protocol",
         );
     }
@@ -362,7 +391,7 @@ function descriptors(source: RegistrySession, owner: string, field: unknown): De
             (d.size as number) >= 0;
         if (!valid) {
             throw registryError(
-                `${source.name}: the manifest ${owner} has a descriptor without a valid digest and size: ${JSON.stringify(item)}`,
+                `${source.name}: the manifest ${owner} has a descriptor without a valid digest and size: ${shown(JSON.stringify(item) ?? "")}`,
                 "protocol",
             );
         }
@@ -497,7 +526,7 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
     const stored = put ? header(put, "docker-content-digest") : undefined;
     if (stored !== undefined && stored !== digest) {
         throw registryError(
-            `${destination.name}: the registry committed the blob ${digest} as ${stored}`,
+            `${destination.name}: the registry committed the blob ${digest} as ${shown(stored, 140)}`,
             "protocol",
         );
     }
@@ -516,7 +545,7 @@ function uploadLocation(destination: RegistrySession, res: SessionAnswer): URL {
     }
     throw registryError(
         `${destination.name}: ${res.method} ${res.url.pathname} answered ${res.status} without a usable Location ` +
-            `(${JSON.stringify(location ?? null)})`,
+            `(${location === undefined ? "none" : `"${shown(location)}"`})`,
         "protocol",
     );
 }
@@ -545,7 +574,7 @@ async function sendBlob(copy: Copy, blob: Descriptor, location: URL): Promise<UR
     if (length !== undefined && Number(length) !== size) {
         stream.destroy();
         throw registryError(
-            `${source.name}: the blob ${digest} is ${length} bytes, but its manifest says ${size}`,
+            `${source.name}: the blob ${digest} is ${shown(length, 40)} bytes, but its manifest says ${size}`,
             "protocol",
         );
     }

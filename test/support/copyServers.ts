@@ -153,3 +153,61 @@ export async function startCuttingProxy(
         },
     };
 }
+
+export interface PausingFront {
+    /** `http://127.0.0.1:<port>`: the registry behind it. */
+    readonly url: string;
+    /** Resolves once the blob's answer has started and stopped: the copy is mid-stream. */
+    readonly paused: Promise<void>;
+    /** Lets the blob's answer go on. */
+    release(): void;
+    stop(): Promise<void>;
+}
+
+/**
+ * A front for `registry` that passes every request on, but holds the answer to a GET of the blob
+ * `digest` after its first chunk until `release()`: a layer that is streaming, stopped at a
+ * moment the test chooses, so that it can act in the middle of a copy without sleeping.
+ */
+export async function startPausingFront(
+    registry: LocalRegistry,
+    digest: string,
+): Promise<PausingFront> {
+    const upstream = new URL(registry.apiUrl);
+    const front = await startScriptedServer();
+    let pausedNow = () => undefined as void;
+    let releaseNow = () => undefined as void;
+    const paused = new Promise<void>((r) => (pausedNow = r));
+    const released = new Promise<void>((r) => (releaseNow = r));
+    front.handler = (req, res) => {
+        const held = req.method === "GET" && req.url?.endsWith(`/blobs/${digest}`);
+        const forward = http.request(
+            {
+                host: upstream.hostname,
+                port: Number(upstream.port),
+                method: req.method,
+                path: req.url,
+                headers: req.headers,
+            },
+            (up) => {
+                res.writeHead(up.statusCode ?? 502, up.headers);
+                if (!held || up.statusCode !== 200) {
+                    up.pipe(res);
+                    return;
+                }
+                up.once("data", (chunk: Buffer) => {
+                    res.write(chunk);
+                    up.pause();
+                    pausedNow();
+                    void released.then(() => {
+                        up.pipe(res);
+                        up.resume();
+                    });
+                });
+            },
+        );
+        forward.on("error", () => res.writeHead(502).end());
+        req.pipe(forward);
+    };
+    return { url: front.url, paused, release: releaseNow, stop: front.stop };
+}
