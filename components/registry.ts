@@ -28,8 +28,10 @@ export interface RegistryTarget {
     /** Credentials for pushing and for reading tags; a secret. Absent for an anonymous registry. */
     readonly credentials?: pulumi.Input<RegistryCredentials>;
     /**
-     * Base URL of the registry's HTTP API. Defaults to `https://<server>`; a local test registry
-     * may use `http://127.0.0.1:<port>`.
+     * Base URL of the registry's HTTP API: the server's origin, with no path (docker pushes to
+     * `<server>/v2/`, so that is where the guard looks), and no credentials (give them as
+     * `credentials`). Defaults to `https://<server>`; a local registry may use
+     * `http://127.0.0.1:<port>`.
      */
     readonly apiUrl?: pulumi.Input<string>;
     /** PEM certificate authority to trust for the registry API (a private registry's own CA). */
