@@ -71,6 +71,8 @@ export const image_uri = image.imageUri;
 export const image_ref = image.imageRef;
 export const model_sha256 = image.modelSha256;
 export const published_versions = image.publishedVersions;
+export const registry_login =
+    repository instanceof LocalModelRegistry ? repository.credentials : undefined;
 
 /** The repository of the stack's registry target, and where its images are pushed. */
 function repositoryFor(

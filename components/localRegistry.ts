@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { checkRepositoryName } from "../lib/validation";
 import { RegistryCredentials, RegistryTarget } from "./registry";
+import { RegistryLogin } from "./registryLogin";
 
 export interface LocalModelRegistryArgs {
     /** Repository path inside the registry: lower case, separators `._-/`. */
@@ -11,7 +12,10 @@ export interface LocalModelRegistryArgs {
      * component runs its own registry container.
      */
     readonly registryUrl?: string;
-    /** Credentials for `registryUrl`. Defaults to anonymous. */
+    /**
+     * Credentials for `registryUrl`. Defaults to anonymous. The registry the component runs has a
+     * login of its own (`credentials` of the component).
+     */
     readonly credentials?: pulumi.Input<RegistryCredentials>;
     /** Image of the registry container. Defaults to `registry:2` (CNCF distribution). */
     readonly image?: string;
@@ -27,6 +31,12 @@ export interface LocalModelRegistryArgs {
 /** Where the registry keeps its data inside the `registry:2` container. */
 const REGISTRY_DATA_PATH = "/var/lib/registry";
 
+/** Where the registry container reads its htpasswd file (next to registry:2's config.yml). */
+export const HTPASSWD_PATH = "/etc/docker/registry/htpasswd";
+
+/** The user name of the registry the component runs. */
+export const REGISTRY_USERNAME = "model-registry";
+
 /**
  * A registry on this machine, for trying the project without a cloud account: either one the user
  * already runs (`registryUrl`), or one the stack runs itself.
@@ -34,8 +44,13 @@ const REGISTRY_DATA_PATH = "/var/lib/registry";
  * The stack's own registry is a `registry:2` container bound to 127.0.0.1 only (Docker pushes to
  * a 127.0.0.0/8 registry over plain HTTP without further set-up), with its data in a named
  * `docker.Volume`: replacing the container (a new image, another port) keeps every published
- * version. The registry's delete API stays off. The container is created only once the registry
- * answers (a health check the Docker provider waits for), and the tag guard and the push follow it.
+ * version. The registry's delete API stays off. It refuses anonymous requests, reads and writes
+ * alike (htpasswd auth): its login is a generated password (`RegistryLogin`), a secret in the
+ * stack's state, which the guard, the push, the record and a promotion use as this registry's
+ * credentials, and which `credentials` gives to the stack's outputs. Rotating it (replacing the
+ * login) replaces the container with the new htpasswd file; the volume stays. The container is
+ * created only once the registry answers `/v2/` with its demand for credentials (a health check
+ * the Docker provider waits for), and the tag guard and the push follow it.
  *
  * No AWS resource or invoke is registered.
  */
@@ -45,6 +60,11 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
     public readonly repositoryName: pulumi.Output<string>;
     /** The registry container's name; undefined when the user runs the registry. */
     public readonly containerName: pulumi.Output<string | undefined>;
+    /**
+     * The login of the registry the component runs (a secret); undefined when the user runs the
+     * registry (`registryUrl`): its credentials are the user's.
+     */
+    public readonly credentials?: pulumi.Output<RegistryCredentials>;
     /** Where images for this repository are pushed. */
     public readonly registry: RegistryTarget;
 
@@ -62,6 +82,7 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
         let apiUrl: pulumi.Output<string>;
         let server: string;
         let recordKey: string | undefined;
+        let credentials: pulumi.Input<RegistryCredentials> | undefined = args.credentials;
         if (args.registryUrl) {
             const url = new URL(args.registryUrl);
             server = url.host;
@@ -89,6 +110,17 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
                 // Published versions live here: destroy leaves them unless forceDestroy is set.
                 { parent: this, retainOnDelete: !(args.forceDestroy ?? false) },
             );
+            const login = new RegistryLogin(
+                `${name}-registry-login`,
+                { username: REGISTRY_USERNAME },
+                { parent: this },
+            );
+            this.credentials = pulumi.secret(
+                pulumi
+                    .all([login.username, login.password])
+                    .apply(([username, password]) => ({ username, password })),
+            );
+            credentials = this.credentials;
             const container = new docker.Container(
                 `${name}-registry`,
                 {
@@ -96,19 +128,24 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
                     image: registryImage.imageId,
                     ports: [{ internal: 5000, external: port, ip: "127.0.0.1" }],
                     volumes: [{ volumeName: volume.name, containerPath: REGISTRY_DATA_PATH }],
-                    envs: ["REGISTRY_STORAGE_DELETE_ENABLED=false"],
+                    envs: [
+                        "REGISTRY_STORAGE_DELETE_ENABLED=false",
+                        "REGISTRY_AUTH=htpasswd",
+                        `REGISTRY_AUTH_HTPASSWD_REALM=${base}-registry`,
+                        `REGISTRY_AUTH_HTPASSWD_PATH=${HTPASSWD_PATH}`,
+                    ],
+                    // Written before the container starts; a new login is a new container.
+                    uploads: [{ file: HTPASSWD_PATH, content: login.htpasswd }],
                     restart: "unless-stopped",
                     mustRun: true,
-                    // The container counts as created only once the registry answers: the guard
-                    // and the push, which wait for the container, never race its start.
+                    // The container counts as created only once the registry answers, and answers
+                    // an anonymous request with 401: the guard and the push, which wait for the
+                    // container, never race its start, and never reach a registry without auth.
+                    // (GNU and busybox wget both print the status line with " 401 ".)
                     healthcheck: {
                         tests: [
-                            "CMD",
-                            "wget",
-                            "-q",
-                            "-O",
-                            "/dev/null",
-                            "http://127.0.0.1:5000/v2/",
+                            "CMD-SHELL",
+                            "wget -O /dev/null http://127.0.0.1:5000/v2/ 2>&1 | grep -q ' 401 '",
                         ],
                         interval: "1s",
                         timeout: "2s",
@@ -130,7 +167,7 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
             server,
             repositoryUri: this.repositoryUri,
             apiUrl,
-            credentials: args.credentials,
+            credentials,
             recordKey,
         };
         this.registerOutputs({
