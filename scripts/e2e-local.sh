@@ -25,9 +25,9 @@
 # The project is copied to the temporary dir first (`pulumi config set` writes the stack file, and
 # the README runs `npm ci`), so the working tree is left as it was.
 #
-# When the stack exports registry_username and registry_password (its registry refuses anonymous
-# access), skopeo reads with them from an auth file in the temporary dir, never on the command
-# line, and the script checks that an anonymous read is refused.
+# When the stack exports registry_login (the generated login of the registry it runs, which
+# refuses anonymous access), skopeo reads with it from an auth file in the temporary dir, never on
+# the command line, and the script checks that an anonymous read is refused.
 #
 # Where this has run: NOT yet with a real Pulumi CLI. It was written on a Debian machine with a
 # Docker engine, a distribution registry and skopeo but no Pulumi CLI and no internet access;
@@ -161,18 +161,21 @@ readme_command() {
   eval "$1"
 }
 
-# The registry's credentials, when the stack exports them: an auth file for skopeo.
+# The registry's login, when the stack exports one (registry_login, a secret): an auth file for
+# skopeo, written without the password passing through a command line.
 auth_args=()
 registry_auth() {
-  local user password
-  user="$(pulumi stack output registry_username 2>/dev/null || true)"
-  password="$(pulumi stack output registry_password --show-secrets 2>/dev/null || true)"
+  local login
+  login="$(pulumi stack output registry_login --show-secrets --json 2>/dev/null || true)"
   auth_args=()
-  if [ -n "$password" ]; then
+  if [ -n "$login" ] && [ "$login" != null ]; then
     (
       umask 077
-      printf '{"auths":{"%s":{"auth":"%s"}}}\n' "${repo%%/*}" \
-        "$(printf '%s:%s' "$user" "$password" | base64 | tr -d '\n')" >"$tmp/auth.json"
+      node -e '
+        const login = JSON.parse(require("fs").readFileSync(0, "utf8"));
+        const auth = Buffer.from(login.username + ":" + login.password).toString("base64");
+        process.stdout.write(JSON.stringify({ auths: { [process.argv[1]]: { auth } } }));' \
+        "${repo%%/*}" <<<"$login" >"$tmp/auth.json"
     )
     auth_args=(--authfile "$tmp/auth.json")
   fi
