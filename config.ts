@@ -85,8 +85,9 @@ interface KeySpec {
 
 /**
  * Every key the program reads, with its default. `Pulumi.yaml` declares the same keys and
- * defaults (a test holds the two together); defaults are applied here too because the engine
- * applies project defaults only when it runs the program, not in unit tests.
+ * defaults (a test holds the two together). The CLI writes each declared default into the
+ * config it hands the program, so a default and an unset key look the same here: a value equal
+ * to its default counts as not set.
  */
 export const CONFIG_KEYS = {
     modelVersion: { kind: "string", default: undefined, placeholder: "<version>" },
@@ -113,7 +114,7 @@ export const CONFIG_KEYS = {
     },
     registryUrl: { kind: "string", default: "", placeholder: "<url>" },
     registryUsername: { kind: "string", default: "", placeholder: "<user>" },
-    registryPassword: { kind: "string", default: undefined, placeholder: "<password>" },
+    registryPassword: { kind: "string", default: "", placeholder: "<password>" },
     localRegistryImage: { kind: "string", default: "registry:2", placeholder: "<image>" },
     localRegistryPort: { kind: "integer", default: 5000, placeholder: "<port>" },
     kmsKey: { kind: "string", default: "", placeholder: "<kms-key-arn>" },
@@ -138,31 +139,44 @@ interface ConfigProblem extends Problem {
     readonly fix?: string;
 }
 
-/** Reads the current stack's config through one `pulumi.Config`. Throws a `RunError` on bad input. */
+/** Reads the current stack's config, as the CLI hands it over. Throws a `RunError` on bad input. */
 export function loadConfig(): StackConfig {
-    const config = new pulumi.Config();
+    return readConfig(pulumi.runtime.allConfig(), isSecretConfig, {
+        project: pulumi.getProject(),
+        stack: pulumi.getStack(),
+    });
+}
+
+/**
+ * The stack's config from the text of every key the CLI passed (`<namespace>:<key>`, with each
+ * declared default written in) and which of them the user set as secrets.
+ */
+export function readConfig(
+    all: Readonly<Record<string, string>>,
+    isSecret: (fullKey: string) => boolean,
+    ctx: { project: string; stack: string },
+): StackConfig {
     const raw: RawConfig = {};
     for (const key of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
-        if (SECRET_KEYS.has(key)) continue;
-        const value = config.get(key);
-        if (value !== undefined) raw[key] = value;
+        const value = all[`${ctx.project}:${key}`];
+        if (value !== undefined && !SECRET_KEYS.has(key)) raw[key] = value;
     }
-    // A secret is read as a secret, so it stays encrypted in the state and masked in output.
-    const password = config.getSecret("registryPassword");
-    // Only the names of the keys that are set: a misspelt key is reported by name, its value
-    // (which may be a secret) is never read.
-    const setKeys = Object.keys(pulumi.runtime.allConfig());
     // A value the user set with --secret on any key is never shown in a message.
     const secretValues = new Set(
         (Object.keys(CONFIG_KEYS) as ConfigKey[]).filter((key) =>
-            isSecretConfig(`${pulumi.getProject()}:${key}`),
+            isSecret(`${ctx.project}:${key}`),
         ),
     );
+    // The password becomes a secret Output, so it stays encrypted in the state and masked in
+    // output. Its declared default, "", is no password.
+    const password = all[`${ctx.project}:registryPassword`] ?? "";
+    // Only the names of the keys that are set: a misspelt key is reported by name, its value
+    // (which may be a secret) is never read.
     return parseConfig(
         raw,
-        { project: pulumi.getProject(), stack: pulumi.getStack() },
-        password,
-        setKeys,
+        ctx,
+        password === "" ? undefined : pulumi.secret(password),
+        Object.keys(all),
         secretValues,
     );
 }
@@ -211,9 +225,26 @@ export function parseConfig(
         index?: number,
     ) => problems.push({ ...p, key, value, index: index ?? p.index });
 
+    // The CLI writes every declared default into the config, so a value equal to its default
+    // is as good as not set.
+    const isSet = (key: ConfigKey): boolean =>
+        key === "registryPassword"
+            ? registryPassword !== undefined
+            : raw[key] !== undefined && !isDefault(key, raw[key]);
+
     // Keys of this project that the program does not read: most likely misspelt.
-    const unknown = unknownKeyProblems(setKeys, ctx.project, raw, registryPassword !== undefined);
+    const unknown = unknownKeyProblems(setKeys, ctx.project, isSet);
     problems.push(...unknown.problems);
+
+    if (registryPassword !== undefined && !secretValues.has("registryPassword")) {
+        problems.push({
+            key: "registryPassword",
+            value: undefined,
+            shown: "is set in plain text",
+            reason: "a password is kept only as a secret (encrypted in the stack file, masked in output); set it again with --secret, which prompts for it",
+            fix: "pulumi config set --secret registryPassword",
+        });
+    }
 
     const str = (key: ConfigKey): string => {
         const spec = CONFIG_KEYS[key];
@@ -282,6 +313,10 @@ export function parseConfig(
     // promoteFrom: a promoting stack copies another stack's image and builds nothing.
     const promotion = parsePromotionSource(str("promoteFrom"), ctx);
     if (promotion.problem) fail("promoteFrom", raw.promoteFrom, promotion.problem);
+    if (promotion.source?.kind === "stack" && !promotion.source.name.includes("/")) {
+        const p = checkStackFile(promotion.source.name);
+        if (p) fail("promoteFrom", raw.promoteFrom, p);
+    }
     const promoting = promotion.source !== undefined || promotion.problem !== undefined;
 
     // The build context and Dockerfile are checked here, before any resource is registered;
@@ -299,7 +334,11 @@ export function parseConfig(
     }
     const contextIsDir = promoting || absolute || isKind(modelContext, "dir");
     if (!contextIsDir) {
-        fail("modelContext", modelContext, contextProblem(modelContext, raw.dockerfile));
+        fail(
+            "modelContext",
+            modelContext,
+            contextProblem(modelContext, isSet("dockerfile") ? raw.dockerfile : undefined),
+        );
     }
     const dockerfile = str("dockerfile");
     if (!promoting && path.isAbsolute(dockerfile)) {
@@ -420,7 +459,7 @@ export function parseConfig(
     // A setting of another target is refused as such, and not checked further (one problem each).
     const ignored = new Set<ConfigKey>();
     const onlyFor = (key: ConfigKey, target: RegistryKind, why: string) => {
-        if (raw[key] !== undefined && raw[key] !== "" && registry && registry !== target) {
+        if (isSet(key) && registry && registry !== target) {
             ignored.add(key);
             fail(key, raw[key], {
                 reason: `${why}, so it is only read when registry is ${target} (this stack's registry is ${registry}); remove it`,
@@ -545,6 +584,38 @@ function booleanMeant(text: string): string | undefined {
     return undefined;
 }
 
+/**
+ * A stack of this project named in promoteFrom has a stack file here: every stack of the project
+ * sets modelVersion, which lives in its `Pulumi.<stack>.yaml`. A misspelt name is caught here,
+ * before the run looks for a stack that does not exist.
+ */
+function checkStackFile(stack: string): Problem | undefined {
+    const stacks = fs
+        .readdirSync(".")
+        .map((f) => /^Pulumi\.(.+)\.(yaml|yml|json)$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined);
+    if (stacks.includes(stack)) return undefined;
+    const near = stacks.find(
+        (s) => s.toLowerCase() === stack.toLowerCase() || editDistance(s, stack) <= 2,
+    );
+    return {
+        reason: `this project has no stack "${stack}" (no Pulumi.${stack}.yaml here; its stacks: ${stacks.join(", ")})${near ? `; did you mean ${near}?` : ""}`,
+        suggestion: near,
+    };
+}
+
+/** Whether a key's text is its declared default, as the CLI writes it (lists as JSON). */
+function isDefault(key: ConfigKey, text: string): boolean {
+    const declared: KeySpec["default"] = CONFIG_KEYS[key].default;
+    if (declared === undefined) return false;
+    if (!Array.isArray(declared)) return text === String(declared);
+    try {
+        return JSON.stringify(JSON.parse(text)) === JSON.stringify(declared);
+    } catch {
+        return false;
+    }
+}
+
 /** What is wrong with a modelContext that is not a directory, and the fix when one is clear. */
 function contextProblem(
     modelContext: string,
@@ -617,8 +688,7 @@ export function closestKey(key: string): ConfigKey | undefined {
 function unknownKeyProblems(
     setKeys: readonly string[],
     project: string,
-    raw: RawConfig,
-    passwordSet: boolean,
+    isSet: (key: ConfigKey) => boolean,
 ): { problems: ConfigProblem[]; meant: Set<ConfigKey> } {
     const problems: ConfigProblem[] = [];
     const meant = new Set<ConfigKey>();
@@ -639,14 +709,11 @@ function unknownKeyProblems(
             });
             continue;
         }
-        const alreadySet =
-            closest === "registryPassword" ? passwordSet : raw[closest] !== undefined;
+        const alreadySet = isSet(closest);
         if (!alreadySet) meant.add(closest);
         const spec: KeySpec = CONFIG_KEYS[closest];
         let fix: string;
-        if (alreadySet) {
-            fix = `pulumi config rm ${shellWord(key)}`;
-        } else if (spec.kind === "array") {
+        if (spec.kind === "array") {
             // Read the items first: once the misspelt key is removed they are gone.
             fix = `pulumi config get ${shellWord(key)} (the items), then pulumi config set --path '${closest}[0]' ${spec.placeholder} for each, then pulumi config rm ${shellWord(key)}`;
         } else {
@@ -658,8 +725,10 @@ function unknownKeyProblems(
             key,
             value: undefined,
             shown,
+            // Both set: the misspelt one may well be the newer value (a bump typed wrong), so
+            // the fix moves it, and dropping it is the alternative, not the default.
             reason: alreadySet
-                ? `this program reads no such key (keys are case-sensitive), so the value is ignored; did you mean ${closest}? It is set too, so remove ${key}`
+                ? `this program reads no such key (keys are case-sensitive), so the value is ignored; did you mean ${closest}? ${closest} is set too: if this value is the one you want, move it there (below); to keep ${closest} as it is, pulumi config rm ${shellWord(key)}`
                 : `this program reads no such key (keys are case-sensitive), so the value is ignored and ${closest} is not set; did you mean ${closest}?`,
             fix,
         });

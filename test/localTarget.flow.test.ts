@@ -13,7 +13,8 @@ import * as path from "path";
 import { skopeoRaw } from "./support/copyFixtures";
 import { docker, ensureDockerEngine } from "./support/docker";
 import { Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
-import { runProgram, stackFileConfig } from "./support/program";
+import { runProgram, stackFile } from "./support/program";
+import { StackConfig } from "./support/pulumiCli";
 import { LocalRegistry, startRegistry } from "./support/registry";
 
 jest.setTimeout(180_000);
@@ -60,14 +61,13 @@ afterAll(async () => {
 });
 
 /** The local stack file pointed at the suite's registry, as a user would configure it. */
-function localConfig(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-        ...stackFileConfig("local"),
-        "model-registry:registryUrl": registry.apiUrl,
-        "model-registry:registryUsername": registry.credentials!.username,
-        "model-registry:registryPassword": registry.credentials!.password,
+function localConfig(extra: Record<string, string> = {}): StackConfig {
+    return stackFile("local", {
+        registryUrl: registry.apiUrl,
+        registryUsername: registry.credentials!.username,
+        registryPassword: { secret: registry.credentials!.password },
         ...extra,
-    };
+    });
 }
 
 /** The registry as the program's resources address it: server, API URL, credentials. */
@@ -108,7 +108,7 @@ it("publishes, retries without a push, and promotes the same digest on the local
 
     // A second local stack promotes from the first, with the credentials of the registry the
     // user runs (the same server, so the stack's own credentials are used for the source).
-    const staging = await runProgram(localConfig({ "model-registry:promoteFrom": "local" }), {
+    const staging = await runProgram(localConfig({ promoteFrom: "local" }), {
         stack: "local-staging",
         stackOutputs: {
             local: {

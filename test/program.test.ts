@@ -1,6 +1,7 @@
 import * as os from "os";
 import { ECR_TOKEN_INVOKE, FAKE_PASSWORD, REGISTRY_ALIAS, valueOf } from "./support/pulumiMocks";
-import { Run, runProgram, stackFileConfig } from "./support/program";
+import { Run, newStack, runProgram, stackFile } from "./support/program";
+import { CliError } from "./support/pulumiCli";
 import { PUSH_ACTIONS } from "../components/modelRepository";
 
 const REPO = "aws:ecrpublic/repository:Repository";
@@ -12,7 +13,7 @@ const RECORD = "pulumi-nodejs:dynamic/model-registry:PublicationRecord";
 describe("the program, dev stack file", () => {
     let run: Run;
     beforeAll(async () => {
-        run = await runProgram(stackFileConfig("dev"), { stack: "dev" });
+        run = await runProgram(stackFile("dev"), { stack: "dev" });
     });
 
     it("runs without error", () => {
@@ -28,13 +29,16 @@ describe("the program, dev stack file", () => {
                 IMAGE,
                 GUARD,
                 RECORD,
+                STACK_REF,
             ].sort(),
         );
         expect(run.recorder.all(POLICY)).toHaveLength(0);
+        // The one stack reference is to this stack itself: its last published_versions.
+        expect(run.recorder.one(STACK_REF).inputs.name).toBe("organization/model-registry/dev");
     });
 
     it("creates the repository in us-east-1 although the stack's aws:region is us-west-2", () => {
-        expect(stackFileConfig("dev")["aws:region"]).toBe("us-west-2");
+        expect(stackFile("dev").values.get("aws:region")).toBe("us-west-2");
         const repo = run.recorder.one(REPO, "model-repo");
         expect(repo.inputs.region).toBe("us-east-1");
         expect(repo.inputs.repositoryName).toBe("model-registry-dev");
@@ -169,7 +173,7 @@ const SOURCE_CHECK = "pulumi-nodejs:dynamic/model-registry:PromotionSourceCheck"
 describe("the program, prod stack file", () => {
     let run: Run;
     beforeAll(async () => {
-        run = await runProgram(stackFileConfig("prod"), { stack: "prod" });
+        run = await runProgram(stackFile("prod"), { stack: "prod" });
     });
 
     it("promotes from staging: no build, no guard, no docker.Image", () => {
@@ -233,7 +237,7 @@ describe("the program, prod stack file", () => {
 
 describe("the program, staging stack file", () => {
     it("promotes from dev, unprotected and without forceDestroy", async () => {
-        const run = await runProgram(stackFileConfig("staging"), { stack: "staging" });
+        const run = await runProgram(stackFile("staging"), { stack: "staging" });
         expect(run.error).toBeUndefined();
         expect(run.recorder.one(REPO).inputs.forceDestroy).toBe(false);
         expect(run.recorder.one(REPO).protect).toBe(false);
@@ -246,7 +250,7 @@ describe("the program, staging stack file", () => {
 
     it("promotes from a repository reference without a stack reference", async () => {
         const run = await runProgram(
-            { modelVersion: "1.2.0", promoteFrom: "public.ecr.aws/other-team/model" },
+            newStack({ modelVersion: "1.2.0", promoteFrom: "public.ecr.aws/other-team/model" }),
             { stack: "staging" },
         );
         expect(run.error).toBeUndefined();
@@ -266,10 +270,9 @@ describe("the program, staging stack file", () => {
         ["dev/prod", /expected a stack \(dev, or org\/project\/dev\)/],
         ["public.ecr.aws/Team/Model", /repository path/],
     ])("refuses promoteFrom = %p before anything is created", async (value, reason) => {
-        const run = await runProgram(
-            { modelVersion: "1.0.0", promoteFrom: value },
-            { stack: "staging" },
-        );
+        const run = await runProgram(newStack({ modelVersion: "1.0.0", promoteFrom: value }), {
+            stack: "staging",
+        });
         expect(String(run.error)).toMatch(reason);
         expect(String(run.error)).toContain("model-registry:promoteFrom");
         expect(run.recorder.resources.filter((r) => r.custom)).toHaveLength(0);
@@ -279,10 +282,9 @@ describe("the program, staging stack file", () => {
 describe("the program, push principals and a version bump", () => {
     it("grants exactly the push actions to the configured principals", async () => {
         const principals = ["arn:aws:iam::123456789012:role/ci", "arn:aws:iam::210987654321:root"];
-        const run = await runProgram({
-            modelVersion: "1.1.0",
-            pushPrincipals: JSON.stringify(principals),
-        });
+        const run = await runProgram(
+            newStack({ modelVersion: "1.1.0", pushPrincipals: principals }),
+        );
         expect(run.error).toBeUndefined();
         const policy = run.recorder.one(POLICY, "model-push-policy");
         expect(policy.inputs.region).toBe("us-east-1");
@@ -296,8 +298,8 @@ describe("the program, push principals and a version bump", () => {
     });
 
     it("tags a bumped version with the new version, in that version's image resource", async () => {
-        const a = await runProgram({ modelVersion: "1.0.0" });
-        const b = await runProgram({ modelVersion: "1.1.0" });
+        const a = await runProgram(newStack({ modelVersion: "1.0.0" }));
+        const b = await runProgram(newStack({ modelVersion: "1.1.0" }));
         const imageA = a.recorder.one(IMAGE, "model-image-1.0.0");
         const imageB = b.recorder.one(IMAGE, "model-image-1.1.0");
         // The guard and the record keep their names (and state) across versions.
@@ -310,13 +312,15 @@ describe("the program, push principals and a version bump", () => {
     });
 
     it("passes baseImage, platform and label sources through", async () => {
-        const run = await runProgram({
-            modelVersion: "2.0.0-rc.1",
-            baseImage: "registry.example.com/python:3.12",
-            platform: "linux/arm64",
-            sourceUrl: "https://example.com/ml/iris",
-            modelRevision: "0123abc",
-        });
+        const run = await runProgram(
+            newStack({
+                modelVersion: "2.0.0-rc.1",
+                baseImage: "registry.example.com/python:3.12",
+                platform: "linux/arm64",
+                sourceUrl: "https://example.com/ml/iris",
+                modelRevision: "0123abc",
+            }),
+        );
         const { build } = run.recorder.one(IMAGE).inputs;
         expect(build.platform).toBe("linux/arm64");
         expect(build.args).toMatchObject({
@@ -331,8 +335,8 @@ describe("the program, push principals and a version bump", () => {
 
 describe("the program, run twice with unchanged files", () => {
     it("registers byte-identical image and guard inputs, free of machine-specific paths", async () => {
-        const first = await runProgram({ modelVersion: "1.0.0" });
-        const second = await runProgram({ modelVersion: "1.0.0" });
+        const first = await runProgram(newStack({ modelVersion: "1.0.0" }));
+        const second = await runProgram(newStack({ modelVersion: "1.0.0" }));
         const imageA = JSON.stringify(first.recorder.one(IMAGE).inputs);
         const imageB = JSON.stringify(second.recorder.one(IMAGE).inputs);
         expect(imageB).toBe(imageA);
@@ -348,8 +352,13 @@ describe("the program, run twice with unchanged files", () => {
 });
 
 describe("the program, bad input", () => {
+    it("a stack without modelVersion is stopped by the CLI before the program runs", async () => {
+        await expect(runProgram(newStack({ description: "x" }))).rejects.toThrow(
+            new CliError("Stack 'dev' is missing configuration value 'modelVersion'"),
+        );
+    });
+
     it.each([
-        [{}, "model-registry:modelVersion is not set"],
         [{ modelVersion: "latest" }, "`latest` is a moving tag"],
         [{ modelVersion: "v1.0" }, 'without a leading "v"'],
         [{ modelVersion: "1.0.0", repositoryName: "Models" }, "upper-case"],
@@ -361,7 +370,7 @@ describe("the program, bad input", () => {
     ])(
         "%j stops the run before any resource or invoke, with one RunError",
         async (config, message) => {
-            const run = await runProgram(config as Record<string, string>);
+            const run = await runProgram(newStack(config));
             expect(run.pulumi.RunError.isInstance(run.error)).toBe(true);
             expect((run.error as Error).message).toContain(message);
             expect((run.error as Error).message).toContain("Fix: pulumi config set");

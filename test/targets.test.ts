@@ -6,7 +6,8 @@ import {
     PRIVATE_SERVER,
     valueOf,
 } from "./support/pulumiMocks";
-import { Run, runProgram, stackFileConfig } from "./support/program";
+import { Run, runProgram, stackFile } from "./support/program";
+import { StackConfig } from "./support/pulumiCli";
 import { PRIVATE_PUSH_ACTIONS } from "../components/privateRepository";
 
 const IMAGE = "docker:index/image:Image";
@@ -21,14 +22,9 @@ const PRIVATE_REPO = "aws:ecr/repository:Repository";
 const LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy";
 const PRIVATE_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy";
 
-/** A stack file's config switched to ecr-private, without the gallery settings it refuses. */
-function privateConfig(stack: string): Record<string, string> {
-    const config: Record<string, string> = {
-        ...stackFileConfig(stack),
-        "model-registry:registry": "ecr-private",
-    };
-    delete config["model-registry:description"];
-    return config;
+/** A stack file switched to ecr-private, without the gallery settings it refuses. */
+function privateConfig(stack: string, more: Parameters<typeof stackFile>[1] = {}): StackConfig {
+    return stackFile(stack, { registry: "ecr-private", description: null, ...more });
 }
 
 const awsTypes = (run: Run) => run.recorder.types().filter((t) => t.startsWith("aws:"));
@@ -37,7 +33,7 @@ const awsInvokes = (run: Run) => run.recorder.invokes.filter((i) => i.token.star
 describe("the local stack file", () => {
     let run: Run;
     beforeAll(async () => {
-        run = await runProgram(stackFileConfig("local"), { stack: "local" });
+        run = await runProgram(stackFile("local"), { stack: "local" });
     });
 
     it("runs, registering no AWS resource and calling no AWS invoke", () => {
@@ -106,12 +102,11 @@ describe("the local stack file", () => {
 
     it("honours the image and port settings, and deletes the volume only with forceDestroy", async () => {
         const other = await runProgram(
-            {
-                ...stackFileConfig("local"),
-                "model-registry:localRegistryPort": "5055",
-                "model-registry:localRegistryImage": "registry:2.8.3",
-                "model-registry:forceDestroy": "true",
-            },
+            stackFile("local", {
+                localRegistryPort: "5055",
+                localRegistryImage: "registry:2.8.3",
+                forceDestroy: "true",
+            }),
             { stack: "local" },
         );
         expect(other.error).toBeUndefined();
@@ -126,12 +121,11 @@ describe("a local stack on a registry the user runs", () => {
     let run: Run;
     beforeAll(async () => {
         run = await runProgram(
-            {
-                ...stackFileConfig("local"),
-                "model-registry:registryUrl": "https://registry.internal:8443",
-                "model-registry:registryUsername": "ci",
-                "model-registry:registryPassword": "local-secret-password",
-            },
+            stackFile("local", {
+                registryUrl: "https://registry.internal:8443",
+                registryUsername: "ci",
+                registryPassword: { secret: "local-secret-password" },
+            }),
             { stack: "local" },
         );
     });
@@ -216,13 +210,10 @@ describe("an ecr-private stack", () => {
     it("grants pushers the push actions only, and encrypts with the KMS key given", async () => {
         const key = `arn:aws:kms:us-west-2:${ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
         const other = await runProgram(
-            {
-                ...config,
-                "model-registry:kmsKey": key,
-                "model-registry:pushPrincipals": JSON.stringify([
-                    "arn:aws:iam::210987654321:role/ci",
-                ]),
-            },
+            privateConfig("dev", {
+                kmsKey: key,
+                pushPrincipals: ["arn:aws:iam::210987654321:role/ci"],
+            }),
             { stack: "dev" },
         );
         expect(other.error).toBeUndefined();
@@ -310,11 +301,7 @@ describe("an ecr-private stack", () => {
 describe("promotion between local stacks", () => {
     it("reads the source stack's registry API, http for a local registry", async () => {
         const run = await runProgram(
-            {
-                ...stackFileConfig("local"),
-                "model-registry:promoteFrom": "local",
-                "model-registry:localRegistryPort": "5001",
-            },
+            stackFile("local", { promoteFrom: "local", localRegistryPort: "5001" }),
             {
                 stack: "local-staging",
                 stackOutputs: {

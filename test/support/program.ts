@@ -1,5 +1,5 @@
 import * as fs from "fs";
-import * as YAML from "yaml";
+import { StackConfig, loadProject, programConfig } from "./pulumiCli";
 import { MockOptions, Recorder } from "./pulumiMocks";
 
 type Pulumi = typeof import("@pulumi/pulumi");
@@ -12,38 +12,67 @@ export interface Run {
     readonly error: unknown;
 }
 
-/** Config from a stack file, as the engine passes it to the program. */
-export function stackFileConfig(stack: string): Record<string, string> {
-    const doc = YAML.parse(fs.readFileSync(`Pulumi.${stack}.yaml`, "utf8")) as {
-        config: Record<string, unknown>;
-    };
-    return Object.fromEntries(
-        Object.entries(doc.config).map(([k, v]) => [
-            k,
-            typeof v === "string" ? v : JSON.stringify(v),
-        ]),
+const project = loadProject(fs.readFileSync("Pulumi.yaml", "utf8"));
+
+/**
+ * What a test does to a stack's config, as the README's commands would: a string is `pulumi
+ * config set <key> <value>`; a list is `pulumi config set --path '<key>[i]' <item>` for each item
+ * (after `rm`); `{ secret }` is `pulumi config set --secret`; `null` is `pulumi config rm`.
+ */
+export type ConfigCommands = Record<string, string | readonly string[] | { secret: string } | null>;
+
+/** A committed stack file (`Pulumi.<stack>.yaml`), then the given commands. */
+export function stackFile(stack: string, commands: ConfigCommands = {}): StackConfig {
+    return configure(
+        new StackConfig(project, fs.readFileSync(`Pulumi.${stack}.yaml`, "utf8")),
+        commands,
     );
 }
 
-/** `{ modelVersion: "1.0.0" }` -> `{ "model-registry:modelVersion": "1.0.0" }`. */
-export function projectConfig(values: Record<string, string>): Record<string, string> {
-    return Object.fromEntries(
-        Object.entries(values).map(([k, v]) => [k.includes(":") ? k : `model-registry:${k}`, v]),
-    );
+/** A stack file as a user wrote it by hand (YAML), then the given commands. */
+export function stackText(yaml: string, commands: ConfigCommands = {}): StackConfig {
+    return configure(new StackConfig(project, yaml), commands);
 }
 
-/** Runs index.ts in a fresh module registry, as `pulumi up` would, and records what it registers. */
+/** A stack just made with `pulumi stack init` (no config), then the given commands. */
+export function newStack(commands: ConfigCommands = {}): StackConfig {
+    return configure(new StackConfig(project), commands);
+}
+
+function configure(stack: StackConfig, commands: ConfigCommands): StackConfig {
+    for (const [key, value] of Object.entries(commands)) {
+        if (value === null) {
+            stack.rm(key);
+        } else if (typeof value === "string") {
+            stack.set(key, value);
+        } else if ("secret" in value) {
+            stack.set(key, value.secret, { secret: true });
+        } else {
+            stack.rm(key);
+            value.forEach((item, i) => stack.set(`${key}[${i}]`, item, { path: true }));
+        }
+    }
+    return stack;
+}
+
+/**
+ * Runs index.ts in a fresh module registry, as `pulumi up` would, with the config the CLI makes
+ * of the stack (throws the CLI's error when it would stop before the program), and records what
+ * the program registers.
+ */
 export async function runProgram(
-    config: Record<string, string>,
+    stack: StackConfig,
     opts: { stack?: string; preview?: boolean } & Pick<
         MockOptions,
         "invokes" | "stackOutputs"
     > = {},
 ): Promise<Run> {
+    const { config, secretKeys } = programConfig(stack, opts.stack ?? "dev");
     jest.resetModules();
     const pulumi: Pulumi = await import("@pulumi/pulumi");
     const recorder = await Recorder.start(pulumi, {
-        config: projectConfig(config),
+        config,
+        secretKeys,
         stack: opts.stack,
         preview: opts.preview,
         invokes: opts.invokes,

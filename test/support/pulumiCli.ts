@@ -181,9 +181,14 @@ export class StackConfig {
  * (`ValidateStackConfigAndApplyProjectConfig`): writes declared defaults into the stack's config,
  * stops on missing required keys (all in one message), then on the first value (in key order)
  * that is not a secure value where `secret: true` or not of its declared type. Returns what the
- * program receives.
+ * program receives. `skipValidation` is `pulumi up --skip-config-validation`
+ * (`ApplyProjectConfig`): defaults written in, nothing checked.
  */
-export function programConfig(stack: StackConfig, stackName: string): ProgramConfig {
+export function programConfig(
+    stack: StackConfig,
+    stackName: string,
+    opts: { skipValidation?: boolean } = {},
+): ProgramConfig {
     const { project } = stack;
     const merged = new Map(stack.values);
     const keys = Object.keys(project.config).sort();
@@ -205,6 +210,7 @@ export function programConfig(stack: StackConfig, stackName: string): ProgramCon
                 : toObj(fallback),
         );
     }
+    if (opts.skipValidation) return programView(merged);
     if (missing.length > 0) {
         throw new CliError(
             `Stack '${stackName}' is missing configuration ${missing.length === 1 ? "value" : "values"} ${formatMissingKeys(missing)}`,
@@ -228,6 +234,11 @@ export function programConfig(stack: StackConfig, stackName: string): ProgramCon
             );
         }
     }
+    return programView(merged);
+}
+
+/** `Map.Decrypt` and `Map.SecureKeys`: each value as text, and which keys hold secrets. */
+function programView(merged: Map<string, Obj>): ProgramConfig {
     const config: Record<string, string> = {};
     const secretKeys: string[] = [];
     for (const [key, value] of merged) {

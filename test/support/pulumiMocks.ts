@@ -31,8 +31,10 @@ export interface MockOptions {
     readonly project?: string;
     readonly stack?: string;
     readonly preview?: boolean;
-    /** Config as `pulumi.runtime.setAllConfig` takes it: `<project>:<key>` to text. */
+    /** Config as the CLI hands it to the program (test/support/pulumiCli.ts): `<project>:<key>` to text. */
     readonly config?: Record<string, string>;
+    /** The keys of `config` the stack holds as secrets. */
+    readonly secretKeys?: readonly string[];
     /** Invoke results by token. An invoke without a handler throws. */
     readonly invokes?: Record<string, InvokeHandler>;
     /** Outputs of other stacks by stack name; the default is a dev-like ECR Public stack. */
@@ -212,7 +214,7 @@ export class Recorder {
             // A local backend's organization: bare stack names in promoteFrom resolve in it.
             "organization",
         );
-        pulumi.runtime.setAllConfig(opts.config ?? {});
+        pulumi.runtime.setAllConfig(opts.config ?? {}, [...(opts.secretKeys ?? [])]);
 
         // The mock API does not pass resource options to newResource; read them off the request.
         const monitor = pulumi.runtime.getMonitor() as any;
