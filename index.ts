@@ -146,10 +146,11 @@ function withSourceCredentials(s: PromotionSourceArgs, c: StackConfig): Promotio
     const sourceApi = apiUrlOf({ apiUrl: s.apiUrl, server: serverOf(s.repositoryUri) });
     return {
         ...s,
+        // Else the source's own login, if its stack exports one (a local stack's registry).
         credentials: pulumi
-            .all([sourceApi, access.origin, access.credentials])
-            .apply(([api, origin, credentials]) =>
-                originOf(api) === originOf(origin) ? credentials : undefined,
+            .all([sourceApi, access.origin, access.credentials, s.credentials])
+            .apply(([api, origin, credentials, sourceLogin]) =>
+                originOf(api) === originOf(origin) ? credentials : sourceLogin,
             ),
     };
 }

@@ -42,7 +42,14 @@ export function promotionSourceArgs(
         opts,
     );
     return {
-        repositoryUri: ref.requireOutput("repository_uri").apply((uri) => String(uri)),
+        // A stack that was never deployed (or by another program) has no repository_uri: ""
+        // here, which the source check refuses with the fix, before anything is created.
+        repositoryUri: ref
+            .getOutput("repository_uri")
+            .apply((uri) => (typeof uri === "string" ? uri : "")),
+        // A local stack's own registry takes its login (a secret output of that stack), for
+        // that registry only: the promotion sends source credentials to the source's API alone.
+        credentials: ref.getOutput("registry_login").apply((login) => credentialsOf(login)),
         // The source stack's registry API (http for a local registry); a stack that predates
         // this output is on ECR Public, whose API is https://<server>.
         apiUrl: ref
@@ -75,6 +82,13 @@ export interface PromotionSourceArgs {
      * for a repository source, whose tag is taken as it is.
      */
     readonly publishedVersions?: pulumi.Input<Record<string, { digest: string }>>;
+}
+
+function credentialsOf(value: unknown): RegistryCredentials | undefined {
+    const login = value as Partial<RegistryCredentials> | undefined;
+    return typeof login?.username === "string" && typeof login.password === "string"
+        ? { username: login.username, password: login.password }
+        : undefined;
 }
 
 /** The digest the source recorded for `version` ("" when none), or undefined without a record. */
@@ -352,6 +366,13 @@ const SOURCE_CHECK_INPUTS = [
 
 /** The reason to stop before anything is created, or undefined when the source has the version. */
 async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "apply") {
+    if (i.sourceRepositoryUri === "") {
+        return (
+            `${i.sourceName} has no repository_uri output: it has not been deployed yet, so there ` +
+            `is nothing to promote, and nothing was created or copied. Fix: run \`pulumi up\` on ` +
+            `that stack first (it publishes the version), then \`pulumi up\` here again.`
+        );
+    }
     const checked = checkInputs(
         {
             ...i,

@@ -3,6 +3,7 @@ import { ECR_TOKEN_INVOKE, FAKE_PASSWORD, REGISTRY_ALIAS, valueOf } from "./supp
 import { Run, newStack, runProgram, stackFile } from "./support/program";
 import { CliError } from "./support/pulumiCli";
 import { PUSH_ACTIONS } from "../components/modelRepository";
+import { promotionSourceCheckProvider } from "../components/promotedImage";
 
 const REPO = "aws:ecrpublic/repository:Repository";
 const POLICY = "aws:ecrpublic/repositoryPolicy:RepositoryPolicy";
@@ -193,7 +194,10 @@ describe("the program, prod stack file", () => {
             sourceRepositoryPath: `${REGISTRY_ALIAS}/model-registry-staging`,
             credentials: { username: "AWS", password: FAKE_PASSWORD },
         });
-        expect(promotion.secretPaths).toEqual(["credentials"]);
+        // Source credentials are a secret slot (a local source's login would go there); an
+        // ECR Public source has none.
+        expect([...promotion.secretPaths].sort()).toEqual(["credentials", "sourceCredentials"]);
+        expect(promotion.inputs.sourceCredentials ?? undefined).toBeUndefined();
         expect(promotion.parent).toMatch(/PromotedImage::model$/);
     });
 
@@ -246,6 +250,39 @@ describe("the program, staging stack file", () => {
         expect(run.recorder.one(PROMOTION).inputs.sourceRepositoryUri).toBe(
             `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev`,
         );
+    });
+
+    it("says how to fix a promotion from a stack that has not been deployed", async () => {
+        const run = await runProgram(stackFile("staging"), {
+            stack: "staging",
+            stackOutputs: { dev: {} },
+        });
+        expect(run.error).toBeUndefined();
+        // The source check gets no repository and refuses it, with the fix, before anything
+        // that depends on it is created.
+        const check = run.recorder.one(SOURCE_CHECK);
+        expect(check.inputs).toMatchObject({ sourceRepositoryUri: "", sourceName: "stack dev" });
+        const { failures } = await promotionSourceCheckProvider.check!({}, check.inputs);
+        expect(failures).toEqual([
+            {
+                property: "tag",
+                reason: "stack dev has no repository_uri output: it has not been deployed yet, so there is nothing to promote, and nothing was created or copied. Fix: run `pulumi up` on that stack first (it publishes the version), then `pulumi up` here again.",
+            },
+        ]);
+        expect(
+            run.recorder.one("model-registry:index:ModelRepository").dependencies,
+        ).toContainEqual(expect.stringMatching(/PromotionSourceCheck::model-source$/));
+    });
+
+    it("refuses a promoteFrom stack that has no stack file here, naming the one meant", async () => {
+        const run = await runProgram(stackFile("staging", { promoteFrom: "dve" }), {
+            stack: "staging",
+        });
+        expect(String(run.error)).toContain(
+            'model-registry:promoteFrom = "dve": this project has no stack "dve" (no Pulumi.dve.yaml here; its stacks: dev, local, prod, staging); did you mean dev?',
+        );
+        expect(String(run.error)).toContain("Fix: pulumi config set promoteFrom dev");
+        expect(run.recorder.resources.filter((r) => r.custom)).toHaveLength(0);
     });
 
     it("promotes from a repository reference without a stack reference", async () => {

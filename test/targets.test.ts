@@ -3,6 +3,7 @@ import {
     ECR_PRIVATE_TOKEN_INVOKE,
     ECR_TOKEN_INVOKE,
     FAKE_PASSWORD,
+    FAKE_REGISTRY_PASSWORD,
     PRIVATE_SERVER,
     valueOf,
 } from "./support/pulumiMocks";
@@ -74,14 +75,18 @@ describe("the local stack file", () => {
         expect(volume.dependencies).not.toContain(container.name);
     });
 
-    it("guards, builds, pushes and records against the local registry, anonymously", () => {
+    it("guards, builds, pushes and records against the local registry, with its generated login", () => {
         const guard = run.recorder.one(GUARD);
         expect(guard.inputs.apiUrl).toBe("http://127.0.0.1:5000");
         expect(guard.inputs.repositoryUri).toBe("127.0.0.1:5000/model-registry-local");
         const image = run.recorder.one(IMAGE);
         expect(image.inputs.imageName).toBe("127.0.0.1:5000/model-registry-local:1.0.0");
         expect(image.inputs.registry.server).toBe("127.0.0.1:5000");
-        expect(image.inputs.registry.password).toBe("");
+        expect(image.inputs.registry).toMatchObject({
+            username: "model-registry",
+            password: FAKE_REGISTRY_PASSWORD,
+        });
+        expect(image.secretPaths).toContain("registry.password");
         expect(run.recorder.one(RECORD).inputs.apiUrl).toBe("http://127.0.0.1:5000");
         // The histories follow the volume, not the port (test/recordKey.registry.test.ts).
         const key = "docker-volume:model-registry-local-registry-data/model-registry-local";
@@ -309,6 +314,7 @@ describe("promotion between local stacks", () => {
                         repository_uri: "127.0.0.1:5000/model-registry-local",
                         registry_api_url: "http://127.0.0.1:5000",
                         published_versions: { "1.0.0": { digest: `sha256:${"7".repeat(64)}` } },
+                        registry_login: { username: "model-registry", password: "source-pw" },
                     },
                 },
             },
@@ -316,6 +322,17 @@ describe("promotion between local stacks", () => {
         expect(run.error).toBeUndefined();
         expect(awsTypes(run)).toEqual([]);
         const promotion = run.recorder.one(PROMOTION);
+        // The source registry's own login, for that registry, kept secret; this stack's login is
+        // for its own registry only.
+        expect(promotion.inputs.sourceCredentials).toEqual({
+            username: "model-registry",
+            password: "source-pw",
+        });
+        expect(promotion.secretPaths.some((p) => p.startsWith("sourceCredentials"))).toBe(true);
+        expect(promotion.inputs.credentials).toEqual({
+            username: "model-registry",
+            password: FAKE_REGISTRY_PASSWORD,
+        });
         expect(promotion.inputs).toMatchObject({
             sourceRepositoryUri: "127.0.0.1:5000/model-registry-local",
             sourceApiUrl: "http://127.0.0.1:5000",

@@ -48,6 +48,8 @@ export const ACCOUNT_ID = "123456789012";
 export const PRIVATE_SERVER = `${ACCOUNT_ID}.dkr.ecr.us-west-2.amazonaws.com`;
 export const FAKE_PASSWORD = "eyJwYXlsb2FkIjoiZmFrZS10b2tlbiJ9";
 export const REGISTRY_ALIAS = "a1b2c3d4";
+/** The generated password of a local stack's own registry, under the mocks. */
+export const FAKE_REGISTRY_PASSWORD = "generated-registry-password";
 
 /** Invoke results a healthy AWS account would give. */
 export const defaultInvokes: Record<string, InvokeHandler> = {
@@ -129,15 +131,17 @@ function fakeState(
         case "pulumi:pulumi:StackReference": {
             // Another stack of the project: its repository_uri output, as the program exports it.
             const stack = String(inputs.name).split("/").pop() ?? "";
+            const outputs = stackOutputs[stack];
             return {
                 ...inputs,
-                outputs: stackOutputs[stack] ?? {
+                outputs: outputs ?? {
                     repository_uri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-${stack}`,
                     published_versions: {
                         "1.0.0": { fingerprint: "", digest: `sha256:${"7".repeat(64)}` },
                     },
                 },
-                secretOutputNames: [],
+                // A local stack's registry login is a secret output, as index.ts exports it.
+                secretOutputNames: outputs && "registry_login" in outputs ? ["registry_login"] : [],
             };
         }
         case "pulumi-nodejs:dynamic/model-registry:ImagePromotion": {
@@ -154,6 +158,13 @@ function fakeState(
                 },
             };
         }
+        case "pulumi-nodejs:dynamic/model-registry:RegistryLogin":
+            // What the login's provider makes: a password and its htpasswd line.
+            return {
+                ...inputs,
+                password: FAKE_REGISTRY_PASSWORD,
+                htpasswd: `${inputs.username}:$2b$10$${"x".repeat(53)}\n`,
+            };
         case "pulumi-nodejs:dynamic/model-registry:PublicationRecord": {
             // What the record's provider reports after a push: the digest under the tag.
             const digest = String(inputs.repoDigest).split("@")[1];
