@@ -416,3 +416,68 @@ describe("the program, bad input", () => {
         },
     );
 });
+
+describe("the README's command sequences, as the CLI stores them", () => {
+    const dev12 = { "1.2.0": { digest: `sha256:${"7".repeat(64)}` } };
+    const source = (stack: string) => ({
+        [stack]: {
+            repository_uri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-${stack}`,
+            published_versions: dev12,
+        },
+    });
+    it.each([
+        ["local: the quick start", "local", stackFile("local"), {}],
+        ["local: next version", "local", stackFile("local", { modelVersion: "1.1.0" }), {}],
+        [
+            "local: roll back",
+            "local",
+            stackFile("local", { modelVersion: "1.1.0" }).set("modelVersion", "1.0.0"),
+            {},
+        ],
+        ["local: port taken", "local", stackFile("local", { localRegistryPort: "5055" }), {}],
+        [
+            "local: a registry you already run, its password set with --secret",
+            "local",
+            stackFile("local", {
+                registryUrl: "http://127.0.0.1:5000",
+                registryUsername: "ci",
+                registryPassword: { secret: "pw-from-the-prompt" },
+            }),
+            {},
+        ],
+        ["dev: next version", "dev", stackFile("dev", { modelVersion: "1.1.0" }), {}],
+        [
+            "dev: switch to ecr-private (the gallery text removed, as the refusal says)",
+            "dev",
+            stackFile("dev", { registry: "ecr-private", description: null }),
+            {},
+        ],
+        [
+            "staging: promote 1.2.0",
+            "staging",
+            stackFile("staging", { modelVersion: "1.2.0" }),
+            source("dev"),
+        ],
+        [
+            "prod: promote 1.2.0",
+            "prod",
+            stackFile("prod", { modelVersion: "1.2.0" }),
+            source("staging"),
+        ],
+    ] as const)("%s runs to completion", async (_name, stack, config, stackOutputs) => {
+        const run = await runProgram(config, { stack, stackOutputs });
+        expect(run.error).toBeUndefined();
+        expect(await valueOf(run.outputs.model_version)).toBe(
+            config.values.get("model-registry:modelVersion"),
+        );
+        expect(await valueOf(run.outputs.repository_uri)).toContain(`model-registry-${stack}`);
+    });
+
+    it("switching dev to ecr-private with its gallery text still set is refused, naming the fix", async () => {
+        const run = await runProgram(stackFile("dev", { registry: "ecr-private" }), {
+            stack: "dev",
+        });
+        expect(String(run.error)).toContain("model-registry:description");
+        expect(String(run.error)).toContain("Fix: pulumi config rm description");
+    });
+});

@@ -1,6 +1,8 @@
 import * as fs from "fs";
 import * as YAML from "yaml";
-import { CONFIG_KEYS, ConfigKey, parseConfig } from "../config";
+import { CONFIG_KEYS, ConfigKey, readConfig } from "../config";
+import { stackFile } from "./support/program";
+import { programConfig } from "./support/pulumiCli";
 import { stackFileProblems } from "../scripts/projectRules";
 
 interface Declaration {
@@ -79,24 +81,20 @@ describe("stack files", () => {
         ]);
     });
 
-    it.each(stacks)("%s is valid configuration for the program", (file) => {
-        const stack = file.split(".")[1];
-        const doc = YAML.parse(fs.readFileSync(file, "utf8")) as {
-            config: Record<string, unknown>;
-        };
-        const raw = Object.fromEntries(
-            Object.entries(doc.config)
-                .filter(([k]) => k.startsWith(`${project.name}:`))
-                .map(([k, v]) => [
-                    k.slice(project.name.length + 1),
-                    typeof v === "string" ? v : JSON.stringify(v),
-                ]),
-        );
-        const config = parseConfig(raw, { project: project.name, stack });
-        expect(config.repositoryName).toBe(`model-registry-${stack}`);
-        if (stack === "prod") {
-            expect(config.protect).toBe(true);
-            expect(config.forceDestroy).toBe(false);
-        }
-    });
+    it.each(stacks)(
+        "%s passes the CLI's checks (required keys, types, secrets) and the program's",
+        (file) => {
+            const stack = file.split(".")[1];
+            const cli = programConfig(stackFile(stack), stack);
+            const config = readConfig(cli.config, (k) => cli.secretKeys.includes(k), {
+                project: project.name,
+                stack,
+            });
+            expect(config.repositoryName).toBe(`model-registry-${stack}`);
+            if (stack === "prod") {
+                expect(config.protect).toBe(true);
+                expect(config.forceDestroy).toBe(false);
+            }
+        },
+    );
 });
