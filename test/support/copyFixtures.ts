@@ -54,9 +54,8 @@ export async function skopeoRaw(
     reference: string,
 ): Promise<Buffer> {
     const ref = `${registry.host}/${repository}${reference.includes(":") ? "@" : ":"}${reference}`;
-    const creds = registry.credentials
-        ? ["--creds", `${registry.credentials.username}:${registry.credentials.password}`]
-        : [];
+    // The password goes in the registry's 0600 auth file, never on the command line.
+    const creds = registry.authFile ? ["--authfile", registry.authFile] : [];
     return run(tool("skopeo"), [
         "inspect",
         "--raw",
