@@ -63,6 +63,8 @@ export interface StackConfig {
     readonly localRegistry: { readonly image: string; readonly port: number };
     /** `ecr-private` only: KMS key ARN for the repository's encryption; undefined: AES256. */
     readonly kmsKey: string | undefined;
+    /** Tampered versions the user accepts, by version: what the registry holds now. */
+    readonly acknowledgedTampering: Readonly<Record<string, string>>;
 }
 
 /** The registries a stack can publish to. */
@@ -118,6 +120,11 @@ export const CONFIG_KEYS = {
     localRegistryImage: { kind: "string", default: "registry:2", placeholder: "<image>" },
     localRegistryPort: { kind: "integer", default: 5000, placeholder: "<port>" },
     kmsKey: { kind: "string", default: "", placeholder: "<kms-key-arn>" },
+    acknowledgedTampering: {
+        kind: "array",
+        default: [],
+        placeholder: "<version>=<sha256:digest|absent>",
+    },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -551,6 +558,33 @@ export function parseConfig(
         });
     }
 
+    // Each `<version>=<digest|absent>` once: the guard looks a version up by name.
+    const acknowledgedTampering: Record<string, string> = {};
+    list("acknowledgedTampering").forEach((item, index) => {
+        const m = /^([^=\s]+)=(sha256:[0-9a-f]{64}|absent)$/.exec(item);
+        const version = m?.[1] ?? "";
+        const problem = m
+            ? checkModelVersion(version)
+            : {
+                  reason: "expected <version>=<digest>, such as 1.0.0=sha256:<64 hex> or 1.0.0=absent, as the run's message gives it",
+              };
+        if (problem) {
+            fail("acknowledgedTampering", item, { reason: problem.reason }, index);
+        } else if (Object.hasOwn(acknowledgedTampering, version)) {
+            fail(
+                "acknowledgedTampering",
+                item,
+                {
+                    reason: `${version} is acknowledged in an earlier item too; keep one (the state the registry holds now)`,
+                    fix: `pulumi config rm --path 'acknowledgedTampering[${index}]'`,
+                },
+                index,
+            );
+        } else {
+            acknowledgedTampering[version] = m![2];
+        }
+    });
+
     if (problems.length > 0) {
         throw new pulumi.RunError(formatProblems(problems, ctx, secretValues));
     }
@@ -573,6 +607,7 @@ export function parseConfig(
         registryCredentials,
         localRegistry: { image: localImage, port },
         kmsKey: kmsText || undefined,
+        acknowledgedTampering,
     };
 }
 

@@ -58,6 +58,7 @@ const image = source
               baseImage: config.baseImage || undefined,
               sourceUrl: config.sourceUrl,
               revision: config.modelRevision,
+              acknowledgedTampering: config.acknowledgedTampering,
           },
           { protect: config.protect },
       );

@@ -167,6 +167,15 @@ export type TagNow =
 export const ABSENT = "absent";
 
 /**
+ * The item of the `acknowledgedTampering` list (`<version>=<digest|absent>`, in config order) that
+ * a new acknowledgement of `tag` goes to: its current one, or the next.
+ */
+function indexFor(acknowledged: Readonly<Record<string, string>>, tag: string): number {
+    const keys = Object.keys(acknowledged);
+    return keys.includes(tag) ? keys.indexOf(tag) : keys.length;
+}
+
+/**
  * The recorded versions whose tags no longer hold the recorded digest, as messages: `stop` for
  * those not acknowledged (the run must stop before anything is built), `warn` for those the user
  * acknowledged with exactly what the registry holds now (`acknowledged[version]`: that digest,
@@ -200,7 +209,7 @@ export function tamperReport(
                 `This run stops before anything is built or pushed. Fix: restore it (skopeo copy ` +
                 `docker://${repositoryUri}@${was} docker://${ref}) if the registry still has that ` +
                 `image; or, if it cannot be restored, acknowledge it and carry on: pulumi config set ` +
-                `--path 'acknowledgedTampering["${tag}"]' ${now}`,
+                `--path 'acknowledgedTampering[${indexFor(acknowledged, tag)}]' ${tag}=${now}`,
         );
     }
     return { stop, warn };

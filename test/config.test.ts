@@ -86,6 +86,7 @@ describe("parseConfig", () => {
             registryCredentials: undefined,
             localRegistry: { image: "registry:2", port: 5000 },
             kmsKey: undefined,
+            acknowledgedTampering: {},
         });
     });
 
@@ -706,6 +707,33 @@ describe("misspelt and unknown keys", () => {
         pulumi.runtime.setAllConfig(fixed.config, fixed.secretKeys);
         expect(loadConfig().modelVersion).toBe("1.2.0");
         pulumi.runtime.setAllConfig({});
+    });
+});
+
+describe("acknowledgedTampering", () => {
+    const v = { modelVersion: "1.1.0" };
+    const digest = `sha256:${"2".repeat(64)}`;
+
+    it("takes each version once, with the digest the registry holds now or absent", () => {
+        expect(
+            parse({
+                ...v,
+                acknowledgedTampering: JSON.stringify([`1.0.0=${digest}`, "0.9.0=absent"]),
+            }).acknowledgedTampering,
+        ).toEqual({ "1.0.0": digest, "0.9.0": "absent" });
+    });
+
+    it("refuses an item that is not <version>=<digest|absent>, and a version twice", () => {
+        const bad = errorOf({ ...v, acknowledgedTampering: JSON.stringify(["1.0.0=deleted"]) });
+        expect(bad).toContain(
+            'model-registry:acknowledgedTampering (item 0) = "1.0.0=deleted": expected <version>=<digest>',
+        );
+        const twice = errorOf({
+            ...v,
+            acknowledgedTampering: JSON.stringify([`1.0.0=${digest}`, "1.0.0=absent"]),
+        });
+        expect(twice).toContain("1.0.0 is acknowledged in an earlier item too");
+        expect(twice).toContain("Fix: pulumi config rm --path 'acknowledgedTampering[1]'");
     });
 });
 

@@ -154,9 +154,9 @@ describe("tamperReport", () => {
         expect(stop[0]).toContain(
             `r/m:1.0.0 was published by this stack as ${D1}, and the registry now holds ${D2}`,
         );
-        expect(stop[0]).toContain(`acknowledgedTampering["1.0.0"]' ${D2}`);
+        expect(stop[0]).toContain(`acknowledgedTampering[0]' 1.0.0=${D2}`);
         expect(stop[1]).toContain("no longer has the tag");
-        expect(stop[1]).toContain(`acknowledgedTampering["1.1.0"]' absent`);
+        expect(stop[1]).toContain(`acknowledgedTampering[0]' 1.1.0=absent`);
     });
 
     it("only warns for a version acknowledged as exactly what the registry holds now", () => {

@@ -317,7 +317,7 @@ describe("old versions re-verified on every run and on refresh", () => {
             `${stack.repositoryUri}:1.0.0 was published by this stack as ${recorded}, and the registry now holds ${theirs}`,
         );
         await expect(run).rejects.toThrow(
-            `pulumi config set --path 'acknowledgedTampering["1.0.0"]' ${theirs}`,
+            `pulumi config set --path 'acknowledgedTampering[0]' 1.0.0=${theirs}`,
         );
         expect(stack.pushes).toEqual(["1.0.0", "1.1.0"]);
         await expect(stack.refresh()).rejects.toThrow(`now holds ${theirs}`);
