@@ -17,6 +17,7 @@ import {
     toRepositoryName,
 } from "./lib/validation";
 import { PromotionSource, parsePromotionSource } from "./lib/promotion";
+import { isLoopbackHost } from "./lib/oci/proxy";
 
 /** The stack's configuration, validated, with every default applied. */
 export interface StackConfig {
@@ -340,6 +341,14 @@ export function parseConfig(
         });
     }
     const contextIsDir = promoting || absolute || isKind(modelContext, "dir");
+    // The whole context goes to the Docker engine: it stays inside the project, symlinks
+    // resolved (modelContext=../../etc, or a link to ~/.ssh, would ship those files).
+    const escapes = !promoting && !absolute && contextIsDir && outsideProject(modelContext);
+    if (escapes) {
+        fail("modelContext", modelContext, {
+            reason: `it resolves to ${JSON.stringify(fs.realpathSync(modelContext))}, outside the project ${JSON.stringify(process.cwd())}, and the whole build context is sent to the Docker engine; give a directory inside the project`,
+        });
+    }
     if (!contextIsDir) {
         fail(
             "modelContext",
@@ -361,6 +370,15 @@ export function parseConfig(
     } else if (!promoting && contextIsDir && !isKind(path.join(modelContext, dockerfile), "file")) {
         fail("dockerfile", dockerfile, {
             reason: `no file ${JSON.stringify(path.join(modelContext, dockerfile))}; expected a Dockerfile path relative to modelContext`,
+        });
+    } else if (
+        !promoting &&
+        contextIsDir &&
+        !escapes &&
+        outsideProject(path.join(modelContext, dockerfile))
+    ) {
+        fail("dockerfile", dockerfile, {
+            reason: `it resolves to ${JSON.stringify(fs.realpathSync(path.join(modelContext, dockerfile)))}, outside the project; give a Dockerfile inside it, relative to modelContext`,
         });
     }
 
@@ -811,6 +829,13 @@ function checkRegistryUrl(text: string): Problem | undefined {
             suggestion: /^[\w.-]+(:\d+)?$/.test(text) ? `http://${text}` : undefined,
         };
     }
+    // A password, or the token it buys, in cleartext is only safe on this machine.
+    if (url.protocol === "http:" && url.hostname !== "localhost" && !isLoopbackHost(url.hostname)) {
+        return {
+            reason: "plain http:// is only for a registry on this machine (127.0.0.1, [::1], localhost): to another host, credentials and tokens would cross the network in cleartext; use https://",
+            suggestion: `https://${url.host}`,
+        };
+    }
     if (url.pathname !== "/" || url.search || url.hash || url.username || url.password) {
         return {
             reason: "give only the scheme, host and port (no path, query or credentials: set registryUsername and registryPassword for those)",
@@ -818,6 +843,12 @@ function checkRegistryUrl(text: string): Problem | undefined {
         };
     }
     return undefined;
+}
+
+/** Whether a path, symlinks resolved, is outside the project (the working directory). */
+function outsideProject(p: string): boolean {
+    const relative = path.relative(fs.realpathSync("."), fs.realpathSync(p));
+    return relative.startsWith("..") || path.isAbsolute(relative);
 }
 
 function isKind(p: string, kind: "dir" | "file"): boolean {

@@ -710,6 +710,50 @@ describe("misspelt and unknown keys", () => {
     });
 });
 
+describe("what must stay on this machine or in the project", () => {
+    const v = { modelVersion: "1.0.0" };
+
+    it("takes plain http:// only for a registry on this machine", () => {
+        const local = { ...v, registry: "local" };
+        for (const url of ["http://127.0.0.1:5000", "http://localhost:5000", "http://[::1]:5000"]) {
+            expect(parse({ ...local, registryUrl: url }).registryUrl).toBe(url);
+        }
+        const message = errorOf({
+            ...local,
+            registryUrl: "http://registry.lan:5000",
+            registryUsername: "ci",
+            registryPassword: { secret: "pw" },
+        });
+        expect(message).toContain(
+            'model-registry:registryUrl = "http://registry.lan:5000": plain http:// is only for a registry on this machine',
+        );
+        expect(message).toContain("Fix: pulumi config set registryUrl https://registry.lan:5000");
+    });
+
+    it("refuses a build context or Dockerfile outside the project, symlinks resolved", () => {
+        expect(errorOf({ ...v, modelContext: ".." })).toContain(
+            'model-registry:modelContext = "..": it resolves to',
+        );
+        expect(errorOf({ ...v, modelContext: ".." })).toContain("outside the project");
+        const link = `.test-link-${process.pid}`;
+        fs.symlinkSync(os.tmpdir(), link);
+        try {
+            expect(errorOf({ ...v, modelContext: link })).toContain(
+                `model-registry:modelContext = "${link}": it resolves to ${JSON.stringify(fs.realpathSync(os.tmpdir()))}, outside the project`,
+            );
+            fs.rmSync(link);
+            fs.symlinkSync(path.resolve("model/Dockerfile"), link);
+            // A link inside the project to a file inside it is fine.
+            expect(parse({ ...v, dockerfile: `../${link}` }).dockerfile).toBe(`../${link}`);
+        } finally {
+            fs.rmSync(link, { force: true });
+        }
+        expect(errorOf({ ...v, dockerfile: "../../Dockerfile" })).toContain(
+            "model-registry:dockerfile",
+        );
+    });
+});
+
 describe("acknowledgedTampering", () => {
     const v = { modelVersion: "1.1.0" };
     const digest = `sha256:${"2".repeat(64)}`;
