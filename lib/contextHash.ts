@@ -1,5 +1,5 @@
 import { createHash, Hash } from "crypto";
-import { promises as fs } from "fs";
+import { promises as fs, Stats } from "fs";
 import * as path from "path";
 import { cleanPath, IgnoreMatcher, MatchInfo, parseDockerignore } from "./dockerignore";
 
@@ -69,11 +69,7 @@ const CHUNK_SIZE = 4 * 1024 * 1024;
  * GiB) and fails when a file's size changed while it was read.
  */
 export async function hashContext(contextDir: string, dockerfile: string): Promise<ContextDigest> {
-    const { matcher, ignoreFile } = await readIgnore(contextDir, dockerfile);
-    const stat = await fs.stat(contextDir).catch(() => undefined);
-    if (!stat?.isDirectory()) {
-        throw new Error(`build context ${JSON.stringify(contextDir)} is not a directory`);
-    }
+    const { entries, ignoreFile } = await listContext(contextDir, dockerfile);
 
     const outer = createHash("sha256");
     const buffer = Buffer.allocUnsafe(CHUNK_SIZE);
@@ -90,7 +86,51 @@ export async function hashContext(contextDir: string, dockerfile: string): Promi
             : e;
     });
 
-    const files: string[] = [];
+    for (const { path: rel, stat: st } of entries) {
+        const abs = path.join(contextDir, rel);
+        const mode = goModeString(st.mode);
+        if (st.isSymbolicLink()) {
+            const target = await evalSymlinks(abs).catch((e: Error) => {
+                throw new Error(`could not evaluate symlink at ${abs}: ${e.message}`);
+            });
+            record(rel, mode, createHash("sha256").update(target).digest());
+        } else if (st.isFile()) {
+            bytes += await hashFile(abs, buffer, createHash("sha256"), (digest) =>
+                record(rel, mode, digest),
+            );
+        } else {
+            record(rel, mode, createHash("sha256").digest());
+        }
+    }
+
+    const hex = outer.digest("hex");
+    const files = entries.map((e) => e.path);
+    return { digest: `sha256:${hex}`, contextDigest: hex, files, bytes, ignoreFile };
+}
+
+/** One non-directory entry of a build context, as the walk finds it. */
+export interface ContextEntry {
+    /** Slash-separated, relative to the context. */
+    readonly path: string;
+    /** Its `lstat` (a symlink is not followed). */
+    readonly stat: Stats;
+}
+
+/**
+ * The entries of a build context that docker.Image hashes and BuildKit receives, in the
+ * provider's walk order, without reading any content: the walk `hashContext` describes, with
+ * the same ignore file. The layer planner (lib/layers.ts) packs these.
+ */
+export async function listContext(
+    contextDir: string,
+    dockerfile: string,
+): Promise<{ entries: ContextEntry[]; ignoreFile: string | undefined }> {
+    const { matcher, ignoreFile } = await readIgnore(contextDir, dockerfile);
+    const stat = await fs.stat(contextDir).catch(() => undefined);
+    if (!stat?.isDirectory()) {
+        throw new Error(`build context ${JSON.stringify(contextDir)} is not a directory`);
+    }
+    const entries: ContextEntry[] = [];
     const walk = async (
         relDir: string,
         parent: MatchInfo | undefined,
@@ -117,28 +157,11 @@ export async function hashContext(contextDir: string, dockerfile: string): Promi
                 await walk(rel, verdict?.info);
                 continue;
             }
-            const abs = path.join(contextDir, rel);
-            const st = await fs.lstat(abs);
-            const mode = goModeString(st.mode);
-            if (st.isSymbolicLink()) {
-                const target = await evalSymlinks(abs).catch((e: Error) => {
-                    throw new Error(`could not evaluate symlink at ${abs}: ${e.message}`);
-                });
-                record(rel, mode, createHash("sha256").update(target).digest());
-            } else if (st.isFile()) {
-                bytes += await hashFile(abs, buffer, createHash("sha256"), (digest) =>
-                    record(rel, mode, digest),
-                );
-            } else {
-                record(rel, mode, createHash("sha256").digest());
-            }
-            files.push(rel);
+            entries.push({ path: rel, stat: await fs.lstat(path.join(contextDir, rel)) });
         }
     };
     await walk("", undefined);
-
-    const hex = outer.digest("hex");
-    return { digest: `sha256:${hex}`, contextDigest: hex, files, bytes, ignoreFile };
+    return { entries, ignoreFile };
 }
 
 /** `getIgnorePatterns`: `<dockerfile>.dockerignore` first, then `<context>/.dockerignore`. */
