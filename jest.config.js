@@ -1,5 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
+    // tsconfig.json sets isolatedModules, so ts-jest transpiles each file without type-checking
+    // it (fast); `tsc --noEmit` in .ci/run checks the types of everything once.
     preset: "ts-jest",
     testEnvironment: "node",
     roots: ["<rootDir>/test"],

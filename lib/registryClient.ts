@@ -23,7 +23,8 @@ import { Agent, Dispatcher, ProxyAgent, request } from "undici";
 import { RegistryError, registryError, shown, withoutCredentials } from "./oci/errors";
 import { isLoopbackHost, proxyFor } from "./oci/proxy";
 
-export { RegistryError, registryError, shown } from "./oci/errors";
+export { registryError, shown } from "./oci/errors";
+export type { RegistryError } from "./oci/errors";
 export { proxyFor } from "./oci/proxy";
 
 export interface RegistryEndpoint {
