@@ -1,17 +1,17 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as components from "../components";
 import { Recorder, valueOf } from "./support/pulumiMocks";
 
-type Pulumi = typeof import("@pulumi/pulumi");
-type Components = typeof import("../components");
+type Pulumi = typeof pulumi;
+type Components = typeof components;
 
 const REPO = "aws:ecrpublic/repository:Repository";
 const IMAGE = "docker:index/image:Image";
 
+/** Fresh mocks for one test; the SDK and the components are loaded once for the file. */
 async function fresh(): Promise<{ pulumi: Pulumi; c: Components; recorder: Recorder }> {
-    jest.resetModules();
-    const pulumi: Pulumi = await import("@pulumi/pulumi");
     const recorder = await Recorder.start(pulumi);
-    const c: Components = await import("../components");
-    return { pulumi, c, recorder };
+    return { pulumi, c: components, recorder };
 }
 
 /** Runs `build` and returns what it threw, or fails the test when it did not throw. */

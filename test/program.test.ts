@@ -1,7 +1,13 @@
 import * as os from "os";
-import { ECR_TOKEN_INVOKE, FAKE_PASSWORD, REGISTRY_ALIAS, valueOf } from "./support/pulumiMocks";
+import {
+    ECR_TOKEN_INVOKE,
+    FAKE_PASSWORD,
+    REGISTRY_ALIAS,
+    Recorder,
+    valueOf,
+} from "./support/pulumiMocks";
 import { Run, newStack, runProgram, stackFile } from "./support/program";
-import { CliError } from "./support/pulumiCli";
+import { CliError, programConfig } from "./support/pulumiCli";
 import { PUSH_ACTIONS } from "../components/modelRepository";
 import { promotionSourceCheckProvider } from "../components/promotedImage";
 
@@ -10,6 +16,21 @@ const POLICY = "aws:ecrpublic/repositoryPolicy:RepositoryPolicy";
 const IMAGE = "docker:index/image:Image";
 const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
 const RECORD = "pulumi-nodejs:dynamic/model-registry:PublicationRecord";
+
+describe("index.ts", () => {
+    it("runs the stack function on the stack's config and exports each of its outputs", async () => {
+        const run = await runProgram(stackFile("dev"));
+        let exported: Record<string, unknown> = {};
+        await jest.isolateModulesAsync(async () => {
+            const sdk = await import("@pulumi/pulumi");
+            const cli = programConfig(stackFile("dev"), "dev");
+            await Recorder.start(sdk, { config: cli.config, secretKeys: cli.secretKeys });
+            exported = await import("../index");
+        });
+        expect(Object.keys(exported).sort()).toEqual(Object.keys(run.outputs).sort());
+        expect(exported.registry).toBe("ecr-public");
+    });
+});
 
 describe("the program, dev stack file", () => {
     let run: Run;

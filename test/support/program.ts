@@ -1,4 +1,7 @@
+import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
+import { loadConfig } from "../../config";
+import { modelRegistry } from "../../program";
 import { StackConfig, loadProject, programConfig } from "./pulumiCli";
 import { MockOptions, Recorder } from "./pulumiMocks";
 
@@ -56,9 +59,10 @@ function configure(stack: StackConfig, commands: ConfigCommands): StackConfig {
 }
 
 /**
- * Runs index.ts in a fresh module registry, as `pulumi up` would, with the config the CLI makes
- * of the stack (throws the CLI's error when it would stop before the program), and records what
- * the program registers.
+ * Runs the program as `pulumi up` would: the config the CLI makes of the stack (throws the CLI's
+ * error when it would stop before the program), read by the program's own `loadConfig`, then the
+ * stack function index.ts calls, recording what it registers. The SDK is loaded once per test
+ * file; each run gets fresh mocks.
  */
 export async function runProgram(
     stack: StackConfig,
@@ -68,8 +72,6 @@ export async function runProgram(
     > = {},
 ): Promise<Run> {
     const { config, secretKeys } = programConfig(stack, opts.stack ?? "dev");
-    jest.resetModules();
-    const pulumi: Pulumi = await import("@pulumi/pulumi");
     const recorder = await Recorder.start(pulumi, {
         config,
         secretKeys,
@@ -81,7 +83,7 @@ export async function runProgram(
     let outputs: Record<string, any> = {};
     let error: unknown;
     try {
-        outputs = await import("../../index");
+        outputs = modelRegistry(loadConfig());
     } catch (e) {
         error = e;
     }
