@@ -27,6 +27,13 @@ export interface ModelImageArgs {
      */
     readonly publisher?: string;
     /**
+     * The target registry's largest layer in bytes, for a Dockerfile with a `# model-layers:`
+     * line: `LAYER_CAPS[<registry kind>]` from lib/layers.ts. Defaults to ECR Public's (the
+     * smallest, so the image fits every target). A model file over it, or a model needing more
+     * layers than an image holds, is refused before anything is built.
+     */
+    readonly maxLayerBytes?: number;
+    /**
      * What this stack published before this run. Defaults to the stack's own last outputs
      * (`repository_uri` and `published_versions`, as index.ts exports them), read through a
      * StackReference to this stack: every version is known to the guard from the moment its
@@ -88,6 +95,7 @@ export class ModelImage extends pulumi.ComponentResource {
                 sourceUrl: args.sourceUrl,
                 revision: args.revision,
                 publisher,
+                maxLayerBytes: args.maxLayerBytes,
             }),
         );
         const credentials = pulumi.output(args.registry.credentials);

@@ -1,7 +1,17 @@
 import { createHash } from "crypto";
 import { promises as fs } from "fs";
 import * as path from "path";
-import { hashContext } from "./contextHash";
+import { hashContext, listContext } from "./contextHash";
+import {
+    DEFAULT_MAX_LAYER_BYTES,
+    LayerLayoutError,
+    ModelLayer,
+    checkModelFileName,
+    findMarker,
+    namedSources,
+    planLayers,
+    renderDockerfile,
+} from "./layers";
 
 /** What the user decides about a model image build. */
 export interface ModelBuildInput {
@@ -24,13 +34,34 @@ export interface ModelBuildInput {
      * refusal can say truthfully who published a tag. Defaults to empty.
      */
     readonly publisher?: string;
+    /**
+     * The target registry's largest layer, in bytes (see `LAYER_CAPS` in lib/layers.ts).
+     * Defaults to ECR Public's, the smallest. Only read when the Dockerfile has a
+     * `# model-layers:` line.
+     */
+    readonly maxLayerBytes?: number;
+    /**
+     * How many layers to spread the model over when its files allow (lib/layers.ts). Defaults
+     * to PARALLEL_LAYERS; the benchmark sets 1 for the one-layer comparison.
+     */
+    readonly parallelLayers?: number;
+    /**
+     * Where the generated Dockerfile is written, relative to the working directory like
+     * `context`. Defaults to `.cache/model-layers`.
+     */
+    readonly layersDir?: string;
 }
 
 /** The exact inputs of one `docker build`, and the hashes that identify its content. */
 export interface ModelBuildSpec {
     readonly context: string;
-    /** Dockerfile path as Docker resolves it: relative to the working directory. */
+    /**
+     * Dockerfile path as Docker resolves it: relative to the working directory. The template
+     * itself, or, when it has a `# model-layers:` line, the Dockerfile generated from it.
+     */
     readonly dockerfile: string;
+    /** The model's layers, in image order; empty without a `# model-layers:` line. */
+    readonly layers: readonly ModelLayer[];
     readonly platform: string;
     readonly args: Readonly<Record<string, string>>;
     /** Digest of the build context (the model checksum label), `sha256:<hex>`. */
@@ -53,20 +84,22 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
     const context = path.posix
         .normalize(input.context.split(path.sep).join("/"))
         .replace(/(.)\/+$/, "$1");
-    const dockerfile = path.posix.join(context, input.dockerfile ?? "Dockerfile");
-    const [contextDigest, dockerfileText] = await Promise.all([
-        hashContext(context, dockerfile),
-        fs.readFile(dockerfile).catch((e: NodeJS.ErrnoException) => {
-            throw new Error(
-                e.code === "ENOENT"
-                    ? `Dockerfile ${JSON.stringify(dockerfile)} does not exist`
-                    : e.message,
-            );
-        }),
-    ]);
+    const template = path.posix.join(context, input.dockerfile ?? "Dockerfile");
+    const templateText = await fs.readFile(template).catch((e: NodeJS.ErrnoException) => {
+        throw new Error(
+            e.code === "ENOENT"
+                ? `Dockerfile ${JSON.stringify(template)} does not exist`
+                : e.message,
+        );
+    });
+    const problem = missingFingerprintLabel(templateText.toString("utf8"));
+    if (problem) throw new Error(`Dockerfile ${JSON.stringify(template)} ${problem}`);
 
-    const problem = missingFingerprintLabel(dockerfileText.toString("utf8"));
-    if (problem) throw new Error(`Dockerfile ${JSON.stringify(dockerfile)} ${problem}`);
+    // Everything about the layers is decided, and refused, before any content is hashed.
+    const layout = await layOut(template, templateText.toString("utf8"), context, input);
+    const dockerfile = layout?.dockerfile ?? template;
+    const dockerfileText = layout ? Buffer.from(layout.text) : templateText;
+    const contextDigest = await hashContext(context, dockerfile);
 
     const args: Record<string, string> = {
         MODEL_VERSION: input.version,
@@ -102,11 +135,79 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
     return {
         context,
         dockerfile,
+        layers: layout?.layers ?? [],
         platform: input.platform,
         args: { ...args, MODEL_FINGERPRINT: `sha256:${fingerprint}` },
         modelSha256: contextDigest.digest,
         fingerprint: `sha256:${fingerprint}`,
     };
+}
+
+/**
+ * With a `# model-layers:` line in the template: the model's files (lib/layers.ts says which),
+ * packed into layers, and the Dockerfile that builds them written under `layersDir`, next to a
+ * copy of the template's own `<Dockerfile>.dockerignore` (both docker.Image and BuildKit read
+ * the ignore file next to the Dockerfile they are given). Its path depends only on the
+ * template's, so it stays the same from run to run. Undefined without the line.
+ */
+async function layOut(
+    template: string,
+    text: string,
+    context: string,
+    input: ModelBuildInput,
+): Promise<{ dockerfile: string; text: string; layers: ModelLayer[] } | undefined> {
+    const refuse = (e: unknown): never => {
+        if (e instanceof LayerLayoutError) {
+            throw new Error(`Dockerfile ${JSON.stringify(template)}: ${e.message}`);
+        }
+        throw e;
+    };
+    try {
+        if (!findMarker(text)) return undefined;
+        const own = path.posix.relative(context, template);
+        const skip = [own, `${own}.dockerignore`, ".dockerignore", ...namedSources(text)];
+        const { entries } = await listContext(context, template);
+        const files = entries
+            .filter((e) => !skip.some((s) => e.path === s || e.path.startsWith(`${s}/`)))
+            .map((e) => {
+                checkModelFileName(e.path);
+                if (!e.stat.isFile()) {
+                    throw new LayerLayoutError(
+                        `model file ${JSON.stringify(e.path)} is not a regular file (a symlink?): ` +
+                            "copy the file itself into the model directory",
+                    );
+                }
+                return { path: e.path, size: e.stat.size };
+            });
+        const layers = planLayers(
+            files,
+            input.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES,
+            input.parallelLayers,
+        );
+        const generated = renderDockerfile(text, layers, template);
+        const dir = path.posix.join(
+            input.layersDir ?? ".cache/model-layers",
+            createHash("sha256").update(template).digest("hex").slice(0, 16),
+        );
+        const dockerfile = path.posix.join(dir, "Dockerfile");
+        await fs.mkdir(dir, { recursive: true });
+        await writeIfChanged(dockerfile, generated);
+        const ignore = await fs.readFile(`${template}.dockerignore`, "utf8").catch(() => undefined);
+        if (ignore === undefined) await fs.rm(`${dockerfile}.dockerignore`, { force: true });
+        else await writeIfChanged(`${dockerfile}.dockerignore`, ignore);
+        return { dockerfile, text: generated, layers };
+    } catch (e) {
+        return refuse(e);
+    }
+}
+
+/** Writes through a temporary file and a rename, and only when the content differs. */
+async function writeIfChanged(file: string, text: string): Promise<void> {
+    const now = await fs.readFile(file, "utf8").catch(() => undefined);
+    if (now === text) return;
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, text);
+    await fs.rename(tmp, file);
 }
 
 /** The @pulumi/docker package (and so docker.Image provider) version the program runs with. */

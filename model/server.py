@@ -18,6 +18,11 @@ The names in /health mean what they mean everywhere else in this project:
   fingerprint        the image label `model-registry.fingerprint` (build arg MODEL_FINGERPRINT,
                      passed in as ENV); null if built without it
   model_file_sha256  `sha256:<hex>` of the model file this server loaded (MODEL_PATH)
+  shards             only when the model file lists weight shards (`"shards": [<file>, ...]`,
+                     paths relative to the model file): `{<file>: "sha256:<hex>"}` of each shard
+                     as read at start-up. The image lays large models out in several layers
+                     (lib/layers.ts), all under the model file's directory, so the server finds
+                     every shard where the model file names it; a missing one stops the start.
 
 Limits, from the environment:
   MAX_CONNECTIONS          connections served at once, one thread each (default 64); a connection
@@ -117,7 +122,20 @@ def load_model(path):
     if any(len(row) != n_features for row in model["weights"]):
         raise ValueError("model: every weight row needs one value per feature")
     model["file_sha256"] = "sha256:" + hashlib.sha256(raw).hexdigest()
+    shards = model.get("shards", [])
+    if not isinstance(shards, list) or not all(isinstance(s, str) and s for s in shards):
+        raise ValueError("model: shards must be a list of file names")
+    model["shard_sha256"] = {s: file_sha256(os.path.join(os.path.dirname(path), s)) for s in shards}
     return model
+
+
+def file_sha256(path):
+    """`sha256:<hex>` of a file, read in 4 MiB chunks (a shard may be many GiB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(4 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
 
 
 class Unprocessable(ValueError):
@@ -528,6 +546,8 @@ def main():
         "fingerprint": os.environ.get("MODEL_FINGERPRINT") or None,
         "model_file_sha256": model["file_sha256"],
     }
+    if model["shard_sha256"]:
+        Handler.health["shards"] = model["shard_sha256"]
 
     # SIGTERM (docker stop) and SIGINT are taken by this thread alone, with sigwait. They get a
     # handler too: as PID 1 in a container, a signal left at its default action is dropped.
