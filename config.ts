@@ -17,6 +17,7 @@ import {
     toRepositoryName,
 } from "./lib/validation";
 import { PromotionSource, parsePromotionSource } from "./lib/promotion";
+import { withoutCredentials } from "./lib/oci/errors";
 import { isLoopbackHost } from "./lib/oci/proxy";
 
 /** The stack's configuration, validated, with every default applied. */
@@ -790,15 +791,6 @@ function unknownKeyProblems(
 }
 
 /**
- * `scheme://user:password@host/...` (or without the scheme) with everything up to the last `@`
- * of the text replaced by `***`: a password typed into a URL never reaches a terminal or a CI
- * log. Text without an `@` is returned as it is.
- */
-export function maskUserinfo(text: string): string {
-    return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^\s]*@/i, "$1***@");
-}
-
-/**
  * The URL without credentials when it carries some (`https://user:token@host/...`): "" when it
  * cannot be parsed; undefined when it carries none.
  */
@@ -904,11 +896,12 @@ function formatProblems(
             ? { ...problem, value: undefined, suggestion: undefined, shown: "is set (a secret)" }
             : {
                   ...problem,
-                  value: problem.value === undefined ? undefined : maskUserinfo(problem.value),
+                  value:
+                      problem.value === undefined ? undefined : withoutCredentials(problem.value),
                   suggestion:
                       problem.suggestion === undefined
                           ? undefined
-                          : maskUserinfo(problem.suggestion),
+                          : withoutCredentials(problem.suggestion),
               };
         const shown =
             p.shown ??

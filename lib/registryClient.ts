@@ -256,6 +256,8 @@ async function imageConfig(
  * `https://public.ecr.aws` and `public.ecr.aws/abc/x` agree.
  */
 export function checkSameRegistry(apiUrl: string, repositoryUri: string): string | undefined {
+    // Both may come from another stack's outputs: shown escaped, never raw.
+    const uri = shown(repositoryUri);
     let api: URL;
     const named = withoutCredentials(apiUrl);
     try {
@@ -277,11 +279,11 @@ export function checkSameRegistry(apiUrl: string, repositoryUri: string): string
         );
     }
     if (repositoryUri.includes("://")) {
-        return `repositoryUri ${repositoryUri} must be <server>/<path> as docker names it, without a scheme`;
+        return `repositoryUri ${uri} must be <server>/<path> as docker names it, without a scheme`;
     }
     const slash = repositoryUri.indexOf("/");
     if (slash <= 0 || slash === repositoryUri.length - 1) {
-        return `repositoryUri ${repositoryUri} has no repository path; expected <server>/<path>`;
+        return `repositoryUri ${uri} has no repository path; expected <server>/<path>`;
     }
     const first = repositoryUri.slice(0, slash);
     // Docker's rule: the first component names a server only if it looks like one.
@@ -300,7 +302,7 @@ export function checkSameRegistry(apiUrl: string, repositoryUri: string): string
         pushHost = "";
     }
     if (!m || !pushHost) {
-        return `repositoryUri ${repositoryUri} does not start with a registry server name`;
+        return `repositoryUri ${uri} does not start with a registry server name`;
     }
     const defaultPort = api.protocol === "https:" ? "443" : "80";
     const pushPort = m[2] ?? defaultPort;
@@ -315,9 +317,9 @@ export function checkSameRegistry(apiUrl: string, repositoryUri: string): string
         a === b || (dockerHub.includes(a) && dockerHub.includes(b));
     if (same(pushHost, api.hostname) && pushPort === apiPort) return undefined;
     return (
-        `repositoryUri ${repositoryUri} is pushed to ${pushServer} but apiUrl ${named} asks ` +
+        `repositoryUri ${uri} is pushed to ${shown(pushServer)} but apiUrl ${named} asks ` +
         `${api.host || api.hostname} (port ${apiPort}): the guard would check one registry while docker ` +
-        `pushes to another. Use the same registry in both (e.g. apiUrl ${api.protocol}//${pushServer}).`
+        `pushes to another. Use the same registry in both (e.g. apiUrl ${api.protocol}//${shown(pushServer)}).`
     );
 }
 

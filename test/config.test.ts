@@ -925,6 +925,9 @@ describe("secrets and credentials never reach a message", () => {
         [{ registry: "local", registryUrl: "http://admin:p@ss@reg.example:5000/v2" }, "p@ss"],
         [{ registry: "local", registryUrl: "http://admin:pa/ss@reg.example:5000/v2" }, "pa/ss"],
         [{ registry: "local", registryUrl: "admin:secretpw@reg.example:5000" }, "secretpw"],
+        // White space in the password, which a URL cannot hold but a typo can.
+        [{ registry: "local", registryUrl: "http://user:my secret pw@10.0.0.5:5000" }, "secret pw"],
+        [{ registry: "local", registryUrl: "http://user:tab\tpw@10.0.0.5:5000" }, "pw"],
     ])("masks credentials typed into registryUrl (%j)", (raw, secret) => {
         const message = messageOf(raw as RawConfig);
         expect(message).toContain("model-registry:registryUrl");

@@ -256,3 +256,15 @@ describe("an apiUrl with a path", () => {
         ).toBeUndefined();
     });
 });
+
+describe("checkSameRegistry, on values another stack's outputs may set", () => {
+    it("never puts a control character of a repository URI into its message", () => {
+        const uri = "127.0.0.1:5000/x\x1b]0;pwned\x07\x1b[2K\rFAKE: approved\n";
+        const message = checkSameRegistry("https://public.ecr.aws", uri) ?? "";
+        expect(message).toContain("repositoryUri 127.0.0.1:5000/x\\u001b]0;pwned");
+        expect(message).not.toMatch(/[\x00-\x1f\x7f]/);
+        expect(checkSameRegistry("https://public.ecr.aws", "\x1b[31mhost\n") ?? "").not.toMatch(
+            /[\x00-\x1f\x7f]/,
+        );
+    });
+});
