@@ -10,6 +10,7 @@
  *   - `LocalReleaseWorkspace`: that interface on the Automation API's `LocalWorkspace`.
  */
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import * as semver from "semver";
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
@@ -467,7 +468,12 @@ export function publishedVersionsOf(outputs: Record<string, unknown>): Record<st
     return result;
 }
 
-const VERSION_ORDER = new Intl.Collator("en", { numeric: true });
+/** SemVer precedence (1.0.0-rc.1 before 1.0.0); a key that is no version sorts last, by text. */
+function byVersion(a: string, b: string): number {
+    const [va, vb] = [semver.valid(a), semver.valid(b)];
+    if (va && vb) return semver.compare(va, vb);
+    return va ? -1 : vb ? 1 : a.localeCompare(b);
+}
 
 /** One row of the final table. */
 export interface ReleaseRow {
@@ -557,7 +563,7 @@ export async function runRelease(
         const published = publishedVersionsOf(outputs);
         const entry = published[version];
         if (!entry) {
-            const versions = Object.keys(published).sort(VERSION_ORDER.compare);
+            const versions = Object.keys(published).sort(byVersion);
             const has =
                 versions.length > 0
                     ? `it has published ${versions.join(", ")}`

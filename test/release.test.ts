@@ -660,6 +660,7 @@ describe("runRelease: promote", () => {
                 "1.10.0": { digest: DIGEST_A },
                 "1.2.0-rc.1": { digest: DIGEST_A },
                 "1.0.0": { digest: DIGEST_A },
+                "1.0.0-rc.1": { digest: DIGEST_A },
                 "1.9.0": { digest: DIGEST_A },
             },
         });
@@ -669,7 +670,7 @@ describe("runRelease: promote", () => {
         expect(ws.config).toEqual({});
         expect(io.err).toBe(
             "release: stack dev has not published 1.3.0, so stack staging (which promotes from dev) " +
-                "cannot promote it; nothing was changed. It has published 1.0.0, 1.2.0-rc.1, 1.9.0, 1.10.0.\n" +
+                "cannot promote it; nothing was changed. It has published 1.0.0-rc.1, 1.0.0, 1.2.0-rc.1, 1.9.0, 1.10.0.\n" +
                 "  Fix: npm run release -- 1.3.0 first, or release a version dev has published.\n",
         );
     });
