@@ -12,6 +12,7 @@ import {
     checkPlatform,
     checkPrincipalArn,
     checkRepositoryName,
+    editDistance,
     firstDuplicate,
     normalizePlatform,
     toRepositoryName,
@@ -700,23 +701,6 @@ function contextProblem(
         reason: `${reason}; this file looks like a Dockerfile, so its directory is the context`,
         fix: `pulumi config set modelContext ${shellWord(directory)}${setDockerfile}`,
     };
-}
-
-/** Edit distance with transpositions (optimal string alignment), for "did you mean". */
-function editDistance(a: string, b: string): number {
-    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
-        Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-    );
-    for (let i = 1; i <= a.length; i++) {
-        for (let j = 1; j <= b.length; j++) {
-            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-            d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-                d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    return d[a.length][b.length];
 }
 
 /** The known key closest to `key`: the same but for case, else within a small edit distance. */

@@ -16,7 +16,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import * as YAML from "yaml";
 import { parsePromotionSource } from "./promotion";
-import { checkModelVersion } from "./validation";
+import { checkModelVersion, editDistance } from "./validation";
 
 export const EXIT_OK = 0;
 /** The release was refused by what the stacks hold, or a stack operation failed. */
@@ -317,26 +317,6 @@ export function optionMeant(typed: string): string | undefined {
     if (starts.length === 1) return starts[0];
     const close = names.filter((n) => editDistance(name, n) <= (name.length >= 5 ? 2 : 1));
     return close.length === 1 ? close[0] : undefined;
-}
-
-/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
-function editDistance(a: string, b: string): number {
-    const d = Array.from({ length: a.length + 1 }, (_, i) =>
-        Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-    );
-    for (let i = 1; i <= a.length; i++) {
-        for (let j = 1; j <= b.length; j++) {
-            d[i][j] = Math.min(
-                d[i - 1][j] + 1,
-                d[i][j - 1] + 1,
-                d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-            );
-            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-                d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    return d[a.length][b.length];
 }
 
 /** `word` as one shell word: as it is when it needs no quoting, else in single quotes. */
