@@ -152,7 +152,12 @@ describe("the example model image", () => {
     it("rebuilds an unchanged context entirely from cache, to the same image", async () => {
         const again = await buildWithSpec(await modelBuildSpec(input()), tag);
         expect(again.imageId).toBe(imageId);
-        expect(again.log).toMatch(/COPY model\.json[\s\S]*CACHED/);
+        expect(again.log).toMatch(
+            /#(\d+) \[model-layer-1 1\/1\] COPY \[model\.json,\/opt\/model\/\]\n(#\1 .*\n)*#\1 CACHED/,
+        );
+        expect(again.log).toMatch(
+            /#(\d+) \[\S+ \S+\] COPY --from=model-layer-1 \S+\n(#\1 .*\n)*#\1 CACHED/,
+        );
     });
 });
 
@@ -188,6 +193,7 @@ describe("a version bump with only the model changed", () => {
             version: "1.0.0",
             platform: PLATFORM,
             baseImage: base,
+            layersDir: path.join(work, "gen"),
         });
         await buildWithSpec(v1, `${ref}:1.0.0`, work);
         await docker(["push", `${ref}:1.0.0`]);
@@ -201,6 +207,7 @@ describe("a version bump with only the model changed", () => {
             version: "1.1.0",
             platform: PLATFORM,
             baseImage: base,
+            layersDir: path.join(work, "gen"),
         });
         expect(v2.modelSha256).not.toBe(v1.modelSha256);
         await buildWithSpec(v2, `${ref}:1.1.0`, work);
