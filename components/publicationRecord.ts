@@ -77,6 +77,12 @@ export interface PublicationRecordOutputs {
     readonly fingerprint: string;
     readonly digest: string;
     readonly history: Readonly<Record<string, PublishedVersion>>;
+    /**
+     * Every repository this stack published to, by record key, each with its versions: `history`
+     * is the current one's. Nothing is dropped when the stack switches repositories, so a switch
+     * back finds its versions recorded.
+     */
+    readonly histories?: Readonly<Record<string, Readonly<Record<string, PublishedVersion>>>>;
     /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
     readonly recordKey?: string;
     /**
@@ -113,8 +119,9 @@ export async function recordPublication(
     const endpoint = endpointOf(inputs);
     const ref = `${inputs.repositoryUri}:${inputs.tag}`;
     const head = await headManifest(endpoint, inputs.tag);
-    const sameRepository = previous !== undefined && recordKeyOf(previous) === recordKeyOf(inputs);
-    const earlier = sameRepository ? previous?.history?.[inputs.tag] : undefined;
+    const key = recordKeyOf(inputs) ?? "";
+    const histories = historiesOf(previous);
+    const earlier = histories[key]?.[inputs.tag];
     if (!head.exists) {
         throw new Error(
             earlier
@@ -163,15 +170,17 @@ export async function recordPublication(
                 `${earlier.digest} until then.`,
         );
     }
+    histories[key] = {
+        ...histories[key],
+        [inputs.tag]: { fingerprint: inputs.fingerprint, digest: head.digest },
+    };
     return {
         repositoryUri: inputs.repositoryUri,
         tag: inputs.tag,
         fingerprint: inputs.fingerprint,
         digest: head.digest,
-        history: {
-            ...(sameRepository ? (previous?.history ?? {}) : {}),
-            [inputs.tag]: { fingerprint: inputs.fingerprint, digest: head.digest },
-        },
+        history: histories[key],
+        histories,
         ...(inputs.recordKey ? { recordKey: inputs.recordKey } : {}),
         apiUrl: inputs.apiUrl,
         repositoryPath: inputs.repositoryPath,
@@ -179,6 +188,19 @@ export async function recordPublication(
         ...(inputs.credentials ? { credentials: inputs.credentials } : {}),
         ...(inputs.acknowledged ? { acknowledged: inputs.acknowledged } : {}),
     };
+}
+
+/** Every repository's history in a previous record (an older state has only `history`). */
+export function historiesOf(
+    previous: Partial<PublicationRecordOutputs> | undefined,
+): Record<string, Record<string, PublishedVersion>> {
+    const all: Record<string, Record<string, PublishedVersion>> = {};
+    for (const [key, history] of Object.entries(previous?.histories ?? {})) {
+        all[key] = { ...history };
+    }
+    const key = recordKeyOf(previous);
+    if (key && previous?.history) all[key] = { ...previous.history, ...all[key] };
+    return all;
 }
 
 /**
@@ -260,6 +282,9 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
 export class PublicationRecord extends pulumi.dynamic.Resource {
     declare public readonly digest: pulumi.Output<string>;
     declare public readonly history: pulumi.Output<Record<string, PublishedVersion>>;
+    declare public readonly histories: pulumi.Output<
+        Record<string, Record<string, PublishedVersion>>
+    >;
 
     constructor(name: string, args: PublicationRecordArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -270,6 +295,7 @@ export class PublicationRecord extends pulumi.dynamic.Resource {
                 credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
                 digest: undefined,
                 history: undefined,
+                histories: undefined,
             },
             opts,
             "model-registry",

@@ -1,5 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Decision, Publication, Verified, decide, tamperReport } from "../lib/guard";
+import {
+    ABSENT,
+    Decision,
+    Publication,
+    Verified,
+    decide,
+    nextVersion,
+    tamperReport,
+} from "../lib/guard";
 import {
     REQUIRED_INPUTS,
     RegistryInputs,
@@ -11,10 +19,19 @@ import { getImageConfig, headManifest } from "../lib/registryClient";
 import { PublishedVersion, reverifyVersions } from "./publicationRecord";
 import { RegistryInputArgs } from "./registry";
 
-/** What this stack published before this run: its last `repository_uri` and `published_versions`. */
+/** Versions by record key (see `recordKeyOf`), then by tag. */
+export type ByRepository<T> = Readonly<Record<string, Readonly<Record<string, T>>>>;
+
+/**
+ * What this stack published before this run: its last `repository_uri` and `published_versions`,
+ * and `published_by_repository` (every repository it ever published to, by record key).
+ */
 export interface PublishedBefore {
     readonly repositoryUri: string;
     readonly versions: Readonly<Record<string, PublishedVersion>>;
+    /** The record key of `repositoryUri`, when it is not `repositoryUri` itself. */
+    readonly recordKey?: string;
+    readonly byRepository?: ByRepository<PublishedVersion>;
 }
 
 /** The guard's inputs as the dynamic provider sees them (plain values). */
@@ -28,11 +45,21 @@ export interface TagGuardInputs extends RegistryInputs {
      */
     readonly verifiedDigest?: string;
     /**
-     * Set by `check`, never by the program: every tag of this repository the guard has verified
-     * as this stack's content, with that content and digest, carried from run to run (and across
-     * version bumps), so a verified version that later vanishes or moves is reported.
+     * Set by `check`, never by the program: every tag of every repository (by record key) the
+     * guard has verified as this stack's content, with that content and digest, carried from run
+     * to run (across version bumps and repository switches, never dropped), so a verified version
+     * that later vanishes or moves is reported.
      */
+    readonly verifiedHistories?: ByRepository<Verified>;
+    /** The previous form of `verifiedHistory`: one repository's, the state's record key. */
     readonly verifiedHistory?: Readonly<Record<string, Verified>>;
+    /**
+     * Set by `check`, never by the program: the content each tag was cleared for publication
+     * with (by record key, then tag), kept in the guard's state before docker.Image can push. A
+     * push that lands in a run killed before the record is written is still known: the tag is
+     * never published again with other content, even after it was deleted.
+     */
+    readonly claimed?: ByRepository<string>;
     /**
      * What this stack published before this run (its own last outputs, so every version is known
      * from the moment its publishing run ended). Versions of another repository are ignored.
@@ -120,27 +147,77 @@ async function guard(
 }
 
 /**
- * Every version this stack is known to have published to this repository, with its digest: what
- * previous checks verified (same record key), and what the stack's last outputs recorded.
+ * Every version this stack is known to have published, by record key: what previous checks
+ * verified (any repository: nothing is dropped when the stack switches repositories), and what
+ * the stack's last outputs recorded. The wanted repository's are `known[recordKeyOf(wanted)]`.
  */
-function knownVersions(
+export function knownHistories(
     previous: Partial<TagGuardInputs> | undefined,
     wanted: TagGuardInputs,
-): Record<string, Verified> {
-    const same = previous !== undefined && recordKeyOf(previous) === recordKeyOf(wanted);
-    const known: Record<string, Verified> = same ? { ...(previous.verifiedHistory ?? {}) } : {};
-    const { tag, fingerprint, verifiedDigest } = previous ?? {};
-    if (same && tag && fingerprint && verifiedDigest && !known[tag]) {
-        known[tag] = { tag, fingerprint, digest: verifiedDigest };
+): Record<string, Record<string, Verified>> {
+    const all: Record<string, Record<string, Verified>> = {};
+    const put = (key: string | undefined, v: Verified, replace: boolean) => {
+        if (!key || !v.tag || !v.digest) return;
+        const history = (all[key] ??= {});
+        if (replace || !history[v.tag]) history[v.tag] = v;
+    };
+    const oldKey = recordKeyOf(previous);
+    for (const [key, history] of Object.entries(previous?.verifiedHistories ?? {})) {
+        for (const v of Object.values(history ?? {})) put(key, v, true);
     }
-    if (wanted.published?.repositoryUri === wanted.repositoryUri) {
-        for (const [v, p] of Object.entries(wanted.published.versions ?? {})) {
-            if (typeof p?.digest === "string" && p.digest) {
-                known[v] = { tag: v, fingerprint: p.fingerprint ?? "", digest: p.digest };
+    for (const v of Object.values(previous?.verifiedHistory ?? {})) put(oldKey, v, false);
+    const { tag, fingerprint, verifiedDigest } = previous ?? {};
+    if (tag && fingerprint && verifiedDigest) {
+        put(oldKey, { tag, fingerprint, digest: verifiedDigest }, false);
+    }
+    const published = wanted.published;
+    const fromOutputs = (key: string | undefined, versions: object | undefined) => {
+        for (const [v, p] of Object.entries(versions ?? {}) as [string, PublishedVersion][]) {
+            if (typeof p?.digest === "string") {
+                put(key, { tag: v, fingerprint: p.fingerprint ?? "", digest: p.digest }, true);
             }
         }
+    };
+    for (const [key, versions] of Object.entries(published?.byRepository ?? {})) {
+        fromOutputs(key, versions);
     }
-    return known;
+    if (published?.repositoryUri) {
+        const key =
+            published.repositoryUri === wanted.repositoryUri
+                ? recordKeyOf(wanted)
+                : recordKeyOf(published);
+        fromOutputs(key, published.versions);
+    }
+    return all;
+}
+
+/** The claims carried in the state, by record key (see `TagGuardInputs.claimed`). */
+function claimsOf(
+    previous: Partial<TagGuardInputs> | undefined,
+): Record<string, Record<string, string>> {
+    const claims: Record<string, Record<string, string>> = {};
+    for (const [key, tags] of Object.entries(previous?.claimed ?? {})) claims[key] = { ...tags };
+    return claims;
+}
+
+/**
+ * Refuses other content under a tag this stack cleared for publication before (its push may have
+ * landed in a killed run and the tag been deleted since), unless the user acknowledged the tag
+ * as absent. Undefined when the claim allows this content.
+ */
+function claimProblem(wanted: TagGuardInputs, claimed: string | undefined): string | undefined {
+    if (!claimed || claimed === wanted.fingerprint) return undefined;
+    if (wanted.acknowledged?.[wanted.tag] === ABSENT) return undefined;
+    const ref = `${wanted.repositoryUri}:${wanted.tag}`;
+    return (
+        `${ref} was cleared for publication by this stack with content ${claimed}, and this run's ` +
+        `content is ${wanted.fingerprint}. That earlier run may have pushed it (a job killed after ` +
+        `the push records nothing else), so the version is not published with other content, ` +
+        `whether or not the tag exists now. Nothing was built or pushed. Fix: publish the change ` +
+        `as a new version: pulumi config set modelVersion ${nextVersion(wanted.tag)}; or, if you ` +
+        `know nothing was ever pushed under ${wanted.tag}, acknowledge it: pulumi config set ` +
+        `--path 'acknowledgedTampering[<next index>]' ${wanted.tag}=${ABSENT}`
+    );
 }
 
 /** The other known versions against the registry: which stop the run, which only warn. */
@@ -158,13 +235,20 @@ async function oldVersions(wanted: TagGuardInputs, known: Record<string, Verifie
  */
 export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     async check(olds: Partial<TagGuardInputs>, news: TagGuardInputs) {
-        const known = knownVersions(olds, news);
+        const key = recordKeyOf(news) ?? "";
+        const histories = knownHistories(olds, news);
+        const known = (histories[key] ??= {});
+        const claims = claimsOf(olds);
         const result = await guard(news, known[news.tag], "check");
         const fail = (reasons: string[]) => ({
             inputs: news,
             failures: reasons.map((reason) => ({ property: "tag", reason })),
         });
         if (result.unknown || result.problems.length > 0) return fail(result.problems);
+        // A tag absent now may have been pushed by a killed run: only its claimed content passes.
+        const claim = result.verifiedDigest ? undefined : claims[key]?.[news.tag];
+        const claimed = claimProblem(news, claim);
+        if (claimed) return fail([claimed]);
         // Every other version this stack published, one request each: a tag deleted or moved
         // since stops the run here, before anything is built, unless acknowledged.
         let report: { stop: string[]; warn: string[] };
@@ -184,11 +268,14 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
                 digest: result.verifiedDigest,
             };
         }
+        // Kept in the state once the guard's step is applied, before docker.Image can push.
+        claims[key] = { ...claims[key], [news.tag]: news.fingerprint };
         return {
             inputs: {
-                ...news,
+                ...without(news, "verifiedHistory"),
                 verifiedDigest: result.verifiedDigest,
-                verifiedHistory: known,
+                verifiedHistories: histories,
+                claimed: claims,
                 warnings: report.warn,
             },
             failures: [],
@@ -210,7 +297,8 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async create(inputs: TagGuardInputs) {
-        const result = await guard(inputs, knownVersions(inputs, inputs)[inputs.tag], "apply");
+        const known = knownHistories(inputs, inputs)[recordKeyOf(inputs) ?? ""] ?? {};
+        const result = await guard(inputs, known[inputs.tag], "apply");
         if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
         return {
             id: inputs.repositoryUri,
@@ -219,7 +307,8 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async update(_id: string, _olds: TagGuardInputs, news: TagGuardInputs) {
-        const result = await guard(news, knownVersions(news, news)[news.tag], "apply");
+        const known = knownHistories(news, news)[recordKeyOf(news) ?? ""] ?? {};
+        const result = await guard(news, known[news.tag], "apply");
         if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
         return { outs: publishedOuts(news, result.verifiedDigest) };
     },
@@ -261,7 +350,8 @@ export class TagGuard extends pulumi.dynamic.Resource {
                 ...args,
                 credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
                 verifiedDigest: undefined,
-                verifiedHistory: undefined,
+                verifiedHistories: undefined,
+                claimed: undefined,
                 warnings: undefined,
             },
             opts,
@@ -269,4 +359,11 @@ export class TagGuard extends pulumi.dynamic.Resource {
             "TagGuard",
         );
     }
+}
+
+/** `o` without `key` (a form of the state this version no longer writes). */
+function without<T extends object>(o: T, key: keyof T): T {
+    const copy = { ...o };
+    delete copy[key];
+    return copy;
 }
