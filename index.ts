@@ -14,4 +14,5 @@ export const image_uri = stack.image_uri;
 export const image_ref = stack.image_ref;
 export const model_sha256 = stack.model_sha256;
 export const published_versions = stack.published_versions;
+export const published_by_repository = stack.published_by_repository;
 export const registry_login = stack.registry_login;

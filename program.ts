@@ -8,6 +8,8 @@ import {
     PromotedImage,
     PromotionSourceArgs,
     PromotionSourceCheck,
+    PublishedBefore,
+    PublishedVersion,
     RegistryCredentials,
     RegistryTarget,
     apiUrlOf,
@@ -40,6 +42,9 @@ export function modelRegistry(config: StackConfig) {
         dependsOn: sourceCheck ? [sourceCheck] : [],
     });
 
+    // This stack's own last outputs, read before anything is published: every version it
+    // published, in every repository it ever published to (see ModelImageArgs.published).
+    const before = source ? undefined : publishedBefore();
     const image = source
         ? new PromotedImage(
               "model",
@@ -48,6 +53,7 @@ export function modelRegistry(config: StackConfig) {
                   version: config.modelVersion,
                   platform: config.platform,
                   source,
+                  acknowledgedTampering: config.acknowledgedTampering,
               },
               { protect: config.protect },
           )
@@ -63,6 +69,7 @@ export function modelRegistry(config: StackConfig) {
                   sourceUrl: config.sourceUrl,
                   revision: config.modelRevision,
                   acknowledgedTampering: config.acknowledgedTampering,
+                  published: before,
               },
               { protect: config.protect },
           );
@@ -77,9 +84,43 @@ export function modelRegistry(config: StackConfig) {
         image_ref: image.imageRef,
         model_sha256: image.modelSha256,
         published_versions: image.publishedVersions,
+        // Every repository this stack published to, by record key: never dropped, so a switch
+        // back to an earlier repository finds what it published there.
+        published_by_repository: pulumi
+            .all([
+                before?.apply((b) => b.byRepository ?? {}) ?? {},
+                repository.registry.recordKey ?? "",
+                repository.repositoryUri,
+                image.publishedVersions,
+            ])
+            .apply(([earlier, key, uri, versions]) => ({
+                ...earlier,
+                [key || uri]: { ...earlier[key || uri], ...versions },
+            })),
         registry_login:
             repository instanceof LocalModelRegistry ? repository.credentials : undefined,
     };
+}
+
+/**
+ * This stack's own last outputs, through a StackReference to itself: `repository_uri` and
+ * `published_versions` (the current repository's), and `published_by_repository` (all of them).
+ */
+function publishedBefore(): pulumi.Output<PublishedBefore> {
+    const self = new pulumi.StackReference("model-published-before", {
+        name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+    });
+    return pulumi
+        .all([
+            self.getOutput("repository_uri"),
+            self.getOutput("published_versions"),
+            self.getOutput("published_by_repository"),
+        ])
+        .apply(([uri, versions, byRepository]) => ({
+            repositoryUri: typeof uri === "string" ? uri : "",
+            versions: (versions ?? {}) as Record<string, PublishedVersion>,
+            byRepository: (byRepository ?? {}) as Record<string, Record<string, PublishedVersion>>,
+        }));
 }
 
 type EcrPrivate = ReturnType<typeof ecrPrivateCredentials>;
