@@ -1,13 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { PromotionDecision, PromotionSource, TagState, decidePromotion } from "../lib/promotion";
-import { RegistryInputs, checkInputs, endpointOf, recordKeyOf } from "../lib/publishInputs";
-import {
-    RegistryEndpoint,
-    checkSameRegistry,
-    getImageConfig,
-    headManifest,
-} from "../lib/registryClient";
-import { CopyProgress, copyImage } from "../lib/registryCopy";
+import { PromotionSource } from "../lib/promotion";
+import { checkInputs } from "../lib/publishInputs";
+import { headManifest } from "../lib/registryClient";
+import { ImagePromotion, PromotionSourceCheckInputs, sourceEndpoint } from "./imagePromotion";
 import { PublishedVersion } from "./publicationRecord";
 import {
     RegistryCredentials,
@@ -18,8 +13,17 @@ import {
     serverOf,
 } from "./registry";
 
-/** The image label with the build context's checksum (see model/Dockerfile). */
-const MODEL_SHA256_LABEL = "model-registry.model.sha256";
+export type {
+    ImagePromotionInputs,
+    ImagePromotionOutputs,
+    PromotionSourceCheckInputs,
+} from "./imagePromotion";
+export {
+    ImagePromotion,
+    evaluatePromotion,
+    imagePromotionProvider,
+    promote,
+} from "./imagePromotion";
 
 /**
  * The source of a promotion as `promoteFrom` names it: a repository as is, or another stack's
@@ -107,253 +111,8 @@ export interface PromotedImageArgs {
     readonly source: PromotionSourceArgs;
     /** Platform whose image config is read for the model checksum label. Defaults to `linux/amd64`. */
     readonly platform?: string;
-}
-
-/** The promotion's inputs as its dynamic provider sees them (plain values). */
-export interface ImagePromotionInputs
-    // The destination: what the guard and the record get (no fingerprint: nothing is built).
-    extends
-        Omit<RegistryInputs, "fingerprint">,
-        // The source: what the source check gets.
-        Omit<PromotionSourceCheckInputs, "passedTags"> {
-    /** Set by `check`: what the destination held under the tag ("" when absent). */
-    readonly destinationDigest?: string;
-    /** Set by `check`, carried from run to run: every tag this stack promoted, with its digest. */
-    readonly promotedHistory?: Readonly<Record<string, string>>;
-}
-
-export interface ImagePromotionOutputs {
-    readonly repositoryUri: string;
-    readonly tag: string;
-    readonly sourceRepositoryUri: string;
-    /** Manifest digest under the tag: the same in the source and here. */
-    readonly digest: string;
-    /** The source image's build context checksum label. */
-    readonly modelSha256: string;
-    /** Every version this stack promoted to this repository. */
-    readonly history: Readonly<Record<string, PublishedVersion & { readonly source: string }>>;
-    /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
-    readonly recordKey?: string;
-}
-
-const PROMOTION_INPUTS = [
-    "repositoryUri",
-    "apiUrl",
-    "repositoryPath",
-    "tag",
-    "platform",
-    "sourceName",
-    "sourceRepositoryUri",
-    "sourceApiUrl",
-    "sourceRepositoryPath",
-] as const;
-
-function sourceEndpoint(
-    i: Pick<
-        ImagePromotionInputs,
-        "sourceApiUrl" | "sourceRepositoryPath" | "sourceCredentials" | "sourceCaCertificate"
-    >,
-): RegistryEndpoint {
-    return {
-        apiUrl: i.sourceApiUrl,
-        repository: i.sourceRepositoryPath,
-        credentials: i.sourceCredentials?.username ? i.sourceCredentials : undefined,
-        caCertificate: i.sourceCaCertificate || undefined,
-    };
-}
-
-function destinationEndpoint(i: ImagePromotionInputs): RegistryEndpoint {
-    return endpointOf({ ...i, fingerprint: "" });
-}
-
-function problemsOf(i: ImagePromotionInputs, phase: "check" | "apply") {
-    const checked = checkInputs({ ...i }, phase, PROMOTION_INPUTS);
-    if (checked.unknown || checked.problems.length > 0) return checked;
-    const problems = [...checked.problems];
-    const mismatch = checkSameRegistry(i.sourceApiUrl, i.sourceRepositoryUri);
-    if (mismatch) problems.push(`source: ${mismatch}`);
-    if (i.sourceRepositoryUri === i.repositoryUri) {
-        problems.push(
-            `the source ${i.sourceRepositoryUri} is this stack's own repository: a stack cannot promote from itself`,
-        );
-    }
-    return { unknown: false, problems };
-}
-
-async function tagState(endpoint: RegistryEndpoint, tag: string): Promise<TagState> {
-    const found = await headManifest(endpoint, tag);
-    return found.exists ? { exists: true, digest: found.digest } : { exists: false };
-}
-
-/** Asks both registries (two requests on an unchanged run) and decides. */
-export async function evaluatePromotion(
-    i: ImagePromotionInputs,
-    recorded: string | undefined,
-): Promise<PromotionDecision> {
-    const [source, destination] = await Promise.all([
-        tagState(sourceEndpoint(i), i.tag),
-        tagState(destinationEndpoint(i), i.tag),
-    ]);
-    return decidePromotion({
-        tag: i.tag,
-        sourceName: i.sourceName,
-        sourceUri: i.sourceRepositoryUri,
-        destinationUri: i.repositoryUri,
-        source,
-        destination,
-        published: i.sourcePublished,
-        recorded,
-    });
-}
-
-/** A progress line for each large blob: started, every 256 MiB, and done. */
-function progressLogger(ref: string): (e: CopyProgress) => void {
-    const step = 256 * 1024 * 1024;
-    const next = new Map<string, number>();
-    const mib = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
-    return (e) => {
-        if (e.total < 64 * 1024 * 1024) return;
-        const short = e.digest.slice(0, 19);
-        const due = next.get(e.digest) ?? 0;
-        if (e.phase === "uploading" && e.bytes >= due) {
-            next.set(e.digest, due + step);
-            process.stderr.write(`promoting ${ref}: ${short} ${mib(e.bytes)} of ${mib(e.total)}\n`);
-        } else if (e.phase !== "uploading") {
-            process.stderr.write(`promoting ${ref}: ${short} ${e.phase} (${mib(e.total)})\n`);
-        }
-    };
-}
-
-/** Runs the promotion right before it is recorded: decides again, copies when needed. */
-export async function promote(
-    i: ImagePromotionInputs,
-    previous: Partial<ImagePromotionOutputs> | undefined,
-): Promise<ImagePromotionOutputs> {
-    const checked = problemsOf(i, "apply");
-    if (checked.problems.length > 0) throw new Error(checked.problems.join("\n"));
-    const sameRepository = previous !== undefined && recordKeyOf(previous) === recordKeyOf(i);
-    const history = sameRepository ? (previous?.history ?? {}) : {};
-    const decision = await evaluatePromotion(i, history[i.tag]?.digest);
-    if (decision.action === "refuse") throw new Error(decision.message);
-    const ref = `${i.repositoryUri}:${i.tag}`;
-    let config: Awaited<ReturnType<typeof getImageConfig>>;
-    if (decision.action === "copy") {
-        // Before anything is written: the image for this stack's platform, and its labels.
-        try {
-            config = await getImageConfig(sourceEndpoint(i), decision.digest, i.platform);
-        } catch (e) {
-            throw new Error(
-                `${i.sourceRepositoryUri}@${decision.digest} cannot be promoted as ${ref}: ` +
-                    `${(e as Error).message}. Nothing was copied. Fix: set platform to one the ` +
-                    `source image has, or publish the version for ${i.platform} there.`,
-            );
-        }
-        const result = await copyImage(
-            sourceEndpoint(i),
-            decision.digest,
-            destinationEndpoint(i),
-            i.tag,
-            { onProgress: progressLogger(ref) },
-        );
-        if (result.digest !== decision.digest) {
-            throw new Error(
-                `${ref} was copied as ${result.digest}, not the source's ${decision.digest}; the copy is not exact.`,
-            );
-        }
-    } else {
-        // Already here (rollback): the labels from this stack's own copy.
-        config = await getImageConfig(destinationEndpoint(i), decision.digest, i.platform).catch(
-            () => undefined,
-        );
-    }
-    return {
-        repositoryUri: i.repositoryUri,
-        tag: i.tag,
-        sourceRepositoryUri: i.sourceRepositoryUri,
-        digest: decision.digest,
-        modelSha256: config?.labels[MODEL_SHA256_LABEL] ?? "",
-        history: {
-            ...history,
-            [i.tag]: {
-                fingerprint: config?.labels["model-registry.fingerprint"] ?? "",
-                digest: decision.digest,
-                source: i.sourceRepositoryUri,
-            },
-        },
-        ...(i.recordKey ? { recordKey: i.recordKey } : {}),
-    };
-}
-
-/**
- * The promotion's dynamic provider. `check` (every preview and up) asks both registries and
- * refuses what would move a tag or promote a version the source does not have; `create` and
- * `update` decide again and copy; `delete` never touches a registry.
- */
-export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
-    async check(olds: Partial<ImagePromotionInputs>, news: ImagePromotionInputs) {
-        const checked = problemsOf(news, "check");
-        const fail = (reasons: string[]) => ({
-            inputs: news,
-            failures: reasons.map((reason) => ({ property: "tag", reason })),
-        });
-        if (checked.unknown) return { inputs: news };
-        if (checked.problems.length > 0) return fail(checked.problems);
-        const history =
-            recordKeyOf(olds) === recordKeyOf(news) ? { ...(olds.promotedHistory ?? {}) } : {};
-        const recorded = history[news.tag] || undefined;
-        let decision: PromotionDecision;
-        try {
-            decision = await evaluatePromotion(news, recorded);
-        } catch (e) {
-            return fail([
-                `cannot check ${news.sourceRepositoryUri}:${news.tag} and ${news.repositoryUri}:${news.tag}, ` +
-                    `so nothing is copied: ${(e as Error).message}`,
-            ]);
-        }
-        if (decision.action === "refuse") return fail([decision.message]);
-        const destinationDigest = decision.action === "unchanged" ? decision.digest : "";
-        history[news.tag] = decision.digest;
-        return { inputs: { ...news, destinationDigest, promotedHistory: history } };
-    },
-
-    async diff(_id: string, olds: ImagePromotionOutputs, news: ImagePromotionInputs) {
-        const moved =
-            olds.repositoryUri !== news.repositoryUri ||
-            olds.tag !== news.tag ||
-            olds.sourceRepositoryUri !== news.sourceRepositoryUri ||
-            (news.destinationDigest ?? "") !== olds.digest;
-        return { changes: moved, replaces: [] };
-    },
-
-    async create(inputs: ImagePromotionInputs) {
-        return { id: inputs.repositoryUri, outs: await promote(inputs, undefined) };
-    },
-
-    async update(_id: string, olds: ImagePromotionOutputs, news: ImagePromotionInputs) {
-        return { outs: await promote(news, olds) };
-    },
-
-    async delete() {
-        // A published version is never deleted by this program.
-    },
-};
-
-/** The source-side inputs: enough to ask the source whether it has the version. */
-export interface PromotionSourceCheckInputs {
-    readonly tag: string;
-    readonly sourceName: string;
-    readonly sourceRepositoryUri: string;
-    readonly sourceApiUrl: string;
-    readonly sourceRepositoryPath: string;
-    readonly sourceCredentials?: { readonly username: string; readonly password: string };
-    readonly sourceCaCertificate?: string;
-    /** The digest the source stack published for the tag; "" for none; absent for a repository. */
-    readonly sourcePublished?: string;
-    /**
-     * Set by `check`, carried from run to run: tags this check passed before. A rollback to one
-     * of them is left to the promotion (this stack may hold it although the source lost it).
-     */
-    readonly passedTags?: readonly string[];
+    /** See `ModelImageArgs.acknowledgedTampering`: promoted versions found moved or deleted. */
+    readonly acknowledgedTampering?: pulumi.Input<Record<string, string> | undefined>;
 }
 
 const SOURCE_CHECK_INPUTS = [
@@ -478,28 +237,6 @@ function sourceApiUrlOf(source: PromotionSourceArgs): pulumi.Output<string> {
     return apiUrlOf({ apiUrl: source.apiUrl, server: serverOf(source.repositoryUri) });
 }
 
-/** Copies one version from the source repository into this one, by digest. */
-export class ImagePromotion extends pulumi.dynamic.Resource {
-    declare public readonly digest: pulumi.Output<string>;
-    declare public readonly modelSha256: pulumi.Output<string>;
-    declare public readonly history: pulumi.Output<Record<string, PublishedVersion>>;
-
-    constructor(
-        name: string,
-        args: Record<string, pulumi.Input<unknown>>,
-        opts?: pulumi.CustomResourceOptions,
-    ) {
-        super(
-            imagePromotionProvider,
-            name,
-            { ...args, digest: undefined, modelSha256: undefined, history: undefined },
-            opts,
-            "model-registry",
-            "ImagePromotion",
-        );
-    }
-}
-
 /**
  * Publishes another repository's image of `version` here, by digest, without building: the
  * blobs and the exact manifest bytes are copied, so `imageRef` has the same digest as the source
@@ -548,11 +285,14 @@ export class PromotedImage extends pulumi.ComponentResource {
                     : undefined,
                 sourceCaCertificate: args.source.caCertificate,
                 sourcePublished: publishedDigestOf(args.source, args.version),
+                acknowledged: args.acknowledgedTampering,
                 destinationDigest: undefined,
-                promotedHistory: undefined,
+                promotedHistories: undefined,
+                warnings: undefined,
             },
             { parent: this },
         );
+        promotion.warnings.apply((ws) => (ws ?? []).forEach((w) => pulumi.log.warn(w, this)));
 
         this.imageUri = pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`;
         this.imageRef = pulumi.interpolate`${args.registry.repositoryUri}@${promotion.digest}`;

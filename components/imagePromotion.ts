@@ -1,0 +1,406 @@
+/**
+ * The promotion's dynamic provider: copies one version from the source repository into this
+ * one, by digest, and keeps (and re-verifies) every version this stack promoted.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { PromotionDecision, TagState, decidePromotion } from "../lib/promotion";
+import { RegistryInputs, checkInputs, endpointOf, recordKeyOf } from "../lib/publishInputs";
+import {
+    RegistryEndpoint,
+    checkSameRegistry,
+    getImageConfig,
+    headManifest,
+} from "../lib/registryClient";
+import { CopyProgress, copyImage } from "../lib/registryCopy";
+import { tamperReport } from "../lib/guard";
+import { PublishedVersion, reverifyVersions } from "./publicationRecord";
+
+/** The image label with the build context's checksum (see model/Dockerfile). */
+const MODEL_SHA256_LABEL = "model-registry.model.sha256";
+
+/** The promotion's inputs as its dynamic provider sees them (plain values). */
+export interface ImagePromotionInputs
+    // The destination: what the guard and the record get (no fingerprint: nothing is built).
+    extends
+        Omit<RegistryInputs, "fingerprint">,
+        // The source: what the source check gets.
+        Omit<PromotionSourceCheckInputs, "passedTags"> {
+    /** Set by `check`: what the destination held under the tag ("" when absent). */
+    readonly destinationDigest?: string;
+    /** The previous form of `promotedHistories`: one repository's, the state's record key. */
+    readonly promotedHistory?: Readonly<Record<string, string>>;
+    /**
+     * Set by `check`, carried from run to run and never dropped: every tag this stack promoted,
+     * with its digest, by record key (see `recordKeyOf`).
+     */
+    readonly promotedHistories?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
+    readonly acknowledged?: Readonly<Record<string, string>>;
+    /** Set by `check`: the acknowledged tampered versions found, as warnings for the program. */
+    readonly warnings?: readonly string[];
+}
+
+/** A promoted version as the outputs keep it. */
+type Promoted = PublishedVersion & { readonly source: string };
+
+export interface ImagePromotionOutputs {
+    readonly repositoryUri: string;
+    readonly tag: string;
+    readonly sourceRepositoryUri: string;
+    /** Manifest digest under the tag: the same in the source and here. */
+    readonly digest: string;
+    /** The source image's build context checksum label. */
+    readonly modelSha256: string;
+    /** Every version this stack promoted to this repository. */
+    readonly history: Readonly<Record<string, Promoted>>;
+    /** Every repository's `history`, by record key: nothing is dropped on a switch. */
+    readonly histories?: Readonly<Record<string, Readonly<Record<string, Promoted>>>>;
+    /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
+    readonly recordKey?: string;
+    /**
+     * Where `pulumi refresh` re-verifies `history` (it gets only the outputs), as the record
+     * keeps them; the credentials are secret in the state, as the input is.
+     */
+    readonly apiUrl?: string;
+    readonly repositoryPath?: string;
+    readonly caCertificate?: string;
+    readonly credentials?: { readonly username: string; readonly password: string };
+    readonly acknowledged?: Readonly<Record<string, string>>;
+    readonly warnings?: readonly string[];
+}
+
+const PROMOTION_INPUTS = [
+    "repositoryUri",
+    "apiUrl",
+    "repositoryPath",
+    "tag",
+    "platform",
+    "sourceName",
+    "sourceRepositoryUri",
+    "sourceApiUrl",
+    "sourceRepositoryPath",
+] as const;
+
+export function sourceEndpoint(
+    i: Pick<
+        ImagePromotionInputs,
+        "sourceApiUrl" | "sourceRepositoryPath" | "sourceCredentials" | "sourceCaCertificate"
+    >,
+): RegistryEndpoint {
+    return {
+        apiUrl: i.sourceApiUrl,
+        repository: i.sourceRepositoryPath,
+        credentials: i.sourceCredentials?.username ? i.sourceCredentials : undefined,
+        caCertificate: i.sourceCaCertificate || undefined,
+    };
+}
+
+function destinationEndpoint(i: ImagePromotionInputs): RegistryEndpoint {
+    return endpointOf({ ...i, fingerprint: "" });
+}
+
+function problemsOf(i: ImagePromotionInputs, phase: "check" | "apply") {
+    const checked = checkInputs({ ...i }, phase, PROMOTION_INPUTS);
+    if (checked.unknown || checked.problems.length > 0) return checked;
+    const problems = [...checked.problems];
+    const mismatch = checkSameRegistry(i.sourceApiUrl, i.sourceRepositoryUri);
+    if (mismatch) problems.push(`source: ${mismatch}`);
+    if (i.sourceRepositoryUri === i.repositoryUri) {
+        problems.push(
+            `the source ${i.sourceRepositoryUri} is this stack's own repository: a stack cannot promote from itself`,
+        );
+    }
+    return { unknown: false, problems };
+}
+
+async function tagState(endpoint: RegistryEndpoint, tag: string): Promise<TagState> {
+    const found = await headManifest(endpoint, tag);
+    return found.exists ? { exists: true, digest: found.digest } : { exists: false };
+}
+
+/** Asks both registries (two requests on an unchanged run) and decides. */
+export async function evaluatePromotion(
+    i: ImagePromotionInputs,
+    recorded: string | undefined,
+): Promise<PromotionDecision> {
+    const [source, destination] = await Promise.all([
+        tagState(sourceEndpoint(i), i.tag),
+        tagState(destinationEndpoint(i), i.tag),
+    ]);
+    return decidePromotion({
+        tag: i.tag,
+        sourceName: i.sourceName,
+        sourceUri: i.sourceRepositoryUri,
+        destinationUri: i.repositoryUri,
+        source,
+        destination,
+        published: i.sourcePublished,
+        recorded,
+        acknowledged: i.acknowledged?.[i.tag],
+    });
+}
+
+/** A progress line for each large blob: started, every 256 MiB, and done. */
+function progressLogger(ref: string): (e: CopyProgress) => void {
+    const step = 256 * 1024 * 1024;
+    const next = new Map<string, number>();
+    const mib = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
+    return (e) => {
+        if (e.total < 64 * 1024 * 1024) return;
+        const short = e.digest.slice(0, 19);
+        const due = next.get(e.digest) ?? 0;
+        if (e.phase === "uploading" && e.bytes >= due) {
+            next.set(e.digest, due + step);
+            process.stderr.write(`promoting ${ref}: ${short} ${mib(e.bytes)} of ${mib(e.total)}\n`);
+        } else if (e.phase !== "uploading") {
+            process.stderr.write(`promoting ${ref}: ${short} ${e.phase} (${mib(e.total)})\n`);
+        }
+    };
+}
+
+/** Runs the promotion right before it is recorded: decides again, copies when needed. */
+export async function promote(
+    i: ImagePromotionInputs,
+    previous: Partial<ImagePromotionOutputs> | undefined,
+): Promise<ImagePromotionOutputs> {
+    const checked = problemsOf(i, "apply");
+    if (checked.problems.length > 0) throw new Error(checked.problems.join("\n"));
+    const key = recordKeyOf(i) ?? "";
+    const histories: Record<string, Record<string, Promoted>> = {};
+    for (const [k, h] of Object.entries(previous?.histories ?? {})) histories[k] = { ...h };
+    const oldKey = recordKeyOf(previous);
+    if (oldKey && previous?.history) {
+        histories[oldKey] = { ...previous.history, ...histories[oldKey] };
+    }
+    const history = histories[key] ?? {};
+    const decision = await evaluatePromotion(i, history[i.tag]?.digest);
+    if (decision.action === "refuse") throw new Error(decision.message);
+    const ref = `${i.repositoryUri}:${i.tag}`;
+    let config: Awaited<ReturnType<typeof getImageConfig>>;
+    if (decision.action === "copy") {
+        // Before anything is written: the image for this stack's platform, and its labels.
+        try {
+            config = await getImageConfig(sourceEndpoint(i), decision.digest, i.platform);
+        } catch (e) {
+            throw new Error(
+                `${i.sourceRepositoryUri}@${decision.digest} cannot be promoted as ${ref}: ` +
+                    `${(e as Error).message}. Nothing was copied. Fix: set platform to one the ` +
+                    `source image has, or publish the version for ${i.platform} there.`,
+            );
+        }
+        const result = await copyImage(
+            sourceEndpoint(i),
+            decision.digest,
+            destinationEndpoint(i),
+            i.tag,
+            { onProgress: progressLogger(ref) },
+        );
+        if (result.digest !== decision.digest) {
+            throw new Error(
+                `${ref} was copied as ${result.digest}, not the source's ${decision.digest}; the copy is not exact.`,
+            );
+        }
+    } else {
+        // Already here (rollback): the labels from this stack's own copy.
+        config = await getImageConfig(destinationEndpoint(i), decision.digest, i.platform).catch(
+            () => undefined,
+        );
+    }
+    histories[key] = {
+        ...history,
+        [i.tag]: {
+            fingerprint: config?.labels["model-registry.fingerprint"] ?? "",
+            digest: decision.digest,
+            source: i.sourceRepositoryUri,
+        },
+    };
+    return {
+        repositoryUri: i.repositoryUri,
+        tag: i.tag,
+        sourceRepositoryUri: i.sourceRepositoryUri,
+        digest: decision.digest,
+        modelSha256: config?.labels[MODEL_SHA256_LABEL] ?? "",
+        history: histories[key],
+        histories,
+        ...(i.recordKey ? { recordKey: i.recordKey } : {}),
+        apiUrl: i.apiUrl,
+        repositoryPath: i.repositoryPath,
+        ...(i.caCertificate ? { caCertificate: i.caCertificate } : {}),
+        ...(i.credentials ? { credentials: i.credentials } : {}),
+        ...(i.acknowledged ? { acknowledged: i.acknowledged } : {}),
+        warnings: i.warnings ?? [],
+    };
+}
+
+/** Every repository's promoted tags and digests in the state (an older one has one repository). */
+function promotedHistoriesOf(
+    olds: Partial<ImagePromotionInputs>,
+): Record<string, Record<string, string>> {
+    const all: Record<string, Record<string, string>> = {};
+    for (const [k, h] of Object.entries(olds.promotedHistories ?? {})) all[k] = { ...h };
+    const oldKey = recordKeyOf(olds);
+    if (oldKey && olds.promotedHistory) {
+        all[oldKey] = { ...olds.promotedHistory, ...all[oldKey] };
+    }
+    return all;
+}
+
+/**
+ * The other promoted versions against the destination (one request each): which stop the run,
+ * which only warn (acknowledged in `acknowledgedTampering`).
+ */
+async function otherVersions(
+    i: ImagePromotionInputs,
+    endpoint: RegistryEndpoint,
+    history: Readonly<Record<string, string>>,
+): Promise<{ stop: string[]; warn: string[] }> {
+    const tags = Object.keys(history).filter((t) => t !== i.tag);
+    const found = await reverifyVersions(endpoint, tags);
+    const recorded = Object.fromEntries(tags.map((t) => [t, { digest: history[t] }]));
+    return tamperReport(i.repositoryUri, recorded, found, i.acknowledged);
+}
+
+/**
+ * The promotion's dynamic provider. `check` (every preview and up) asks both registries and
+ * refuses what would move a tag or promote a version the source does not have; `create` and
+ * `update` decide again and copy; `delete` never touches a registry.
+ */
+export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
+    async check(olds: Partial<ImagePromotionInputs>, news: ImagePromotionInputs) {
+        const checked = problemsOf(news, "check");
+        const fail = (reasons: string[]) => ({
+            inputs: news,
+            failures: reasons.map((reason) => ({ property: "tag", reason })),
+        });
+        if (checked.unknown) return { inputs: news };
+        if (checked.problems.length > 0) return fail(checked.problems);
+        const histories = promotedHistoriesOf(olds);
+        const history = (histories[recordKeyOf(news) ?? ""] ??= {});
+        const recorded = history[news.tag] || undefined;
+        let decision: PromotionDecision;
+        let report: { stop: string[]; warn: string[] };
+        try {
+            decision = await evaluatePromotion(news, recorded);
+            // Every other version this stack promoted: a tag deleted or moved since stops the
+            // run here, before anything is copied, unless acknowledged.
+            report = await otherVersions(news, destinationEndpoint(news), history);
+        } catch (e) {
+            return fail([
+                `cannot check ${news.sourceRepositoryUri}:${news.tag} and ${news.repositoryUri}:${news.tag}, ` +
+                    `so nothing is copied: ${(e as Error).message}`,
+            ]);
+        }
+        if (decision.action === "refuse") return fail([decision.message]);
+        if (report.stop.length > 0) return fail(report.stop);
+        const destinationDigest = decision.action === "unchanged" ? decision.digest : "";
+        history[news.tag] = decision.digest;
+        return {
+            inputs: {
+                ...without(news, "promotedHistory"),
+                destinationDigest,
+                promotedHistories: histories,
+                warnings: report.warn,
+            },
+        };
+    },
+
+    async diff(_id: string, olds: ImagePromotionOutputs, news: ImagePromotionInputs) {
+        const moved =
+            olds.repositoryUri !== news.repositoryUri ||
+            olds.tag !== news.tag ||
+            olds.sourceRepositoryUri !== news.sourceRepositoryUri ||
+            (news.destinationDigest ?? "") !== olds.digest ||
+            // Kept in the outputs for the program's warnings and for `pulumi refresh`.
+            JSON.stringify(olds.warnings ?? []) !== JSON.stringify(news.warnings ?? []) ||
+            JSON.stringify(olds.acknowledged ?? {}) !== JSON.stringify(news.acknowledged ?? {}) ||
+            olds.apiUrl !== news.apiUrl;
+        return { changes: moved, replaces: [] };
+    },
+
+    /**
+     * `pulumi refresh`: every promoted version against the registry (one request each). A tag
+     * that moved or vanished, unless acknowledged, fails the refresh with the version, the
+     * promoted digest and what the registry holds now; the state is left as it was.
+     */
+    async read(id: string, props: ImagePromotionOutputs) {
+        const history = props.history ?? {};
+        if (props.apiUrl && props.repositoryPath && Object.keys(history).length > 0) {
+            const endpoint = endpointOf({
+                ...(props as unknown as RegistryInputs),
+                apiUrl: props.apiUrl,
+                repositoryPath: props.repositoryPath,
+            });
+            const found = await reverifyVersions(endpoint, Object.keys(history));
+            const { stop } = tamperReport(props.repositoryUri, history, found, props.acknowledged);
+            if (stop.length > 0) throw new Error(stop.join("\n"));
+        }
+        return { id, props };
+    },
+
+    async create(inputs: ImagePromotionInputs) {
+        return { id: inputs.repositoryUri, outs: await promote(inputs, undefined) };
+    },
+
+    async update(_id: string, olds: ImagePromotionOutputs, news: ImagePromotionInputs) {
+        return { outs: await promote(news, olds) };
+    },
+
+    async delete() {
+        // A published version is never deleted by this program.
+    },
+};
+
+/** The source-side inputs: enough to ask the source whether it has the version. */
+export interface PromotionSourceCheckInputs {
+    readonly tag: string;
+    readonly sourceName: string;
+    readonly sourceRepositoryUri: string;
+    readonly sourceApiUrl: string;
+    readonly sourceRepositoryPath: string;
+    readonly sourceCredentials?: { readonly username: string; readonly password: string };
+    readonly sourceCaCertificate?: string;
+    /** The digest the source stack published for the tag; "" for none; absent for a repository. */
+    readonly sourcePublished?: string;
+    /**
+     * Set by `check`, carried from run to run: tags this check passed before. A rollback to one
+     * of them is left to the promotion (this stack may hold it although the source lost it).
+     */
+    readonly passedTags?: readonly string[];
+}
+
+/** Copies one version from the source repository into this one, by digest. */
+export class ImagePromotion extends pulumi.dynamic.Resource {
+    declare public readonly digest: pulumi.Output<string>;
+    declare public readonly modelSha256: pulumi.Output<string>;
+    declare public readonly history: pulumi.Output<Record<string, PublishedVersion>>;
+    declare public readonly warnings: pulumi.Output<string[]>;
+
+    constructor(
+        name: string,
+        args: Record<string, pulumi.Input<unknown>>,
+        opts?: pulumi.CustomResourceOptions,
+    ) {
+        super(
+            imagePromotionProvider,
+            name,
+            {
+                ...args,
+                digest: undefined,
+                modelSha256: undefined,
+                history: undefined,
+                histories: undefined,
+                warnings: undefined,
+            },
+            opts,
+            "model-registry",
+            "ImagePromotion",
+        );
+    }
+}
+
+/** `o` without `key` (a form of the state this version no longer writes). */
+function without<T extends object>(o: T, key: keyof T): T {
+    const copy = { ...o };
+    delete copy[key];
+    return copy;
+}
