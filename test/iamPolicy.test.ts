@@ -21,7 +21,28 @@ const PULL: Record<Target, string[]> = {
     "ecr-public": [],
     "ecr-private": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
 };
-const KMS = ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"];
+/**
+ * The customer managed key (`kmsKey`), used only by ECR on the deployer's behalf: ECR describes
+ * the key and creates two grants when it creates the repository, and retires them when it deletes
+ * it. `kms:ViaService` limits every KMS action to calls ECR makes in the stack's region; a grant
+ * must also be for an AWS resource. `kms:GrantIsForAWSResource` is in the request of CreateGrant
+ * (ListGrants, RevokeGrant) only: on DescribeKey or RetireGrant a Bool on it would deny them.
+ */
+const VIA_ECR = { StringEquals: { "kms:ViaService": "ecr.REGION.amazonaws.com" } };
+const KMS_STATEMENTS = [
+    {
+        Sid: "UseCustomerManagedKeyOptional",
+        Action: ["kms:DescribeKey", "kms:RetireGrant"],
+        Resource: "arn:aws:kms:REGION:ACCOUNT_ID:key/KMS_KEY_ID",
+        Condition: VIA_ECR,
+    },
+    {
+        Sid: "CreateGrantForEcrOptional",
+        Action: ["kms:CreateGrant"],
+        Resource: "arn:aws:kms:REGION:ACCOUNT_ID:key/KMS_KEY_ID",
+        Condition: { Bool: { "kms:GrantIsForAWSResource": "true" }, ...VIA_ECR },
+    },
+];
 
 /**
  * What each AWS call of the program needs. Create also authorizes TagResource (tags go with
@@ -114,15 +135,7 @@ function expectedPolicy(target: Target, stack: string, source: string | undefine
               ]
             : []),
         { Sid: "GetRegistryToken", Action: token, Resource: "*" },
-        ...(target === "ecr-private"
-            ? [
-                  {
-                      Sid: "UseCustomerManagedKeyOptional",
-                      Action: KMS,
-                      Resource: "arn:aws:kms:REGION:ACCOUNT_ID:key/KMS_KEY_ID",
-                  },
-              ]
-            : []),
+        ...(target === "ecr-private" ? KMS_STATEMENTS : []),
     ];
     return {
         Version: "2012-10-17",
@@ -234,6 +247,37 @@ describe.each(STACKS)("the %s deployer", (stack, source) => {
             }
         },
     );
+});
+
+describe.each(["dev", "staging", "prod"])("the ecr-private %s deployer's key", (env) => {
+    const statements = readJson(`deployer-ecr-private-${env}.json`).Statement.filter((s: any) =>
+        [s.Action].flat().some((a: string) => a.startsWith("kms:")),
+    );
+
+    it("is used only through ECR in the stack's region, on the key KMS_KEY_ID alone", () => {
+        expect(
+            statements
+                .map((s: any) => [s.Action].flat())
+                .flat()
+                .sort(),
+        ).toEqual(["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"]);
+        for (const s of statements) {
+            expect(s.Resource).toBe("arn:aws:kms:REGION:ACCOUNT_ID:key/KMS_KEY_ID");
+            expect(s.Condition.StringEquals).toEqual({
+                "kms:ViaService": "ecr.REGION.amazonaws.com",
+            });
+        }
+    });
+
+    it("creates grants only for an AWS resource, and puts that key only where the request has it", () => {
+        for (const s of statements) {
+            const grant = [s.Action].flat().includes("kms:CreateGrant");
+            expect(s.Condition.Bool).toEqual(
+                grant ? { "kms:GrantIsForAWSResource": "true" } : undefined,
+            );
+            if (grant) expect([s.Action].flat()).toEqual(["kms:CreateGrant"]);
+        }
+    });
 });
 
 describe("the dev deployer", () => {
