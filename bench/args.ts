@@ -14,7 +14,8 @@ export const USAGE =
 export const HELP = `${USAGE}
 
 Benchmark of the image pipeline: prints figures, asserts nothing.
-  --size <size>   size of the generated model file (default 1GiB); bytes, or KiB, MiB, GiB
+  --size <size>   size of the generated model (default 1GiB), in 4 shards for the layer
+                  figures; bytes, or KiB, MiB, GiB
   --no-docker     checksum figures only: no Docker engine, registry or skopeo needed
   -h, --help      show this help and exit
 `;
