@@ -26,11 +26,73 @@ interface ResourceState {
     outputs: Record<string, unknown>;
 }
 
-interface ImageState {
-    /** docker.Image's build input as given (its Diff compares all of it, paths included). */
+/** docker.Image's inputs as the program gives them (the registry block without credentials). */
+interface ImageInputs {
+    imageName: string;
+    /** The build input as given (the provider's Diff compares all of it, paths included). */
     build: string;
+    registry: { server: string };
     skipPush: boolean;
+}
+
+interface ImageState {
+    inputs: ImageInputs;
     repoDigest: string;
+}
+
+/** The resource options the program gives docker.Image that change how the engine diffs it. */
+export interface ImageOptions {
+    readonly ignoreChanges: readonly string[];
+    readonly replaceOnChanges: readonly string[];
+}
+
+/** What components/modelImage.ts registers (test/imageAddress.flow.test.ts checks it does). */
+export const MODEL_IMAGE_OPTIONS: ImageOptions = {
+    ignoreChanges: ["skipPush"],
+    replaceOnChanges: ["imageName", "registry"],
+};
+
+/**
+ * pulumi-docker's Diff of docker.Image (provider/provider.go, Diff and diffUpdates): every input
+ * compared (`oldInputs.Diff(news)`), except that in `registry` only `server` counts (username
+ * and password rotate). Returns the changed top-level keys, as its DetailedDiff names them.
+ */
+export function dockerImageDiff(olds: ImageInputs, news: ImageInputs): string[] {
+    const keys = new Set([...Object.keys(olds), ...Object.keys(news)]);
+    return [...keys].filter((k) => {
+        const [a, b] = [olds[k as keyof ImageInputs], news[k as keyof ImageInputs]];
+        if (k === "registry")
+            return (a as { server: string }).server !== (b as { server: string }).server;
+        return JSON.stringify(a) !== JSON.stringify(b);
+    });
+}
+
+/**
+ * What the engine does with docker.Image in a run (pulumi/pulumi pkg/resource/deploy/
+ * step_generator.go): `ignoreChanges` paths take their old values before the diff
+ * (processIgnoreChanges); a changed key under a `replaceOnChanges` path makes it a replacement
+ * (applyReplaceOnChanges, PropertyPath.Contains: the path must be a prefix of the key, so
+ * "registry.server" does not cover the provider's "registry"); a replacement is created from the
+ * program's inputs as given, ignoreChanges not applied (the Check without olds after
+ * `sg.replaces[urn] = true`). Top-level paths only, as the program uses.
+ */
+export function imageStep(
+    old: ImageInputs | undefined,
+    news: ImageInputs,
+    options: ImageOptions,
+): { kind: "create" | "replace" | "update" | "same"; inputs: ImageInputs } {
+    if (!old) return { kind: "create", inputs: news };
+    const processed = { ...news } as Record<string, unknown>;
+    for (const path of options.ignoreChanges) {
+        if (path in old) processed[path] = old[path as keyof ImageInputs];
+    }
+    const changed = dockerImageDiff(old, processed as unknown as ImageInputs);
+    if (changed.length === 0) return { kind: "same", inputs: old };
+    const contains = (path: string, key: string) => key === path || key.startsWith(`${path}.`);
+    if (changed.some((k) => options.replaceOnChanges.some((p) => contains(p, k)))) {
+        return { kind: "replace", inputs: news };
+    }
+    return { kind: "update", inputs: processed as unknown as ImageInputs };
 }
 
 /** How a run's push goes wrong, to model a killed or failing CI job. */
@@ -67,6 +129,10 @@ export interface StackOptions {
     readonly repository: string;
     readonly publisher: string;
     readonly platform?: string;
+    /** The registry target's `recordKey` (a local registry's volume). */
+    readonly recordKey?: string;
+    /** docker.Image's options; defaults to what components/modelImage.ts registers. */
+    readonly imageOptions?: ImageOptions;
 }
 
 export interface Hosts {
@@ -172,7 +238,22 @@ export class PromotingStack {
         return this.promotion?.outputs;
     }
 
-    async up(version: string): Promise<{ imageRef: string }> {
+    /** `pulumi refresh`: Read on the promotion, with its old inputs and outputs. */
+    async refresh(): Promise<void> {
+        if (!this.promotion) return;
+        const { id, inputs, outputs } = this.promotion;
+        this.promotion = {
+            id,
+            inputs,
+            outputs: await this.hosts.promotion.read(id, inputs, outputs),
+        };
+    }
+
+    /** One `pulumi up` of `version`, with the stack's `acknowledgedTampering` config. */
+    async up(
+        version: string,
+        acknowledged?: Record<string, string>,
+    ): Promise<{ imageRef: string }> {
         const { registry, source } = this.opts;
         const news = {
             repositoryUri: this.repositoryUri,
@@ -191,6 +272,7 @@ export class PromotingStack {
             sourcePublished: this.opts.sourcePublished
                 ? (this.opts.sourcePublished()?.[version]?.digest ?? "")
                 : undefined,
+            acknowledged,
         };
         // Registered first, and the repository depends on it: a refusal here creates nothing.
         this.sourceCheck = await step(
@@ -245,14 +327,31 @@ export class SimulatedStack {
     };
     /** docker push commands run by this stack, in order (`<version>`). */
     public readonly pushes: string[] = [];
+    /** The registry's address now (`pulumi config set localRegistryPort` changes it). */
+    private address: { host: string; apiUrl: string };
+    /** The repository the stack publishes to now (`pulumi config set repositoryName`). */
+    private repository: string;
 
     constructor(
         private readonly hosts: Hosts,
         private readonly opts: StackOptions,
-    ) {}
+    ) {
+        this.address = { host: opts.registry.host, apiUrl: opts.registry.apiUrl };
+        this.repository = opts.repository;
+    }
 
     get repositoryUri(): string {
-        return `${this.opts.registry.host}/${this.opts.repository}`;
+        return `${this.address.host}/${this.repository}`;
+    }
+
+    /** The next runs publish to another repository of the same registry. */
+    switchTo(repository: string): void {
+        this.repository = repository;
+    }
+
+    /** The next runs reach the same registry at another address (e.g. another port). */
+    moveTo(host: string, apiUrl: string): void {
+        this.address = { host, apiUrl };
     }
 
     /** The recorded history (the record's outputs), as `published_versions` would show it. */
@@ -272,13 +371,14 @@ export class SimulatedStack {
         });
         const registryInputs: RegistryInputs = {
             repositoryUri: this.repositoryUri,
-            apiUrl: this.opts.registry.apiUrl,
-            repositoryPath: this.opts.repository,
+            apiUrl: this.address.apiUrl,
+            repositoryPath: this.repository,
             tag: run.version,
             fingerprint: spec.fingerprint,
             platform: spec.platform,
             credentials: this.opts.registry.credentials,
             caCertificate: this.opts.registry.caCertificate,
+            ...(this.opts.recordKey ? { recordKey: this.opts.recordKey } : {}),
         };
 
         // 1. The guard: Check, then Diff and Update, or Create.
@@ -320,30 +420,30 @@ export class SimulatedStack {
         }
 
         await run.beforePush?.();
-        // 2. docker.Image for this version.
+        // 2. docker.Image for this version, as the engine steps it with the program's options.
         let pushed = false;
         let imageCreated = false;
         let image = this.images.get(run.version);
-        if (!image) {
+        const news: ImageInputs = {
+            imageName: `${this.repositoryUri}:${run.version}`,
+            build: buildInputOf(spec),
+            registry: { server: this.address.host },
             // The program's skipPush: the guard found this tag holding this content.
-            const skipPush =
+            skipPush:
                 this.guard.outputs.tag === run.version &&
-                String(this.guard.outputs.verifiedDigest ?? "") !== "";
-            const repoDigest = await this.buildAndPush(spec, run.version, !skipPush, run.fault);
-            pushed = !skipPush;
-            imageCreated = true;
-            image = { build: buildInputOf(spec), skipPush, repoDigest };
-        } else if (image.build !== buildInputOf(spec)) {
-            // docker.Image sees new build inputs: it builds and pushes again (skipPush unchanged).
-            const repoDigest = await this.buildAndPush(
-                spec,
-                run.version,
-                !image.skipPush,
-                run.fault,
-            );
-            pushed = !image.skipPush;
-            image = { ...image, build: buildInputOf(spec), repoDigest };
+                String(this.guard.outputs.verifiedDigest ?? "") !== "",
+        };
+        const next = imageStep(image?.inputs, news, this.opts.imageOptions ?? MODEL_IMAGE_OPTIONS);
+        if (next.kind !== "same") {
+            // Create, replace (the old one is retained: nothing is deleted) or update: docker
+            // builds, and pushes unless skipPush.
+            const push = !next.inputs.skipPush;
+            const repoDigest = await this.buildAndPush(spec, run.version, push, run.fault);
+            pushed = push;
+            imageCreated = next.kind !== "update";
+            image = { inputs: next.inputs, repoDigest };
         }
+        image = image!;
         // A version bump drops the other versions' image resources (retained: a no-op).
         this.images.clear();
         this.images.set(run.version, image);

@@ -1,0 +1,170 @@
+/**
+ * What a stack published stays known: across repository switches (A -> B -> A), across a job
+ * killed after its push, and, for a promoting stack, every promoted version is re-verified on
+ * each run and on refresh. Runs of the guard, docker.Image (real Docker) and the record, or of the
+ * promotion, as support/engine.ts drives them, against a real distribution registry.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { authorizedRequest, headManifest } from "../lib/registryClient";
+import { ensureDockerEngine } from "./support/docker";
+import { GuardRefused, Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
+import { LocalRegistry, pushImage, startRegistry } from "./support/registry";
+
+jest.setTimeout(240_000);
+
+let registry: LocalRegistry;
+let hosts: Hosts;
+const contexts: string[] = [];
+
+beforeAll(async () => {
+    await ensureDockerEngine();
+    registry = await startRegistry();
+    hosts = await startHosts();
+});
+
+afterAll(async () => {
+    await hosts?.stop();
+    await registry?.stop();
+    for (const dir of contexts) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function modelContext(model: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "history-ctx-"));
+    contexts.push(dir);
+    fs.writeFileSync(
+        path.join(dir, "Dockerfile"),
+        [
+            "FROM scratch",
+            "ARG MODEL_PUBLISHER",
+            "ARG MODEL_FINGERPRINT",
+            'LABEL model-registry.publisher="${MODEL_PUBLISHER}" \\',
+            '      model-registry.fingerprint="${MODEL_FINGERPRINT}"',
+            "COPY model.json /model.json",
+            "",
+        ].join("\n"),
+    );
+    fs.writeFileSync(path.join(dir, "model.json"), model);
+    return dir;
+}
+
+async function digestOf(repository: string, tag: string): Promise<string | undefined> {
+    const head = await headManifest(registry.endpoint(repository), tag);
+    return head.exists ? head.digest : undefined;
+}
+
+async function deleteTag(repository: string, tag: string): Promise<void> {
+    const res = await authorizedRequest(
+        registry.endpoint(repository),
+        "DELETE",
+        `/v2/${repository}/manifests/${await digestOf(repository, tag)}`,
+        {},
+        "push,pull",
+    );
+    if (res.status !== 202) throw new Error(`DELETE answered ${res.status}`);
+}
+
+function stackOn(repository: string): SimulatedStack {
+    return new SimulatedStack(hosts, { registry, repository, publisher: "model-registry/dev" });
+}
+
+it("A -> B -> A: A's versions are still known; a deleted one is refused, an overwritten one reported", async () => {
+    const stack = stackOn("switch/a");
+    await stack.up({ version: "1.0.0", context: modelContext('{"a": 1}') });
+    await stack.up({ version: "1.1.0", context: modelContext('{"a": 2}') });
+    const a10 = await digestOf("switch/a", "1.0.0");
+    const a11 = await digestOf("switch/a", "1.1.0");
+    stack.switchTo("switch/b");
+    await stack.up({ version: "2.0.0", context: modelContext('{"b": 1}') });
+    await deleteTag("switch/a", "1.0.0");
+    const theirs = await pushImage(registry.endpoint("switch/a"), "1.1.0", "overwrite");
+
+    stack.switchTo("switch/a");
+    const other = stack.up({ version: "1.0.0", context: modelContext('{"evil": 1}') });
+    await expect(other).rejects.toThrow(GuardRefused);
+    await expect(other).rejects.toThrow(`switch/a:1.0.0 was published as ${a10}`);
+    expect(await digestOf("switch/a", "1.0.0")).toBeUndefined();
+
+    const bump = stack.up({ version: "1.2.0", context: modelContext('{"a": 3}') });
+    await expect(bump).rejects.toThrow(
+        `switch/a:1.1.0 was published by this stack as ${a11}, and the registry now holds ${theirs}`,
+    );
+    expect(await digestOf("switch/a", "1.2.0")).toBeUndefined();
+    expect(stack.pushes).toEqual(["1.0.0", "1.1.0", "2.0.0"]);
+});
+
+it("a push that landed in a killed run, then deleted, is never published again with other content", async () => {
+    const stack = stackOn("killed/m");
+    const ctx = modelContext('{"k": 1}');
+    await stack.up({ version: "1.0.0", context: ctx });
+    const killed = stack.up({ version: "1.1.0", context: ctx, fault: "after-push" });
+    await expect(killed).rejects.toThrow("job killed after pushing");
+    await deleteTag("killed/m", "1.1.0");
+
+    const other = stack.up({ version: "1.1.0", context: modelContext('{"k": 2}') });
+    await expect(other).rejects.toThrow("1.1.0 was cleared for publication by this stack");
+    expect(await digestOf("killed/m", "1.1.0")).toBeUndefined();
+
+    // A retry with the content it was cleared for still publishes.
+    const retry = await stack.up({ version: "1.1.0", context: ctx });
+    expect(retry.pushed).toBe(true);
+    expect(retry.imageRef).toBe(`${stack.repositoryUri}@${await digestOf("killed/m", "1.1.0")}`);
+});
+
+describe("a promoting stack re-verifies every version it promoted", () => {
+    let source: SimulatedStack;
+    let prod: PromotingStack;
+    const promoted: Record<string, string> = {};
+
+    beforeAll(async () => {
+        source = stackOn("promo/src");
+        for (const v of ["1.0.0", "1.1.0", "1.2.0"]) {
+            await source.up({ version: v, context: modelContext(`{"v": "${v}"}`) });
+        }
+        prod = new PromotingStack(hosts, {
+            registry,
+            repository: "promo/prod",
+            source: { registry, repository: "promo/src" },
+            sourceName: "stack staging",
+            sourcePublished: () => source.history,
+        });
+        for (const v of ["1.0.0", "1.1.0"]) {
+            promoted[v] = (await prod.up(v)).imageRef.split("@")[1];
+        }
+    });
+
+    it("stops an unchanged run, a bump and refresh when an older version was overwritten, until acknowledged", async () => {
+        const theirs = await pushImage(registry.endpoint("promo/prod"), "1.0.0", "overwrite");
+        const fact = `promo/prod:1.0.0 was published by this stack as ${promoted["1.0.0"]}, and the registry now holds ${theirs}`;
+        await expect(prod.up("1.1.0")).rejects.toThrow(fact);
+        await expect(prod.up("1.2.0")).rejects.toThrow(fact);
+        expect(await digestOf("promo/prod", "1.2.0")).toBeUndefined();
+        await expect(prod.refresh()).rejects.toThrow(fact);
+
+        const acknowledged = { "1.0.0": theirs };
+        const bump = await prod.up("1.2.0", acknowledged);
+        promoted["1.2.0"] = bump.imageRef.split("@")[1];
+        expect(await digestOf("promo/prod", "1.2.0")).toBe(promoted["1.2.0"]);
+        await expect(prod.refresh()).resolves.toBeUndefined();
+    });
+
+    it("reports a promoted tag that was deleted instead of copying it back; 'absent' copies it back", async () => {
+        await deleteTag("promo/prod", "1.2.0");
+        const acknowledged: Record<string, string> = { "1.0.0": await pushedNow("1.0.0") };
+        await expect(prod.up("1.2.0", acknowledged)).rejects.toThrow(
+            `promo/prod:1.2.0 was promoted by this stack as ${promoted["1.2.0"]}, and the registry no longer has the tag`,
+        );
+        expect(await digestOf("promo/prod", "1.2.0")).toBeUndefined();
+        await expect(prod.refresh()).rejects.toThrow("1.2.0 was published by this stack");
+
+        await prod.up("1.2.0", { ...acknowledged, "1.2.0": "absent" });
+        expect(await digestOf("promo/prod", "1.2.0")).toBe(promoted["1.2.0"]);
+    });
+});
+
+async function pushedNow(tag: string): Promise<string> {
+    const digest = await digestOf("promo/prod", tag);
+    if (!digest) throw new Error(`promo/prod:${tag} is not there`);
+    return digest;
+}
