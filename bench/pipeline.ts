@@ -187,6 +187,7 @@ async function pipeline(size: number, work: string): Promise<void> {
     const local = {
         one: "model-registry-bench/one:1.0.0",
         laid: "model-registry-bench/laid:1.0.0",
+        laidScratch: "model-registry-bench/laid-scratch:1.0.0",
     };
     const registry = await startRegistry();
     const ref = `${registry.host}/bench/model`;
