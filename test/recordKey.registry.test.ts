@@ -93,12 +93,15 @@ it("keeps the guard's memory across a port change: a rollback to a version that 
         [undefined, "3.0.0", "3.1.0"],
     ] as const) {
         const at = (port: string, tag: string) => ({ ...guardInputs(port, key), tag });
+        // The guard's memory of the repository at `port` (its record key, else its URI).
+        const memory = (state: TagGuardInputs, port: string) =>
+            state.verifiedHistories?.[key ?? `127.0.0.1:${port}/${REPO}`] ?? {};
         await pushLabelledImage(registry.endpoint(REPO), old, labels);
         await pushLabelledImage(registry.endpoint(REPO), current, labels);
         // On the original port: the old version verified, then the bump verified too.
         const first = await run({}, at(originalPort, old));
         const bumped = await run(first.state, at(originalPort, current));
-        expect(Object.keys(bumped.state.verifiedHistory ?? {}).sort()).toEqual([old, current]);
+        expect(Object.keys(memory(bumped.state, originalPort)).sort()).toEqual([old, current]);
         // The port changes (same data); then the old version vanishes (a lost volume, a delete
         // by hand) and the stack rolls back to it.
         const moved = await run(bumped.state, at(String(movedPort), current));
@@ -106,14 +109,17 @@ it("keeps the guard's memory across a port change: a rollback to a version that 
         await deleteTag(old);
         const rollback = await run(moved.state, at(String(movedPort), old));
         if (key) {
-            expect(Object.keys(moved.state.verifiedHistory ?? {}).sort()).toEqual([old, current]);
+            expect(Object.keys(memory(moved.state, String(movedPort))).sort()).toEqual([
+                old,
+                current,
+            ]);
             expect(rollback.failures.join("\n")).toMatch(/deleted/);
         } else {
             // Without a record key the port change started a new memory, and the rollback would
             // publish the vanished version again: the key is what keeps the promise here. (The
             // delete by digest took the current tag too, since both tags name one image: the
             // re-verification reports that one, which the new memory still knows.)
-            expect(Object.keys(moved.state.verifiedHistory ?? {})).toEqual([current]);
+            expect(Object.keys(memory(moved.state, String(movedPort)))).toEqual([current]);
             expect(rollback.failures.filter((f) => f.includes(`:${old} `))).toEqual([]);
             expect(rollback.failures.join("\n")).toContain(`:${current} was published`);
         }
