@@ -165,6 +165,12 @@ export class ModelImage extends pulumi.ComponentResource {
                 retainOnDelete: true,
                 // Decided once, when this version's image is created; see the class comment.
                 ignoreChanges: ["skipPush"],
+                // A new address (another port or server) replaces the image resource instead of
+                // updating it, which would build and push the version again: the replacement is
+                // created with the guard's decision now (skipPush true for a tag it adopted).
+                // "registry", not "registry.server": the docker provider's diff names the whole
+                // block, and only for a server change.
+                replaceOnChanges: ["imageName", "registry"],
                 // One image resource per version: a version bump creates the new version's image
                 // and drops the old one from the state (retained: nothing is deleted anywhere).
                 // Protection would block that and protects nothing, so it is off here.
