@@ -90,12 +90,19 @@ describe("decidePromotion", () => {
         );
     });
 
-    it("refuses to re-copy a deleted tag when the source now has other content", () => {
-        const d = decidePromotion({ ...base, source: at(D2), destination: absent, recorded: D1 });
+    it("reports a deleted promoted tag; once acknowledged absent, copies back only the same content", () => {
+        const deleted = { ...base, destination: absent, recorded: D1 };
+        const unacknowledged = decidePromotion({ ...deleted, source: at(D1) });
+        expect((unacknowledged as { message: string }).message).toContain(
+            "the registry no longer has the tag: someone deleted it outside this program",
+        );
+        const acknowledged = { ...deleted, acknowledged: "absent" };
+        const d = decidePromotion({ ...acknowledged, source: at(D2) });
         expect((d as { message: string }).message).toContain(`was promoted as ${D1}`);
         // The same digest may be restored: the version keeps its content.
-        expect(
-            decidePromotion({ ...base, source: at(D1), destination: absent, recorded: D1 }),
-        ).toEqual({ action: "copy", digest: D1 });
+        expect(decidePromotion({ ...acknowledged, source: at(D1) })).toEqual({
+            action: "copy",
+            digest: D1,
+        });
     });
 });
