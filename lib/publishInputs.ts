@@ -80,6 +80,12 @@ export function checkInputs(
                 `${key} is ${value === undefined ? "missing" : JSON.stringify(value)}; it must be a ` +
                     "non-empty string (a RegistryTarget whose Output resolved to nothing?)",
             );
+        } else if (/(Uri|Url|Path|tag)$/i.test(key) && /[\s\x00-\x1f\x7f]/.test(value)) {
+            // Another stack's outputs may set these: never let one reach a message raw.
+            problems.push(
+                `${key} is ${JSON.stringify(value)}, which has white space or control characters; ` +
+                    "a registry reference has none",
+            );
         }
     }
     if (unknown || problems.length > 0) return { unknown, problems };

@@ -106,3 +106,39 @@ describe("decidePromotion", () => {
         });
     });
 });
+
+describe("another stack's repository_uri in a promotion's messages", () => {
+    // A lower stack's outputs set it: control characters could rewrite a reviewer's terminal.
+    const hostile = "public.ecr.aws/abc/x\x1b]0;pwned\x07\x1b[2K\rFAKE: promotion approved\n";
+    const source = {
+        tag: "1.0.0",
+        sourceName: "stack dev",
+        sourceRepositoryUri: hostile,
+        sourceApiUrl: "https://public.ecr.aws",
+        sourceRepositoryPath: hostile.slice("public.ecr.aws/".length),
+    };
+
+    it("is refused, shown escaped, by the source check and by the promotion", async () => {
+        const { promotionSourceCheckProvider } = await import("../components/promotedImage");
+        const { imagePromotionProvider } = await import("../components/imagePromotion");
+        const checks = [
+            await promotionSourceCheckProvider.check!({}, source),
+            await imagePromotionProvider.check!(
+                {},
+                {
+                    ...source,
+                    repositoryUri: "public.ecr.aws/abc/model-registry-staging",
+                    apiUrl: "https://public.ecr.aws",
+                    repositoryPath: "abc/model-registry-staging",
+                    platform: "linux/amd64",
+                },
+            ),
+        ];
+        for (const { failures } of checks) {
+            const text = (failures ?? []).map((f) => f.reason).join("\n");
+            expect(text).toContain("white space or control characters");
+            expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+            expect(text).not.toContain("\rFAKE");
+        }
+    });
+});
