@@ -126,7 +126,7 @@ export const CONFIG_KEYS = {
     acknowledgedTampering: {
         kind: "array",
         default: [],
-        placeholder: "<version>=<sha256:digest|absent>",
+        placeholder: "<version>=<sha256:digest|absent|unclaim:hex>",
     },
 } as const satisfies Record<string, KeySpec>;
 
@@ -578,15 +578,15 @@ export function parseConfig(
         });
     }
 
-    // Each `<version>=<digest|absent>` once: the guard looks a version up by name.
+    // Each `<version>=<digest|absent|unclaim:<12 hex>>` once: the guard looks a version up by name.
     const acknowledgedTampering: Record<string, string> = {};
     list("acknowledgedTampering").forEach((item, index) => {
-        const m = /^([^=\s]+)=(sha256:[0-9a-f]{64}|absent)$/.exec(item);
+        const m = /^([^=\s]+)=(sha256:[0-9a-f]{64}|absent|unclaim:[0-9a-f]{12})$/.exec(item);
         const version = m?.[1] ?? "";
         const problem = m
             ? checkModelVersion(version)
             : {
-                  reason: "expected <version>=<digest>, such as 1.0.0=sha256:<64 hex> or 1.0.0=absent, as the run's message gives it",
+                  reason: "expected <version>=<digest>, such as 1.0.0=sha256:<64 hex>, 1.0.0=absent or 1.0.0=unclaim:<12 hex>, as the run's message gives it",
               };
         if (problem) {
             fail("acknowledgedTampering", item, { reason: problem.reason }, index);

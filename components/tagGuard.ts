@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
-    ABSENT,
     Decision,
     Publication,
     Verified,
+    UNCLAIM,
     decide,
+    indexFor,
     nextVersion,
     tamperReport,
 } from "../lib/guard";
@@ -201,22 +202,34 @@ function claimsOf(
 }
 
 /**
+ * The `acknowledgedTampering` value that lets other content replace the claim `claimed` (a
+ * fingerprint): `unclaim:` and its first 12 hex digits. It names that claim only: once the tag is
+ * claimed for the new content, the same entry no longer overrides anything.
+ */
+export function unclaimValue(claimed: string): string {
+    return `${UNCLAIM}${claimed.replace(/^sha256:/, "").slice(0, 12)}`;
+}
+
+/**
  * Refuses other content under a tag this stack cleared for publication before (its push may have
- * landed in a killed run and the tag been deleted since), unless the user acknowledged the tag
- * as absent. Undefined when the claim allows this content.
+ * landed in a killed run and the tag been deleted since), unless the user acknowledged that very
+ * claim (`<tag>=unclaim:<its first 12 hex>`). Undefined when the claim allows this content.
  */
 function claimProblem(wanted: TagGuardInputs, claimed: string | undefined): string | undefined {
     if (!claimed || claimed === wanted.fingerprint) return undefined;
-    if (wanted.acknowledged?.[wanted.tag] === ABSENT) return undefined;
+    const unclaim = unclaimValue(claimed);
+    if (wanted.acknowledged?.[wanted.tag] === unclaim) return undefined;
     const ref = `${wanted.repositoryUri}:${wanted.tag}`;
+    const index = indexFor(wanted.acknowledged ?? {}, wanted.tag);
     return (
         `${ref} was cleared for publication by this stack with content ${claimed}, and this run's ` +
         `content is ${wanted.fingerprint}. That earlier run may have pushed it (a job killed after ` +
         `the push records nothing else), so the version is not published with other content, ` +
         `whether or not the tag exists now. Nothing was built or pushed. Fix: publish the change ` +
         `as a new version: pulumi config set modelVersion ${nextVersion(wanted.tag)}; or, if you ` +
-        `know nothing was ever pushed under ${wanted.tag}, acknowledge it: pulumi config set ` +
-        `--path 'acknowledgedTampering[<next index>]' ${wanted.tag}=${ABSENT}`
+        `know nothing was ever pushed under ${wanted.tag} with that content, release that claim ` +
+        `(only that one): pulumi config set --path 'acknowledgedTampering[${index}]' ` +
+        `${wanted.tag}=${unclaim}`
     );
 }
 

@@ -167,10 +167,16 @@ export type TagNow =
 export const ABSENT = "absent";
 
 /**
- * The item of the `acknowledgedTampering` list (`<version>=<digest|absent>`, in config order) that
+ * The prefix of an `acknowledgedTampering` value that releases one claim of a version (see
+ * `claimProblem` in components/tagGuard.ts): `unclaim:<first 12 hex of the claimed fingerprint>`.
+ */
+export const UNCLAIM = "unclaim:";
+
+/**
+ * The item of the `acknowledgedTampering` list (`<version>=<digest|absent|unclaim:…>`, in order) that
  * a new acknowledgement of `tag` goes to: its current one, or the next.
  */
-function indexFor(acknowledged: Readonly<Record<string, string>>, tag: string): number {
+export function indexFor(acknowledged: Readonly<Record<string, string>>, tag: string): number {
     const keys = Object.keys(acknowledged);
     return keys.includes(tag) ? keys.indexOf(tag) : keys.length;
 }

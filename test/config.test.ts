@@ -758,13 +758,28 @@ describe("acknowledgedTampering", () => {
     const v = { modelVersion: "1.1.0" };
     const digest = `sha256:${"2".repeat(64)}`;
 
-    it("takes each version once, with the digest the registry holds now or absent", () => {
+    it("takes each version once, with the digest the registry holds now, absent, or the claim it releases", () => {
         expect(
             parse({
                 ...v,
-                acknowledgedTampering: JSON.stringify([`1.0.0=${digest}`, "0.9.0=absent"]),
+                acknowledgedTampering: JSON.stringify([
+                    `1.0.0=${digest}`,
+                    "0.9.0=absent",
+                    "0.8.0=unclaim:0123456789ab",
+                ]),
             }).acknowledgedTampering,
-        ).toEqual({ "1.0.0": digest, "0.9.0": "absent" });
+        ).toEqual({ "1.0.0": digest, "0.9.0": "absent", "0.8.0": "unclaim:0123456789ab" });
+    });
+
+    it.each([
+        "1.0.0=unclaim:",
+        "1.0.0=unclaim:0123456789a",
+        "1.0.0=unclaim:0123456789abc",
+        "1.0.0=unclaim:0123456789AB",
+    ])("refuses a claim release that is not 12 lower-case hex digits: %s", (item) => {
+        expect(errorOf({ ...v, acknowledgedTampering: JSON.stringify([item]) })).toContain(
+            `model-registry:acknowledgedTampering (item 0) = "${item}": expected <version>=<digest>`,
+        );
     });
 
     it("refuses an item that is not <version>=<digest|absent>, and a version twice", () => {
@@ -776,6 +791,15 @@ describe("acknowledgedTampering", () => {
             ...v,
             acknowledgedTampering: JSON.stringify([`1.0.0=${digest}`, "1.0.0=absent"]),
         });
+        expect(
+            errorOf({
+                ...v,
+                acknowledgedTampering: JSON.stringify([
+                    "1.0.0=absent",
+                    "1.0.0=unclaim:0123456789ab",
+                ]),
+            }),
+        ).toContain("1.0.0 is acknowledged in an earlier item too");
         expect(twice).toContain("1.0.0 is acknowledged in an earlier item too");
         expect(twice).toContain("Fix: pulumi config rm --path 'acknowledgedTampering[1]'");
     });

@@ -112,6 +112,50 @@ it("a push that landed in a killed run, then deleted, is never published again w
     expect(retry.imageRef).toBe(`${stack.repositoryUri}@${await digestOf("killed/m", "1.1.0")}`);
 });
 
+it("an acknowledgement releases only the claim it names, never the next one", async () => {
+    const stack = stackOn("claims/ack");
+    const a = modelContext('{"c": "A"}');
+    const b = modelContext('{"c": "B"}');
+    const failed = stack.up({ version: "1.0.0", context: a, fault: "before-push" });
+    await expect(failed).rejects.toThrow("connection reset");
+
+    // Claimed for A: B is refused, and 'absent' (for deleted tags) does not release the claim.
+    const refused = stack.up({ version: "1.0.0", context: b });
+    await expect(refused).rejects.toThrow("1.0.0 was cleared for publication by this stack");
+    const release = /acknowledgedTampering\[0\]' 1\.0\.0=(unclaim:[0-9a-f]{12})/.exec(
+        await refused.then(
+            () => "",
+            (e: Error) => e.message,
+        ),
+    )?.[1];
+    expect(release).toBeDefined();
+    const absent = stack.up({ version: "1.0.0", context: b, acknowledged: { "1.0.0": "absent" } });
+    await expect(absent).rejects.toThrow("1.0.0 was cleared for publication by this stack");
+
+    // Released for B, whose push lands in a killed run; someone deletes the tag.
+    const ack = { "1.0.0": release! };
+    const killed = stack.up({
+        version: "1.0.0",
+        context: b,
+        acknowledged: ack,
+        fault: "after-push",
+    });
+    await expect(killed).rejects.toThrow("job killed after pushing");
+    expect(await digestOf("claims/ack", "1.0.0")).toMatch(/^sha256:/);
+    await deleteTag("claims/ack", "1.0.0");
+
+    // The same entry names A's claim, not B's: C is refused, B still publishes.
+    const c = stack.up({
+        version: "1.0.0",
+        context: modelContext('{"c": "C"}'),
+        acknowledged: ack,
+    });
+    await expect(c).rejects.toThrow("1.0.0 was cleared for publication by this stack");
+    expect(await digestOf("claims/ack", "1.0.0")).toBeUndefined();
+    const retry = await stack.up({ version: "1.0.0", context: b, acknowledged: ack });
+    expect(retry.pushed).toBe(true);
+});
+
 describe("a promoting stack re-verifies every version it promoted", () => {
     let source: SimulatedStack;
     let prod: PromotingStack;
