@@ -43,8 +43,9 @@ export function modelRegistry(config: StackConfig) {
     });
 
     // This stack's own last outputs, read before anything is published: every version it
-    // published, in every repository it ever published to (see ModelImageArgs.published).
-    const before = source ? undefined : publishedBefore();
+    // published, in every repository it ever published to (see ModelImageArgs.published). A
+    // promoting stack reads them too: the versions it built before are never replaced.
+    const before = publishedBefore();
     const image = source
         ? new PromotedImage(
               "model",
@@ -54,6 +55,7 @@ export function modelRegistry(config: StackConfig) {
                   platform: config.platform,
                   source,
                   acknowledgedTampering: config.acknowledgedTampering,
+                  published: before,
               },
               { protect: config.protect },
           )
@@ -88,7 +90,7 @@ export function modelRegistry(config: StackConfig) {
         // back to an earlier repository finds what it published there.
         published_by_repository: pulumi
             .all([
-                before?.apply((b) => b.byRepository ?? {}) ?? {},
+                before.apply((b) => b.byRepository ?? {}),
                 repository.registry.recordKey ?? "",
                 repository.repositoryUri,
                 image.publishedVersions,

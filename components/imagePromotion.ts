@@ -14,6 +14,7 @@ import {
 import { CopyProgress, copyImage } from "../lib/registryCopy";
 import { tamperReport } from "../lib/guard";
 import { PublishedVersion, reverifyVersions } from "./publicationRecord";
+import type { PublishedBefore } from "./tagGuard";
 
 /** The image label with the build context's checksum (see model/Dockerfile). */
 const MODEL_SHA256_LABEL = "model-registry.model.sha256";
@@ -34,10 +35,37 @@ export interface ImagePromotionInputs
      * with its digest, by record key (see `recordKeyOf`).
      */
     readonly promotedHistories?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    /**
+     * What this stack published before this run (its own last outputs): the versions it built
+     * before it promoted, too, which a promotion never replaces and re-verifies like its own.
+     */
+    readonly published?: PublishedBefore;
     /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
     readonly acknowledged?: Readonly<Record<string, string>>;
     /** Set by `check`: the acknowledged tampered versions found, as warnings for the program. */
     readonly warnings?: readonly string[];
+}
+
+/**
+ * The versions this stack's last outputs (`i.published`) record for the repository of `i` (its
+ * record key): `published_by_repository`'s entry, and `published_versions` when it was the same
+ * repository. A stack that built versions here and then promotes keeps them this way.
+ */
+export function publishedHere(
+    i: Pick<ImagePromotionInputs, "repositoryUri" | "recordKey" | "published">,
+): Record<string, PublishedVersion> {
+    const found: Record<string, PublishedVersion> = {};
+    const key = recordKeyOf(i) ?? "";
+    const add = (versions: object | undefined) => {
+        for (const [v, p] of Object.entries(versions ?? {}) as [string, PublishedVersion][]) {
+            if (typeof p?.digest === "string" && p.digest) {
+                found[v] = { fingerprint: p.fingerprint ?? "", digest: p.digest };
+            }
+        }
+    };
+    add(i.published?.byRepository?.[key]);
+    if (i.published?.repositoryUri === i.repositoryUri) add(i.published.versions);
+    return found;
 }
 
 /** A promoted version as the outputs keep it. */
@@ -172,7 +200,9 @@ export async function promote(
     if (oldKey && previous?.history) {
         histories[oldKey] = { ...previous.history, ...histories[oldKey] };
     }
-    const history = histories[key] ?? {};
+    const history: Record<string, Promoted> = {};
+    for (const [t, p] of Object.entries(publishedHere(i))) history[t] = { ...p, source: "" };
+    Object.assign(history, histories[key]);
     const decision = await evaluatePromotion(i, history[i.tag]?.digest);
     if (decision.action === "refuse") throw new Error(decision.message);
     const ref = `${i.repositoryUri}:${i.tag}`;
@@ -276,6 +306,8 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
         if (checked.problems.length > 0) return fail(checked.problems);
         const histories = promotedHistoriesOf(olds);
         const history = (histories[recordKeyOf(news) ?? ""] ??= {});
+        // What this stack built here before it promoted is its history too.
+        for (const [t, p] of Object.entries(publishedHere(news))) history[t] ??= p.digest;
         const recorded = history[news.tag] || undefined;
         let decision: PromotionDecision;
         let report: { stop: string[]; warn: string[] };

@@ -4,6 +4,7 @@ import { checkInputs } from "../lib/publishInputs";
 import { headManifest } from "../lib/registryClient";
 import { ImagePromotion, PromotionSourceCheckInputs, sourceEndpoint } from "./imagePromotion";
 import { PublishedVersion } from "./publicationRecord";
+import type { PublishedBefore } from "./tagGuard";
 import {
     RegistryCredentials,
     RegistryTarget,
@@ -113,6 +114,11 @@ export interface PromotedImageArgs {
     readonly platform?: string;
     /** See `ModelImageArgs.acknowledgedTampering`: promoted versions found moved or deleted. */
     readonly acknowledgedTampering?: pulumi.Input<Record<string, string> | undefined>;
+    /**
+     * See `ModelImageArgs.published`: this stack's own last outputs, so the versions it built in
+     * this repository before it promoted are never replaced, and are re-verified.
+     */
+    readonly published?: pulumi.Input<PublishedBefore | undefined>;
 }
 
 const SOURCE_CHECK_INPUTS = [
@@ -286,6 +292,7 @@ export class PromotedImage extends pulumi.ComponentResource {
                 sourceCaCertificate: args.source.caCertificate,
                 sourcePublished: publishedDigestOf(args.source, args.version),
                 acknowledged: args.acknowledgedTampering,
+                published: args.published,
                 destinationDigest: undefined,
                 promotedHistories: undefined,
                 warnings: undefined,

@@ -156,6 +156,48 @@ it("an acknowledgement releases only the claim it names, never the next one", as
     expect(retry.pushed).toBe(true);
 });
 
+it("building, then promoting into the same repository: what the stack built is re-verified and never replaced", async () => {
+    const built = new SimulatedStack(hosts, {
+        registry,
+        repository: "mode/prod",
+        publisher: "model-registry/prod",
+    });
+    await built.up({ version: "1.0.0", context: modelContext('{"built": "A"}') });
+    const a = await digestOf("mode/prod", "1.0.0");
+    const staging = new SimulatedStack(hosts, {
+        registry,
+        repository: "mode/staging",
+        publisher: "model-registry/staging",
+    });
+    await staging.up({ version: "1.0.0", context: modelContext('{"staging": "B"}') });
+    await staging.up({ version: "1.1.0", context: modelContext('{"staging": "C"}') });
+    const prod = new PromotingStack(hosts, {
+        registry,
+        repository: "mode/prod",
+        source: { registry, repository: "mode/staging" },
+        sourceName: "stack staging",
+        sourcePublished: () => staging.history,
+        publishedBefore: () => ({ repositoryUri: built.repositoryUri, versions: built.history }),
+    });
+
+    // The built 1.0.0, overwritten, stops the promotion of 1.1.0 until acknowledged.
+    const theirs = await pushImage(registry.endpoint("mode/prod"), "1.0.0", "overwrite");
+    const bump = prod.up("1.1.0");
+    await expect(bump).rejects.toThrow(
+        `mode/prod:1.0.0 was published by this stack as ${a}, and the registry now holds ${theirs}`,
+    );
+    expect(await digestOf("mode/prod", "1.1.0")).toBeUndefined();
+    await prod.up("1.1.0", { "1.0.0": theirs });
+    expect(Object.keys(prod.outputs?.history as object).sort()).toEqual(["1.0.0", "1.1.0"]);
+
+    // Deleted: staging's other 1.0.0 is never copied in, acknowledged or not.
+    await deleteTag("mode/prod", "1.0.0");
+    await expect(prod.up("1.0.0")).rejects.toThrow(GuardRefused);
+    const acknowledged = prod.up("1.0.0", { "1.0.0": "absent" });
+    await expect(acknowledged).rejects.toThrow(`mode/prod:1.0.0 was promoted as ${a}`);
+    expect(await digestOf("mode/prod", "1.0.0")).toBeUndefined();
+});
+
 describe("a promoting stack re-verifies every version it promoted", () => {
     let source: SimulatedStack;
     let prod: PromotingStack;

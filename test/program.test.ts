@@ -204,7 +204,9 @@ describe("the program, prod stack file", () => {
         expect(run.error).toBeUndefined();
         expect(run.recorder.all(IMAGE)).toHaveLength(0);
         expect(run.recorder.all(GUARD)).toHaveLength(0);
-        expect(run.recorder.one(STACK_REF).inputs.name).toBe("organization/model-registry/staging");
+        expect(run.recorder.one(STACK_REF, "promote-from-staging").inputs.name).toBe(
+            "organization/model-registry/staging",
+        );
         const promotion = run.recorder.one(PROMOTION, "model-promotion");
         expect(promotion.inputs).toMatchObject({
             repositoryUri: `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-prod`,
@@ -262,6 +264,41 @@ describe("the program, prod stack file", () => {
     });
 });
 
+describe("a stack that switches from building to promoting", () => {
+    it("reads its own last outputs: what it built goes to the promotion and stays in published_by_repository", async () => {
+        const uri = `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-prod`;
+        const built = {
+            "0.9.0": {
+                fingerprint: `sha256:${"1".repeat(64)}`,
+                digest: `sha256:${"2".repeat(64)}`,
+            },
+        };
+        const elsewhere = { "0.1.0": { fingerprint: "", digest: `sha256:${"3".repeat(64)}` } };
+        const run = await runProgram(stackFile("prod"), {
+            stack: "prod",
+            stackOutputs: {
+                prod: {
+                    repository_uri: uri,
+                    published_versions: built,
+                    published_by_repository: { [uri]: built, "other.example/old": elsewhere },
+                },
+            },
+        });
+        expect(run.error).toBeUndefined();
+        expect(run.recorder.one(STACK_REF, "model-published-before").inputs.name).toBe(
+            "organization/model-registry/prod",
+        );
+        expect(run.recorder.one(PROMOTION).inputs.published).toEqual({
+            repositoryUri: uri,
+            versions: built,
+            byRepository: { [uri]: built, "other.example/old": elsewhere },
+        });
+        const all = (await valueOf(run.outputs.published_by_repository)) as Record<string, object>;
+        expect(all["other.example/old"]).toEqual(elsewhere);
+        expect(all[uri]).toMatchObject(built);
+    });
+});
+
 describe("the program, staging stack file", () => {
     it("promotes from dev, unprotected and without forceDestroy", async () => {
         const run = await runProgram(stackFile("staging"), { stack: "staging" });
@@ -269,7 +306,9 @@ describe("the program, staging stack file", () => {
         expect(run.recorder.one(REPO).inputs.forceDestroy).toBe(false);
         expect(run.recorder.one(REPO).protect).toBe(false);
         expect(run.recorder.all(IMAGE)).toHaveLength(0);
-        expect(run.recorder.one(STACK_REF).inputs.name).toBe("organization/model-registry/dev");
+        expect(run.recorder.one(STACK_REF, "promote-from-dev").inputs.name).toBe(
+            "organization/model-registry/dev",
+        );
         expect(run.recorder.one(PROMOTION).inputs.sourceRepositoryUri).toBe(
             `public.ecr.aws/${REGISTRY_ALIAS}/model-registry-dev`,
         );
@@ -314,7 +353,8 @@ describe("the program, staging stack file", () => {
             { stack: "staging" },
         );
         expect(run.error).toBeUndefined();
-        expect(run.recorder.all(STACK_REF)).toHaveLength(0);
+        // Only the one to itself (see "reads its own last outputs").
+        expect(run.recorder.all(STACK_REF).map((r) => r.name)).toEqual(["model-published-before"]);
         expect(run.recorder.one(PROMOTION).inputs).toMatchObject({
             sourceRepositoryUri: "public.ecr.aws/other-team/model",
             sourceRepositoryPath: "other-team/model",

@@ -210,6 +210,12 @@ async function step(
     return { id: state.id, inputs: checked.inputs, outputs };
 }
 
+/** A stack's `repository_uri` and `published_versions`, as its self-reference reads them. */
+export interface PromotingStackOutputs {
+    readonly repositoryUri: string;
+    readonly versions: Record<string, { fingerprint: string; digest: string }>;
+}
+
 /** A stack with `promoteFrom`: one ImagePromotion resource, run as the engine runs it. */
 export class PromotingStack {
     private promotion?: ResourceState;
@@ -227,8 +233,16 @@ export class PromotingStack {
              * absent for a repository source.
              */
             readonly sourcePublished?: () => Record<string, { digest: string }> | undefined;
+            /**
+             * This stack's outputs before its first promoting run (it built before), as the
+             * self-reference reads them; later runs read the promotion's own outputs.
+             */
+            readonly publishedBefore?: () => PromotingStackOutputs | undefined;
         },
     ) {}
+
+    /** The stack's outputs after its last successful run (see SimulatedStack.lastOutputs). */
+    private lastOutputs?: PromotingStackOutputs;
 
     get repositoryUri(): string {
         return `${this.opts.registry.host}/${this.opts.repository}`;
@@ -273,6 +287,7 @@ export class PromotingStack {
                 ? (this.opts.sourcePublished()?.[version]?.digest ?? "")
                 : undefined,
             acknowledged,
+            published: this.lastOutputs ?? this.opts.publishedBefore?.(),
         };
         // Registered first, and the repository depends on it: a refusal here creates nothing.
         this.sourceCheck = await step(
@@ -296,6 +311,10 @@ export class PromotingStack {
             news,
             (m) => new GuardRefused(m),
         );
+        this.lastOutputs = {
+            repositoryUri: this.repositoryUri,
+            versions: this.promotion.outputs.history as PromotingStackOutputs["versions"],
+        };
         return { imageRef: `${this.repositoryUri}@${String(this.promotion.outputs.digest)}` };
     }
 }
