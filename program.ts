@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig } from "./config";
+import { LAYER_CAPS } from "./lib/layers";
 import {
     LocalModelRegistry,
     ModelImage,
@@ -72,6 +73,8 @@ export function modelRegistry(config: StackConfig) {
                   revision: config.modelRevision,
                   acknowledgedTampering: config.acknowledgedTampering,
                   published: before,
+                  // The target registry's layer cap: no model layer is laid out above it.
+                  maxLayerBytes: LAYER_CAPS[config.registry],
               },
               { protect: config.protect },
           );
