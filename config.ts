@@ -17,7 +17,7 @@ import {
     normalizePlatform,
     toRepositoryName,
 } from "./lib/validation";
-import { PromotionSource, parsePromotionSource } from "./lib/promotion";
+import { PromotionSource, parsePromotionSource } from "./lib/publication/promotion";
 import { withoutCredentials } from "./lib/oci/errors";
 import { isLoopbackHost } from "./lib/oci/proxy";
 

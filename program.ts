@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig } from "./config";
-import { LAYER_CAPS } from "./lib/layers";
+import { LAYER_CAPS } from "./lib/publication/layers";
 import {
     LocalModelRegistry,
     ModelImage,

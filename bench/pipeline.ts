@@ -9,7 +9,7 @@
  * 1. Checksum: the program's context hasher vs `sha256sum` on the same generated model file
  *    (warm page cache, best of 3), as a throughput ratio, and the hasher's peak RSS above its
  *    baseline, measured in a child process of its own.
- * 2. Layers: the example image with a model of that size in 4 shards (lib/layers.ts lays them
+ * 2. Layers: the example image with a model of that size in 4 shards (lib/publication/layers.ts lays them
  *    out). Push time of the same model as one layer and as the program lays it out, each into a
  *    fresh local registry that already holds the base image (best of 2), and their ratio; then
  *    publish 1.0.0, re-export one shard for 1.1.0, and report what the registry received for the
@@ -37,8 +37,8 @@ import * as path from "path";
 import * as http from "http";
 import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
 import { publicationRecordProvider } from "../components/publicationRecord";
-import { modelBuildSpec, ModelBuildSpec } from "../lib/buildSpec";
-import { headManifest } from "../lib/registryClient";
+import { modelBuildSpec, ModelBuildSpec } from "../lib/publication/buildSpec";
+import { headManifest } from "../lib/oci/client";
 import { ChildCopy, copyInChildProcess } from "../test/support/copyFixtures";
 import {
     baseImage,
@@ -83,7 +83,7 @@ function best<T extends { seconds: number }>(runs: T[]): T {
 function timeHasher(dir: string): { seconds: number; peakAboveBaseline: number; digest: string } {
     const script = `
         require("ts-node").register({ transpileOnly: true, project: ${JSON.stringify(path.join(PROJECT, "tsconfig.json"))} });
-        const { hashContext } = require(${JSON.stringify(path.join(PROJECT, "lib/contextHash.ts"))});
+        const { hashContext } = require(${JSON.stringify(path.join(PROJECT, "lib/publication/contextHash.ts"))});
         global.gc && global.gc();
         const baseline = process.memoryUsage().rss;
         const t0 = process.hrtime.bigint();
@@ -138,7 +138,7 @@ const SHARDS = 4;
 
 /**
  * The example context with a sharded model of `size` random bytes: model.json lists the shards
- * (weights/shard-<n>.bin), which the example Dockerfile lays out in layers (lib/layers.ts).
+ * (weights/shard-<n>.bin), which the example Dockerfile lays out in layers (lib/publication/layers.ts).
  */
 function makeModel(work: string, size: number): { ctx: string; shards: string[] } {
     const ctx = path.join(work, "model");

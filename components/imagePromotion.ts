@@ -3,16 +3,21 @@
  * one, by digest, and keeps (and re-verifies) every version this stack promoted.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { PromotionDecision, TagState, decidePromotion } from "../lib/promotion";
-import { RegistryInputs, checkInputs, endpointOf, recordKeyOf } from "../lib/publishInputs";
+import { PromotionDecision, TagState, decidePromotion } from "../lib/publication/promotion";
+import {
+    RegistryInputs,
+    checkInputs,
+    endpointOf,
+    recordKeyOf,
+} from "../lib/publication/publishInputs";
 import {
     RegistryEndpoint,
     checkSameRegistry,
     getImageConfig,
     headManifest,
-} from "../lib/registryClient";
-import { CopyProgress, copyImage } from "../lib/registryCopy";
-import { tamperReport } from "../lib/guard";
+} from "../lib/oci/client";
+import { CopyProgress, copyImage } from "../lib/oci/copy";
+import { tamperReport } from "../lib/publication/guard";
 import { PublishedVersion, reverifyVersions } from "./publicationRecord";
 import type { PublishedBefore } from "./tagGuard";
 

@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { ModelBuildSpec, modelBuildSpec } from "../lib/buildSpec";
+import { ModelBuildSpec, modelBuildSpec } from "../lib/publication/buildSpec";
 import { PublicationRecord, PublishedVersion } from "./publicationRecord";
 import { RegistryTarget, apiUrlOf, checkImageArgs, repositoryPathOf } from "./registry";
 import { PublishedBefore, TagGuard } from "./tagGuard";
@@ -28,7 +28,7 @@ export interface ModelImageArgs {
     readonly publisher?: string;
     /**
      * The target registry's largest layer in bytes, for a Dockerfile with a `# model-layers:`
-     * line: `LAYER_CAPS[<registry kind>]` from lib/layers.ts. Defaults to ECR Public's (the
+     * line: `LAYER_CAPS[<registry kind>]` from lib/publication/layers.ts. Defaults to ECR Public's (the
      * smallest, so the image fits every target). A model file over it, or a model needing more
      * layers than an image holds, is refused before anything is built.
      */

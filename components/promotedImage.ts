@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { PromotionSource } from "../lib/promotion";
-import { checkInputs } from "../lib/publishInputs";
-import { headManifest } from "../lib/registryClient";
+import { PromotionSource } from "../lib/publication/promotion";
+import { checkInputs } from "../lib/publication/publishInputs";
+import { headManifest } from "../lib/oci/client";
 import { ImagePromotion, PromotionSourceCheckInputs, sourceEndpoint } from "./imagePromotion";
 import { PublishedVersion } from "./publicationRecord";
 import type { PublishedBefore } from "./tagGuard";

@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { FINGERPRINT_LABEL, TagNow, digestOf, tamperReport } from "../lib/guard";
+import { FINGERPRINT_LABEL, TagNow, digestOf, tamperReport } from "../lib/publication/guard";
 import {
     REQUIRED_INPUTS,
     RegistryInputs,
     checkInputs,
     endpointOf,
     recordKeyOf,
-} from "../lib/publishInputs";
+} from "../lib/publication/publishInputs";
 
 import {
     RegistryEndpoint,
@@ -15,7 +15,7 @@ import {
     getImageConfig,
     headManifest,
     openSession,
-} from "../lib/registryClient";
+} from "../lib/oci/client";
 import { RegistryInputArgs } from "./registry";
 
 const RECORD_INPUTS = [...REQUIRED_INPUTS, "repoDigest"] as const;

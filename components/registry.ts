@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { RegistryInputs } from "../lib/publishInputs";
+import { RegistryInputs } from "../lib/publication/publishInputs";
 import {
     Problem,
     checkModelVersion,

@@ -8,15 +8,15 @@ import {
     indexFor,
     nextVersion,
     tamperReport,
-} from "../lib/guard";
+} from "../lib/publication/guard";
 import {
     REQUIRED_INPUTS,
     RegistryInputs,
     checkInputs,
     endpointOf,
     recordKeyOf,
-} from "../lib/publishInputs";
-import { getImageConfig, headManifest } from "../lib/registryClient";
+} from "../lib/publication/publishInputs";
+import { getImageConfig, headManifest } from "../lib/oci/client";
 import { PublishedVersion, reverifyVersions } from "./publicationRecord";
 import { RegistryInputArgs } from "./registry";
 

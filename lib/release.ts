@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import * as YAML from "yaml";
-import { parsePromotionSource } from "./promotion";
+import { parsePromotionSource } from "./publication/promotion";
 import { checkModelVersion, editDistance } from "./validation";
 
 export const EXIT_OK = 0;

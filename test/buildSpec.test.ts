@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { missingFingerprintLabel, modelBuildSpec } from "../lib/buildSpec";
+import { missingFingerprintLabel, modelBuildSpec } from "../lib/publication/buildSpec";
 
 const LABELLED = [
     "FROM scratch",

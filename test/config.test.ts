@@ -593,7 +593,7 @@ describe("platform spellings", () => {
     );
 
     it("gives docker.Image and the fingerprint the same platform for both spellings", async () => {
-        const { modelBuildSpec } = await import("../lib/buildSpec");
+        const { modelBuildSpec } = await import("../lib/publication/buildSpec");
         const specOf = (platform: string) =>
             modelBuildSpec({ context: "model", version: "1.0.0", platform });
         const a = await specOf(parse({ ...v, platform: "linux/arm64/v8" }).platform);

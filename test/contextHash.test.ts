@@ -2,9 +2,13 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { modelBuildSpec } from "../lib/buildSpec";
-import { goModeString, hashContext } from "../lib/contextHash";
-import { DockerignoreError, parseDockerignore, readIgnoreFile } from "../lib/dockerignore";
+import { modelBuildSpec } from "../lib/publication/buildSpec";
+import { goModeString, hashContext } from "../lib/publication/contextHash";
+import {
+    DockerignoreError,
+    parseDockerignore,
+    readIgnoreFile,
+} from "../lib/publication/dockerignore";
 
 let tmp: string;
 beforeEach(() => {

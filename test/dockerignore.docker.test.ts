@@ -19,7 +19,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { hashContext } from "../lib/contextHash";
+import { hashContext } from "../lib/publication/contextHash";
 import { docker, ensureDockerEngine } from "./support/docker";
 
 jest.setTimeout(10 * 60_000);

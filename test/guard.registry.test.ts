@@ -9,9 +9,9 @@ import * as os from "os";
 import * as path from "path";
 import { PublicationRecordInputs, recordPublication } from "../components/publicationRecord";
 import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
-import { FINGERPRINT_LABEL, PUBLISHER_LABEL } from "../lib/guard";
-import { UNKNOWN } from "../lib/publishInputs";
-import { headManifest } from "../lib/registryClient";
+import { FINGERPRINT_LABEL, PUBLISHER_LABEL } from "../lib/publication/guard";
+import { UNKNOWN } from "../lib/publication/publishInputs";
+import { headManifest } from "../lib/oci/client";
 import {
     ProviderHost,
     serializeProviderAsPulumiUp,

@@ -7,7 +7,7 @@ import {
     digestOf,
     nextVersion,
     tamperReport,
-} from "../lib/guard";
+} from "../lib/publication/guard";
 
 const REPO = "r.example/ml/iris";
 const D1 = `sha256:${"1".repeat(64)}`;

@@ -7,7 +7,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { modelBuildSpec } from "../lib/buildSpec";
+import { modelBuildSpec } from "../lib/publication/buildSpec";
 import { baseImage, buildWithSpec, docker, ensureDockerEngine } from "./support/docker";
 import { LocalRegistry, fetchManifest, startRegistry, storedBlobs } from "./support/registry";
 

@@ -11,7 +11,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { loadConfig } from "../config";
-import { headManifest } from "../lib/registryClient";
+import { headManifest } from "../lib/oci/client";
 import { modelRegistry } from "../program";
 import { ensureDockerEngine } from "./support/docker";
 import {

@@ -1,8 +1,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { modelBuildSpec } from "../lib/buildSpec";
-import { hashContext } from "../lib/contextHash";
+import { modelBuildSpec } from "../lib/publication/buildSpec";
+import { hashContext } from "../lib/publication/contextHash";
 import {
     LAYER_CAPS,
     MAX_MODEL_LAYERS,
@@ -12,7 +12,7 @@ import {
     namedSources,
     planLayers,
     renderDockerfile,
-} from "../lib/layers";
+} from "../lib/publication/layers";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

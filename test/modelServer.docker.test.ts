@@ -8,7 +8,7 @@
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
-import { modelBuildSpec, ModelBuildSpec } from "../lib/buildSpec";
+import { modelBuildSpec, ModelBuildSpec } from "../lib/publication/buildSpec";
 import { baseImage, buildWithSpec, docker, ensureDockerEngine } from "./support/docker";
 import {
     ModelServerContainer,

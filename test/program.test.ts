@@ -100,7 +100,7 @@ describe("the program, dev stack file", () => {
         const { build } = run.recorder.one(IMAGE).inputs;
         expect(build.context).toBe("model");
         // Built from the Dockerfile the program writes from model/Dockerfile's layer marker
-        // (lib/layers.ts): a path relative to the project, the same on every machine.
+        // (lib/publication/layers.ts): a path relative to the project, the same on every machine.
         expect(build.dockerfile).toMatch(/^\.cache\/model-layers\/[0-9a-f]{16}\/Dockerfile$/);
         expect(build.platform).toBe("linux/amd64");
         expect(build.args.MODEL_VERSION).toBe("1.0.0");

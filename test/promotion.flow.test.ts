@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint, authorizedRequest, headManifest } from "../lib/registryClient";
+import { RegistryEndpoint, authorizedRequest, headManifest } from "../lib/oci/client";
 import { ensureDockerEngine } from "./support/docker";
 import { GuardRefused, Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
 import { pushArmOnlyIndex, pushLabelledImage } from "./support/images";

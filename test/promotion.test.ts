@@ -1,4 +1,4 @@
-import { decidePromotion, parsePromotionSource } from "../lib/promotion";
+import { decidePromotion, parsePromotionSource } from "../lib/publication/promotion";
 
 const ctx = { project: "model-registry", stack: "staging" };
 const D1 = `sha256:${"1".repeat(64)}`;

@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { authorizedRequest, headManifest } from "../lib/registryClient";
+import { authorizedRequest, headManifest } from "../lib/oci/client";
 import { ensureDockerEngine } from "./support/docker";
 import { GuardRefused, Hosts, SimulatedStack, startHosts } from "./support/engine";
 import { LocalRegistry, pushImage, startRegistry } from "./support/registry";

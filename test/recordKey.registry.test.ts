@@ -8,8 +8,8 @@
 import * as net from "net";
 import { recordPublication } from "../components/publicationRecord";
 import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
-import { FINGERPRINT_LABEL, PUBLISHER_LABEL } from "../lib/guard";
-import { authorizedRequest, headManifest } from "../lib/registryClient";
+import { FINGERPRINT_LABEL, PUBLISHER_LABEL } from "../lib/publication/guard";
+import { authorizedRequest, headManifest } from "../lib/oci/client";
 import { pushLabelledImage } from "./support/images";
 import { LocalRegistry, startRegistry } from "./support/registry";
 

@@ -5,7 +5,7 @@
  * instead of registries, redirects, odd token answers, dripping and oversized answers.
  */
 import * as http from "http";
-import { RegistryEndpoint, getImageConfig, getManifest, headManifest } from "../lib/registryClient";
+import { RegistryEndpoint, getImageConfig, getManifest, headManifest } from "../lib/oci/client";
 import { ScriptedServer, sha256, startScriptedServer } from "./support/misbehavingServers";
 
 jest.setTimeout(30_000);

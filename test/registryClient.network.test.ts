@@ -5,7 +5,7 @@
  * environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY). The proxy sends every name to 127.0.0.1, so
  * `registry.invalid`, which no DNS resolves, is reachable only through it.
  */
-import { getImageConfig, headManifest } from "../lib/registryClient";
+import { getImageConfig, headManifest } from "../lib/oci/client";
 import {
     CountingProxy,
     ScriptedServer,

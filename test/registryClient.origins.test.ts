@@ -13,8 +13,8 @@ import {
     getManifest,
     headManifest,
     proxyFor,
-} from "../lib/registryClient";
-import { copyImage } from "../lib/registryCopy";
+} from "../lib/oci/client";
+import { copyImage } from "../lib/oci/copy";
 import {
     CountingProxy,
     ScriptedServer,

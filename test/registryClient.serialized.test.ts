@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint } from "../lib/registryClient";
+import { RegistryEndpoint } from "../lib/oci/client";
 import {
     ProviderHost,
     serializeProviderAsPulumiUp,

@@ -17,7 +17,7 @@ import {
     headManifest,
     parseChallenge,
     proxyFor,
-} from "../lib/registryClient";
+} from "../lib/oci/client";
 import {
     LocalRegistry,
     RegistryOptions,
@@ -410,7 +410,7 @@ describe.each<[string, RegistryOptions]>([
             const project = path.resolve(__dirname, "..");
             const script = [
                 `require(${JSON.stringify(require.resolve("ts-node"))}).register({ transpileOnly: true, project: ${JSON.stringify(path.join(project, "tsconfig.json"))} });`,
-                `const { headManifest } = require(${JSON.stringify(path.join(project, "lib/registryClient"))});`,
+                `const { headManifest } = require(${JSON.stringify(path.join(project, "lib/oci/client"))});`,
                 'headManifest(JSON.parse(process.argv[1]), "1.0.0").then(',
                 "    (found) => console.log(JSON.stringify(found)),",
                 "    (e) => console.log(JSON.stringify({ kind: e.kind, message: e.message })),",

@@ -1,5 +1,5 @@
 /**
- * lib/registryCopy.ts never moves a destination tag that names another image, whoever calls it:
+ * lib/oci/copy.ts never moves a destination tag that names another image, whoever calls it:
  * not one pushed by another publisher while a layer streams, not one pushed just before the copy
  * starts. Real registries (Debian's docker-registry, distribution 2.8) on 127.0.0.1; a front on
  * the source holds the layer's answer mid-stream, so the other publisher pushes at a moment the
@@ -8,8 +8,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint, authorizedRequest, headManifest } from "../lib/registryClient";
-import { copyImage } from "../lib/registryCopy";
+import { RegistryEndpoint, authorizedRequest, headManifest } from "../lib/oci/client";
+import { copyImage } from "../lib/oci/copy";
 import { pushFileImage, writeRandomFile } from "./support/copyFixtures";
 import { startPausingFront } from "./support/copyServers";
 import { LocalRegistry, pushImage, startRegistry } from "./support/registry";

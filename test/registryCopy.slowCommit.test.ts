@@ -1,13 +1,13 @@
 /**
- * lib/registryCopy.ts when a registry is slow to answer the commit of a blob: against a real registry
+ * lib/oci/copy.ts when a registry is slow to answer the commit of a blob: against a real registry
  * with loopback fronts for what a registry does not do on demand.
  */
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint } from "../lib/registryClient";
-import { copyImage } from "../lib/registryCopy";
+import { RegistryEndpoint } from "../lib/oci/client";
+import { copyImage } from "../lib/oci/copy";
 import { pushFileImage, writeRandomFile } from "./support/copyFixtures";
 import { ScriptedServer, startScriptedServer } from "./support/misbehavingServers";
 import { LocalRegistry, startRegistry } from "./support/registry";

@@ -14,8 +14,8 @@ import {
     RegistryError,
     authorizedRequest,
     headManifest,
-} from "../lib/registryClient";
-import { CopyProgress, CopyResult, copyImage, resolveSource } from "../lib/registryCopy";
+} from "../lib/oci/client";
+import { CopyProgress, CopyResult, copyImage, resolveSource } from "../lib/oci/copy";
 import {
     BuiltImage,
     copyInChildProcess,

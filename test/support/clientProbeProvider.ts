@@ -9,7 +9,7 @@ import {
     RegistryError,
     getImageConfig,
     headManifest,
-} from "../../lib/registryClient";
+} from "../../lib/oci/client";
 
 export interface ClientProbeInputs {
     readonly endpoint: RegistryEndpoint;

@@ -10,8 +10,8 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint, authorizedRequest, headManifest } from "../../lib/registryClient";
-import { CopyResult } from "../../lib/registryCopy";
+import { RegistryEndpoint, authorizedRequest, headManifest } from "../../lib/oci/client";
+import { CopyResult } from "../../lib/oci/copy";
 import { docker } from "./docker";
 import { LocalRegistry, pushBlob, putManifest } from "./registry";
 import { tool } from "./tools";
@@ -310,7 +310,7 @@ export async function copyInChildProcess(
 ): Promise<ChildCopy> {
     const script = `
         require(${JSON.stringify(require.resolve("ts-node"))}).register({ transpileOnly: true, project: ${JSON.stringify(path.join(PROJECT, "tsconfig.json"))} });
-        const { copyImage } = require(${JSON.stringify(path.join(PROJECT, "lib/registryCopy.ts"))});
+        const { copyImage } = require(${JSON.stringify(path.join(PROJECT, "lib/oci/copy.ts"))});
         require("undici");
         const [source, reference, destination, tag] = JSON.parse(process.argv[1]);
         global.gc && global.gc();

@@ -4,8 +4,8 @@
  * provider host, as a promotion's provider runs it.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { RegistryEndpoint, RegistryError } from "../../lib/registryClient";
-import { copyImage } from "../../lib/registryCopy";
+import { RegistryEndpoint, RegistryError } from "../../lib/oci/client";
+import { copyImage } from "../../lib/oci/copy";
 
 export interface CopyProbeInputs {
     readonly source: RegistryEndpoint;

@@ -5,7 +5,7 @@
  */
 import { execFile, execFileSync } from "child_process";
 import * as path from "path";
-import { ModelBuildSpec } from "../../lib/buildSpec";
+import { ModelBuildSpec } from "../../lib/publication/buildSpec";
 import { tool } from "./tools";
 
 /**

@@ -10,8 +10,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ModelBuildSpec, modelBuildSpec } from "../../lib/buildSpec";
-import { RegistryInputs } from "../../lib/publishInputs";
+import { ModelBuildSpec, modelBuildSpec } from "../../lib/publication/buildSpec";
+import { RegistryInputs } from "../../lib/publication/publishInputs";
 import { docker } from "./docker";
 import {
     ProviderHost,

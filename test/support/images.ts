@@ -1,6 +1,6 @@
 /** Small images pushed through the registry API, with the labels the guard reads. */
 import { createHash, randomBytes } from "crypto";
-import { RegistryEndpoint, authorizedRequest } from "../../lib/registryClient";
+import { RegistryEndpoint, authorizedRequest } from "../../lib/oci/client";
 import { pushBlob } from "./registry";
 
 export { pushLabelledImage } from "./registry";

@@ -11,7 +11,7 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint, authorizedRequest } from "../../lib/registryClient";
+import { RegistryEndpoint, authorizedRequest } from "../../lib/oci/client";
 import { tool } from "./tools";
 
 export interface LocalRegistry {

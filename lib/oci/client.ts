@@ -20,12 +20,12 @@
 import { createHash } from "crypto";
 import * as tls from "tls";
 import { Agent, Dispatcher, ProxyAgent, request } from "undici";
-import { RegistryError, registryError, shown, withoutCredentials } from "./oci/errors";
-import { isLoopbackHost, proxyFor } from "./oci/proxy";
+import { RegistryError, registryError, shown, withoutCredentials } from "./errors";
+import { isLoopbackHost, proxyFor } from "./proxy";
 
-export { registryError, shown } from "./oci/errors";
-export type { RegistryError } from "./oci/errors";
-export { proxyFor } from "./oci/proxy";
+export { registryError, shown } from "./errors";
+export type { RegistryError } from "./errors";
+export { proxyFor } from "./proxy";
 
 export interface RegistryEndpoint {
     /**
@@ -583,7 +583,7 @@ function variantOf(p: Partial<Platform> | undefined): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sessions: the primitives of a copy between repositories (lib/registryCopy.ts)
+// Sessions: the primitives of a copy between repositories (lib/oci/copy.ts)
 
 /**
  * One repository's connections and auth, kept for a job of many requests (a copy). Each call

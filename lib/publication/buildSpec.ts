@@ -35,13 +35,13 @@ export interface ModelBuildInput {
      */
     readonly publisher?: string;
     /**
-     * The target registry's largest layer, in bytes (see `LAYER_CAPS` in lib/layers.ts).
+     * The target registry's largest layer, in bytes (see `LAYER_CAPS` in lib/publication/layers.ts).
      * Defaults to ECR Public's, the smallest. Only read when the Dockerfile has a
      * `# model-layers:` line.
      */
     readonly maxLayerBytes?: number;
     /**
-     * How many layers to spread the model over when its files allow (lib/layers.ts). Defaults
+     * How many layers to spread the model over when its files allow (lib/publication/layers.ts). Defaults
      * to PARALLEL_LAYERS; the benchmark sets 1 for the one-layer comparison.
      */
     readonly parallelLayers?: number;
@@ -144,7 +144,7 @@ export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuild
 }
 
 /**
- * With a `# model-layers:` line in the template: the model's files (lib/layers.ts says which),
+ * With a `# model-layers:` line in the template: the model's files (lib/publication/layers.ts says which),
  * packed into layers, and the Dockerfile that builds them written under `layersDir`, next to a
  * copy of the template's own `<Dockerfile>.dockerignore` (both docker.Image and BuildKit read
  * the ignore file next to the Dockerfile they are given). Its path depends only on the

@@ -5,7 +5,7 @@
  * destination tag is written only when absent, and only with the source's digest.
  */
 import { ABSENT, nextVersion } from "./guard";
-import { Problem, checkRepositoryName } from "./validation";
+import { Problem, checkRepositoryName } from "../validation";
 
 /** Where a promoting stack takes its images from. */
 export type PromotionSource =

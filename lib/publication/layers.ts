@@ -8,7 +8,7 @@
  *
  *     # model-layers: /opt/model/
  *
- * and the program writes the Dockerfile docker.Image builds (lib/buildSpec.ts): the template,
+ * and the program writes the Dockerfile docker.Image builds (lib/publication/buildSpec.ts): the template,
  * with one `FROM scratch AS model-layer-<n>` stage per layer inserted before the final stage
  * (each `COPY`ing that layer's files to their place under the destination), and the marker line
  * replaced by one `COPY --from=model-layer-<n> <dest> <dest>` per layer. Each of those is one
@@ -285,7 +285,7 @@ export function renderDockerfile(
     const { dest } = marker;
 
     const stages: string[] = [
-        `# Generated from ${source} by the program (lib/layers.ts): the model's files in ` +
+        `# Generated from ${source} by the program (lib/publication/layers.ts): the model's files in ` +
             `${layers.length} layer(s), one stage each.`,
     ];
     layers.forEach((layer, i) => {

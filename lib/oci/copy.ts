@@ -36,7 +36,7 @@ import {
     shown,
     sessionStream,
     unexpectedAnswer,
-} from "./registryClient";
+} from "./client";
 
 /** One blob's progress, for a caller that logs large transfers. */
 export interface CopyProgress {

@@ -3,7 +3,7 @@
  * both. Plain functions over plain values: the two dynamic providers carry them through Pulumi's
  * closure serialization.
  */
-import { RegistryEndpoint, checkSameRegistry } from "./registryClient";
+import { RegistryEndpoint, checkSameRegistry } from "../oci/client";
 
 /** The registry-facing inputs of the guard and the record (plain values, as a provider sees them). */
 export interface RegistryInputs {

@@ -45,7 +45,7 @@ const CHUNK_SIZE = 4 * 1024 * 1024;
  *   input `build.contextDigest`; any difference there is a diff, and Update builds and pushes.
  * - `getIgnorePatterns`: the patterns of `dockerfile + ".dockerignore"` if that file exists, else
  *   of `filepath.Join(context, ".dockerignore")`, else none; read with patternmatcher's
- *   `ignorefile.ReadAll` (see lib/dockerignore.ts).
+ *   `ignorefile.ReadAll` (see lib/publication/dockerignore.ts).
  * - `(*contextHashAccumulator).hashPath(filePath, name, mode)` appends to one buffer: `name` (as
  *   `filepath.ToSlash(path.Clean(name))`), `mode.String()` (Go's `FileMode.String`, e.g.
  *   `-rw-rw-r--`, `-rwxr-xr-x`, `Lrwxrwxrwx`, `urwxr-xr-x` for setuid), the 32 raw bytes of the
@@ -119,7 +119,7 @@ export interface ContextEntry {
 /**
  * The entries of a build context that docker.Image hashes and BuildKit receives, in the
  * provider's walk order, without reading any content: the walk `hashContext` describes, with
- * the same ignore file. The layer planner (lib/layers.ts) packs these.
+ * the same ignore file. The layer planner (lib/publication/layers.ts) packs these.
  */
 export async function listContext(
     contextDir: string,
