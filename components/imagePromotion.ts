@@ -18,7 +18,7 @@ import {
 } from "../lib/oci/client";
 import { CopyProgress, copyImage } from "../lib/oci/copy";
 import { tamperReport } from "../lib/publication/guard";
-import { PublishedVersion, reverifyVersions } from "./publicationRecord";
+import { PublishedVersion, RecordedVersions, reverifyVersions, without } from "./publicationRecord";
 import type { PublishedBefore } from "./tagGuard";
 
 /** The image label with the build context's checksum (see model/Dockerfile). */
@@ -76,7 +76,7 @@ export function publishedHere(
 /** A promoted version as the outputs keep it. */
 type Promoted = PublishedVersion & { readonly source: string };
 
-export interface ImagePromotionOutputs {
+export interface ImagePromotionOutputs extends RecordedVersions<Promoted> {
     readonly repositoryUri: string;
     readonly tag: string;
     readonly sourceRepositoryUri: string;
@@ -84,21 +84,6 @@ export interface ImagePromotionOutputs {
     readonly digest: string;
     /** The source image's build context checksum label. */
     readonly modelSha256: string;
-    /** Every version this stack promoted to this repository. */
-    readonly history: Readonly<Record<string, Promoted>>;
-    /** Every repository's `history`, by record key: nothing is dropped on a switch. */
-    readonly histories?: Readonly<Record<string, Readonly<Record<string, Promoted>>>>;
-    /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
-    readonly recordKey?: string;
-    /**
-     * Where `pulumi refresh` re-verifies `history` (it gets only the outputs), as the record
-     * keeps them; the credentials are secret in the state, as the input is.
-     */
-    readonly apiUrl?: string;
-    readonly repositoryPath?: string;
-    readonly caCertificate?: string;
-    readonly credentials?: { readonly username: string; readonly password: string };
-    readonly acknowledged?: Readonly<Record<string, string>>;
     readonly warnings?: readonly string[];
 }
 
@@ -433,11 +418,4 @@ export class ImagePromotion extends pulumi.dynamic.Resource {
             "ImagePromotion",
         );
     }
-}
-
-/** `o` without `key` (a form of the state this version no longer writes). */
-function without<T extends object>(o: T, key: keyof T): T {
-    const copy = { ...o };
-    delete copy[key];
-    return copy;
 }

@@ -70,19 +70,20 @@ export interface PublicationRecordInputs extends RegistryInputs {
     readonly acknowledged?: Readonly<Record<string, string>>;
 }
 
-/** What the stack keeps: the last publication and every version published to this repository. */
-export interface PublicationRecordOutputs {
-    readonly repositoryUri: string;
-    readonly tag: string;
-    readonly fingerprint: string;
-    readonly digest: string;
-    readonly history: Readonly<Record<string, PublishedVersion>>;
+/**
+ * What a record of publications keeps besides the last one (the publication record's, the
+ * promotion's): every version in the current repository, every repository's by record key, and
+ * where `pulumi refresh` re-verifies them.
+ */
+export interface RecordedVersions<V extends PublishedVersion> {
+    /** Every version this stack published to the current repository. */
+    readonly history: Readonly<Record<string, V>>;
     /**
      * Every repository this stack published to, by record key, each with its versions: `history`
      * is the current one's. Nothing is dropped when the stack switches repositories, so a switch
      * back finds its versions recorded.
      */
-    readonly histories?: Readonly<Record<string, Readonly<Record<string, PublishedVersion>>>>;
+    readonly histories?: Readonly<Record<string, Readonly<Record<string, V>>>>;
     /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
     readonly recordKey?: string;
     /**
@@ -94,6 +95,21 @@ export interface PublicationRecordOutputs {
     readonly caCertificate?: string;
     readonly credentials?: { readonly username: string; readonly password: string };
     readonly acknowledged?: Readonly<Record<string, string>>;
+}
+
+/** What the stack keeps: the last publication and every version published. */
+export interface PublicationRecordOutputs extends RecordedVersions<PublishedVersion> {
+    readonly repositoryUri: string;
+    readonly tag: string;
+    readonly fingerprint: string;
+    readonly digest: string;
+}
+
+/** `o` without `key` (a form of the state this version no longer writes). */
+export function without<T extends object>(o: T, key: keyof T): T {
+    const copy = { ...o };
+    delete copy[key];
+    return copy;
 }
 
 /** The record's arguments: the registry-facing inputs, and what docker.Image reported. */

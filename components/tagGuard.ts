@@ -17,7 +17,7 @@ import {
     recordKeyOf,
 } from "../lib/publication/publishInputs";
 import { getImageConfig, headManifest } from "../lib/oci/client";
-import { PublishedVersion, reverifyVersions } from "./publicationRecord";
+import { PublishedVersion, reverifyVersions, without } from "./publicationRecord";
 import { RegistryInputArgs } from "./registry";
 
 /** Versions by record key (see `recordKeyOf`), then by tag. */
@@ -372,11 +372,4 @@ export class TagGuard extends pulumi.dynamic.Resource {
             "TagGuard",
         );
     }
-}
-
-/** `o` without `key` (a form of the state this version no longer writes). */
-function without<T extends object>(o: T, key: keyof T): T {
-    const copy = { ...o };
-    delete copy[key];
-    return copy;
 }
