@@ -34,7 +34,6 @@ import { randomFillSync } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as http from "http";
 import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
 import { publicationRecordProvider } from "../components/publicationRecord";
 import { modelBuildSpec, ModelBuildSpec } from "../lib/publication/buildSpec";
@@ -50,6 +49,7 @@ import {
 import { LocalRegistry, startRegistry, storedBlobs } from "../test/support/registry";
 import { tool } from "../test/support/tools";
 import { BenchArgs, HELP, parseBenchArgs, USAGE, UsageError } from "./args";
+import { countingForwarder } from "./forwarder";
 
 const PROJECT = path.resolve(__dirname, "..");
 const MiB = 1024 * 1024;
@@ -255,31 +255,6 @@ async function pipeline(size: number, work: string): Promise<void> {
     }
 }
 
-/** A forwarder on 127.0.0.1 in front of the registry that counts the requests it passes on. */
-async function countingForwarder(target: string) {
-    const requests: string[] = [];
-    const server = http.createServer((req, res) => {
-        requests.push(`${req.method} ${req.url}`);
-        const upstream = http.request(
-            new URL(req.url ?? "/", target),
-            { method: req.method, headers: { ...req.headers, host: new URL(target).host } },
-            (up) => {
-                res.writeHead(up.statusCode ?? 502, up.headers);
-                up.pipe(res);
-            },
-        );
-        upstream.on("error", () => res.destroy());
-        req.pipe(upstream);
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    const { port } = server.address() as import("net").AddressInfo;
-    return {
-        host: `127.0.0.1:${port}`,
-        requests,
-        close: () => new Promise<void>((r) => server.close(() => r())),
-    };
-}
-
 async function guardFigures(apiUrl: string, repository: string, spec: ModelBuildSpec) {
     const forwarder = await countingForwarder(apiUrl);
     try {
@@ -293,7 +268,7 @@ async function guardFigures(apiUrl: string, repository: string, spec: ModelBuild
             publisher: spec.args.MODEL_PUBLISHER,
         };
         const timed = async (olds: Partial<TagGuardInputs>) => {
-            forwarder.requests.length = 0;
+            forwarder.reset();
             const t0 = process.hrtime.bigint();
             const result = await tagGuardProvider.check!(olds, inputs);
             const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -303,7 +278,7 @@ async function guardFigures(apiUrl: string, repository: string, spec: ModelBuild
         const first = await timed({});
         const unchanged = await timed(first.inputs);
         // The record's diff in an unchanged run: it confirms the recorded digest.
-        forwarder.requests.length = 0;
+        forwarder.reset();
         const t0 = process.hrtime.bigint();
         const digest = String((first.inputs as TagGuardInputs).verifiedDigest);
         const diff = await publicationRecordProvider.diff!(
