@@ -993,13 +993,15 @@ describe("secrets and credentials never reach a message", () => {
             "dev",
             false,
         );
-        sdk.runtime.setAllConfig(
-            {
-                "model-registry:modelVersion": "1.0.0",
-                "model-registry:sourceUrl": "not a url with a private host secret.example",
-            },
-            ["model-registry:sourceUrl"],
+        const cli = programConfig(
+            newStack({
+                modelVersion: "1.0.0",
+                sourceUrl: { secret: "not a url with a private host secret.example" },
+            }),
+            "dev",
         );
+        expect(cli.secretKeys).toEqual(["model-registry:sourceUrl"]);
+        sdk.runtime.setAllConfig(cli.config, cli.secretKeys);
         const { loadConfig } = await import("../config");
         let message = "";
         try {
