@@ -1,6 +1,6 @@
 /**
  * `npm run release -- <version> [--to <stack>] [--from <stack>] [--preview]`: publish a model
- * version to the dev stack, or promote it to a stack with promoteFrom. See lib/release.ts and
+ * version to the dev stack, or promote it to a stack with promoteFrom. See lib/release/ and
  * `npm run release -- --help`.
  */
 import * as path from "path";

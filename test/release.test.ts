@@ -8,16 +8,13 @@ import {
     EXIT_OK,
     EXIT_USAGE,
     HELP,
-    LocalReleaseWorkspace,
     ReleasePlan,
-    ReleaseWorkspace,
-    describeError,
-    formatTable,
     optionMeant,
     parseReleaseCommand,
-    releaseMain,
-    runRelease,
-} from "../lib/release";
+} from "../lib/release/command";
+import { releaseMain } from "../lib/release";
+import { ReleaseWorkspace, describeError, formatTable, runRelease } from "../lib/release/run";
+import { LocalReleaseWorkspace } from "../lib/release/workspace";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const DIGEST_A = `sha256:${"a".repeat(64)}`;
