@@ -18,7 +18,13 @@ import {
 } from "../lib/oci/client";
 import { CopyProgress, copyImage } from "../lib/oci/copy";
 import { tamperReport } from "../lib/publication/guard";
-import { PublishedVersion, RecordedVersions, reverifyVersions, without } from "./publicationRecord";
+import {
+    PublishedVersion,
+    RecordedVersions,
+    recorded,
+    reverifyVersions,
+    without,
+} from "./publicationRecord";
 import type { PublishedBefore } from "./tagGuard";
 
 /** The image label with the build context's checksum (see model/Dockerfile). */
@@ -240,14 +246,7 @@ export async function promote(
         sourceRepositoryUri: i.sourceRepositoryUri,
         digest: decision.digest,
         modelSha256: config?.labels[MODEL_SHA256_LABEL] ?? "",
-        history: histories[key],
-        histories,
-        ...(i.recordKey ? { recordKey: i.recordKey } : {}),
-        apiUrl: i.apiUrl,
-        repositoryPath: i.repositoryPath,
-        ...(i.caCertificate ? { caCertificate: i.caCertificate } : {}),
-        ...(i.credentials ? { credentials: i.credentials } : {}),
-        ...(i.acknowledged ? { acknowledged: i.acknowledged } : {}),
+        ...recorded(i, histories, key),
         warnings: i.warnings ?? [],
     };
 }

@@ -5,6 +5,27 @@ import { PublicationRecord, PublishedVersion } from "./publicationRecord";
 import { RegistryTarget, apiUrlOf, checkImageArgs, repositoryPathOf } from "./registry";
 import { PublishedBefore, TagGuard } from "./tagGuard";
 
+/** What ModelImage and PromotedImage give the stack: the same outputs, whichever published. */
+export abstract class PublishedImage extends pulumi.ComponentResource {
+    /** `<repositoryUri>:<version>`. */
+    public readonly imageUri!: pulumi.Output<string>;
+    /** `<repositoryUri>@sha256:<digest>`: what the registry holds under the tag, verified. */
+    public readonly imageRef!: pulumi.Output<string>;
+    /** The published version (the tag). */
+    public readonly version!: pulumi.Output<string>;
+    /** The model checksum: the `model-registry.model.sha256` label (of the source, if promoted). */
+    public readonly modelSha256!: pulumi.Output<string>;
+    /** Every version this stack published (built or promoted) to the repository, with digests. */
+    public readonly publishedVersions!: pulumi.Output<Record<string, PublishedVersion>>;
+
+    protected publish(outputs: {
+        [K in "imageUri" | "imageRef" | "version" | "modelSha256" | "publishedVersions"]: this[K];
+    }): void {
+        Object.assign(this, outputs);
+        this.registerOutputs(outputs);
+    }
+}
+
 export interface ModelImageArgs {
     /** Where the image is pushed and how to authenticate; see `ModelRepository.registry`. */
     readonly registry: RegistryTarget;
@@ -66,18 +87,7 @@ export interface ModelImageArgs {
  * Nothing here deletes a tag: docker.Image's delete is a no-op and the images are retained.
  * Consumers should pin `imageRef` (the digest), not `imageUri` (the tag).
  */
-export class ModelImage extends pulumi.ComponentResource {
-    /** `<repositoryUri>:<version>`. */
-    public readonly imageUri: pulumi.Output<string>;
-    /** `<repositoryUri>@sha256:<digest>`: what the registry holds under the tag, verified. */
-    public readonly imageRef: pulumi.Output<string>;
-    /** The published version (the tag). */
-    public readonly version: pulumi.Output<string>;
-    /** sha256 of the build context, also the image's `model-registry.model.sha256` label. */
-    public readonly modelSha256: pulumi.Output<string>;
-    /** Every version this stack published to the repository: fingerprint and digest. */
-    public readonly publishedVersions: pulumi.Output<Record<string, PublishedVersion>>;
-
+export class ModelImage extends PublishedImage {
     constructor(name: string, args: ModelImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("model-registry:index:ModelImage", name, {}, opts);
 
@@ -188,17 +198,12 @@ export class ModelImage extends pulumi.ComponentResource {
             { parent: this, dependsOn: [image] },
         );
 
-        this.imageUri = imageUri;
-        this.imageRef = pulumi.interpolate`${args.registry.repositoryUri}@${record.digest}`;
-        this.version = pulumi.output(args.version);
-        this.modelSha256 = spec.modelSha256;
-        this.publishedVersions = record.history;
-        this.registerOutputs({
-            imageUri: this.imageUri,
-            imageRef: this.imageRef,
-            version: this.version,
-            modelSha256: this.modelSha256,
-            publishedVersions: this.publishedVersions,
+        this.publish({
+            imageUri,
+            imageRef: pulumi.interpolate`${args.registry.repositoryUri}@${record.digest}`,
+            version: pulumi.output(args.version),
+            modelSha256: spec.modelSha256,
+            publishedVersions: record.history,
         });
     }
 }

@@ -2,8 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { PromotionSource } from "../lib/publication/promotion";
 import { checkInputs } from "../lib/publication/publishInputs";
 import { headManifest } from "../lib/oci/client";
+import { PublishedImage } from "./modelImage";
 import { ImagePromotion, PromotionSourceCheckInputs, sourceEndpoint } from "./imagePromotion";
-import { PublishedVersion } from "./publicationRecord";
 import type { PublishedBefore } from "./tagGuard";
 import {
     RegistryCredentials,
@@ -189,24 +189,21 @@ export const promotionSourceCheckProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: keys.some((k) => olds[k] !== news[k]), replaces: [] };
     },
     async create(inputs: PromotionSourceCheckInputs) {
-        const problem = inputs.passedTags?.includes(inputs.tag)
-            ? undefined
-            : await sourceProblem(inputs, "apply");
-        if (problem) throw new Error(problem);
-        return {
-            id: `${inputs.sourceRepositoryUri}:${inputs.tag}`,
-            outs: { tag: inputs.tag, sourceRepositoryUri: inputs.sourceRepositoryUri },
-        };
+        const outs = await sourceChecked(inputs);
+        return { id: `${outs.sourceRepositoryUri}:${outs.tag}`, outs };
     },
     async update(_id: string, _olds: PromotionSourceCheckInputs, news: PromotionSourceCheckInputs) {
-        const problem = news.passedTags?.includes(news.tag)
-            ? undefined
-            : await sourceProblem(news, "apply");
-        if (problem) throw new Error(problem);
-        return { outs: { tag: news.tag, sourceRepositoryUri: news.sourceRepositoryUri } };
+        return { outs: await sourceChecked(news) };
     },
     async delete() {},
 };
+
+/** The source check's outputs once the source has the version (not checked again if `check` passed it). */
+async function sourceChecked(i: PromotionSourceCheckInputs) {
+    const problem = i.passedTags?.includes(i.tag) ? undefined : await sourceProblem(i, "apply");
+    if (problem) throw new Error(problem);
+    return { tag: i.tag, sourceRepositoryUri: i.sourceRepositoryUri };
+}
 
 /** Refuses a promotion whose source does not have the version, before anything is created. */
 export class PromotionSourceCheck extends pulumi.dynamic.Resource {
@@ -220,15 +217,7 @@ export class PromotionSourceCheck extends pulumi.dynamic.Resource {
             name,
             {
                 tag: args.version,
-                sourceName: args.source.name,
-                sourceRepositoryUri: args.source.repositoryUri,
-                sourceApiUrl: sourceApiUrlOf(args.source),
-                sourceRepositoryPath: repositoryPathOf(args.source.repositoryUri),
-                sourceCredentials: args.source.credentials
-                    ? pulumi.secret(args.source.credentials)
-                    : undefined,
-                sourceCaCertificate: args.source.caCertificate,
-                sourcePublished: publishedDigestOf(args.source, args.version),
+                ...sourceInputs(args.source, args.version),
                 passedTags: undefined,
             },
             opts,
@@ -238,9 +227,17 @@ export class PromotionSourceCheck extends pulumi.dynamic.Resource {
     }
 }
 
-/** `apiUrl` of the source, defaulting to `https://<server>` on the resolved value. */
-function sourceApiUrlOf(source: PromotionSourceArgs): pulumi.Output<string> {
-    return apiUrlOf({ apiUrl: source.apiUrl, server: serverOf(source.repositoryUri) });
+/** The source's inputs of the source check and the promotion (`apiUrl` defaults to `https://<server>`). */
+function sourceInputs(source: PromotionSourceArgs, version: string) {
+    return {
+        sourceName: source.name,
+        sourceRepositoryUri: source.repositoryUri,
+        sourceApiUrl: apiUrlOf({ apiUrl: source.apiUrl, server: serverOf(source.repositoryUri) }),
+        sourceRepositoryPath: repositoryPathOf(source.repositoryUri),
+        sourceCredentials: source.credentials ? pulumi.secret(source.credentials) : undefined,
+        sourceCaCertificate: source.caCertificate,
+        sourcePublished: publishedDigestOf(source, version),
+    };
 }
 
 /**
@@ -250,24 +247,13 @@ function sourceApiUrlOf(source: PromotionSourceArgs): pulumi.Output<string> {
  * left alone (rollback copies nothing); one that holds anything else is refused. Nothing here
  * deletes a tag. Same outputs as `ModelImage`.
  */
-export class PromotedImage extends pulumi.ComponentResource {
-    /** `<repositoryUri>:<version>`. */
-    public readonly imageUri: pulumi.Output<string>;
-    /** `<repositoryUri>@sha256:<digest>`: the source's digest. */
-    public readonly imageRef: pulumi.Output<string>;
-    public readonly version: pulumi.Output<string>;
-    /** The model checksum, read from the source image's `model-registry.model.sha256` label. */
-    public readonly modelSha256: pulumi.Output<string>;
-    /** Every version this stack promoted to the repository. */
-    public readonly publishedVersions: pulumi.Output<Record<string, PublishedVersion>>;
-
+export class PromotedImage extends PublishedImage {
     constructor(name: string, args: PromotedImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("model-registry:index:PromotedImage", name, {}, opts);
 
         const platform = args.platform ?? "linux/amd64";
         checkImageArgs(args.version, platform);
         const apiUrl = apiUrlOf(args.registry);
-        const sourceApiUrl = sourceApiUrlOf(args.source);
 
         const promotion = new ImagePromotion(
             `${name}-promotion`,
@@ -282,15 +268,7 @@ export class PromotedImage extends pulumi.ComponentResource {
                     : undefined,
                 caCertificate: args.registry.caCertificate,
                 recordKey: args.registry.recordKey,
-                sourceName: args.source.name,
-                sourceRepositoryUri: args.source.repositoryUri,
-                sourceApiUrl,
-                sourceRepositoryPath: repositoryPathOf(args.source.repositoryUri),
-                sourceCredentials: args.source.credentials
-                    ? pulumi.secret(args.source.credentials)
-                    : undefined,
-                sourceCaCertificate: args.source.caCertificate,
-                sourcePublished: publishedDigestOf(args.source, args.version),
+                ...sourceInputs(args.source, args.version),
                 acknowledged: args.acknowledgedTampering,
                 published: args.published,
                 destinationDigest: undefined,
@@ -301,17 +279,12 @@ export class PromotedImage extends pulumi.ComponentResource {
         );
         promotion.warnings.apply((ws) => (ws ?? []).forEach((w) => pulumi.log.warn(w, this)));
 
-        this.imageUri = pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`;
-        this.imageRef = pulumi.interpolate`${args.registry.repositoryUri}@${promotion.digest}`;
-        this.version = pulumi.output(args.version);
-        this.modelSha256 = promotion.modelSha256;
-        this.publishedVersions = promotion.history;
-        this.registerOutputs({
-            imageUri: this.imageUri,
-            imageRef: this.imageRef,
-            version: this.version,
-            modelSha256: this.modelSha256,
-            publishedVersions: this.publishedVersions,
+        this.publish({
+            imageUri: pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`,
+            imageRef: pulumi.interpolate`${args.registry.repositoryUri}@${promotion.digest}`,
+            version: pulumi.output(args.version),
+            modelSha256: promotion.modelSha256,
+            publishedVersions: promotion.history,
         });
     }
 }

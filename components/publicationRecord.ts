@@ -105,6 +105,24 @@ export interface PublicationRecordOutputs extends RecordedVersions<PublishedVers
     readonly digest: string;
 }
 
+/** What a run records: the histories with the current one's, and where refresh re-verifies them. */
+export function recorded<V extends PublishedVersion>(
+    i: Omit<RecordedVersions<V>, "history" | "histories">,
+    histories: Record<string, Readonly<Record<string, V>>>,
+    key: string,
+): RecordedVersions<V> {
+    return {
+        history: histories[key],
+        histories,
+        ...(i.recordKey ? { recordKey: i.recordKey } : {}),
+        apiUrl: i.apiUrl,
+        repositoryPath: i.repositoryPath,
+        ...(i.caCertificate ? { caCertificate: i.caCertificate } : {}),
+        ...(i.credentials ? { credentials: i.credentials } : {}),
+        ...(i.acknowledged ? { acknowledged: i.acknowledged } : {}),
+    };
+}
+
 /** `o` without `key` (a form of the state this version no longer writes). */
 export function without<T extends object>(o: T, key: keyof T): T {
     const copy = { ...o };
@@ -195,14 +213,7 @@ export async function recordPublication(
         tag: inputs.tag,
         fingerprint: inputs.fingerprint,
         digest: head.digest,
-        history: histories[key],
-        histories,
-        ...(inputs.recordKey ? { recordKey: inputs.recordKey } : {}),
-        apiUrl: inputs.apiUrl,
-        repositoryPath: inputs.repositoryPath,
-        ...(inputs.caCertificate ? { caCertificate: inputs.caCertificate } : {}),
-        ...(inputs.credentials ? { credentials: inputs.credentials } : {}),
-        ...(inputs.acknowledged ? { acknowledged: inputs.acknowledged } : {}),
+        ...recorded(inputs, histories, key),
     };
 }
 
