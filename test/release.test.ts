@@ -128,6 +128,13 @@ class RecordingWorkspace implements ReleaseWorkspace {
     }
 }
 
+/** Runs `plan` on `ws`, expects the exit code `code`; returns what it wrote. */
+async function release(plan: ReleasePlan, ws: ReleaseWorkspace, code: number) {
+    const { io, sink } = captureIO();
+    expect(await runRelease(plan, ws, sink)).toBe(code);
+    return io;
+}
+
 const publishPlan = (version = "1.2.0"): ReleasePlan => ({
     kind: "publish",
     project: "model-registry",
@@ -475,8 +482,7 @@ describe("releaseMain", () => {
 describe("runRelease: publish", () => {
     it("sets the version, runs up with streamed progress, reads the outputs and prints the table", async () => {
         const ws = new RecordingWorkspace({ dev: { "1.0.0": { digest: DIGEST_B } } });
-        const { io, sink } = captureIO();
-        expect(await runRelease(publishPlan(), ws, sink)).toBe(EXIT_OK);
+        const io = await release(publishPlan(), ws, EXIT_OK);
         expect(ws.calls).toEqual(["setVersion dev 1.2.0", "up dev", "outputs dev"]);
         expect(io.err).toBe("");
         expect(io.out).toContain("==> Setting model-registry:modelVersion = 1.2.0 in stack dev\n");
@@ -502,8 +508,7 @@ describe("runRelease: publish", () => {
     it("up failing: prints the error and the retry, exits 1, rolls nothing back", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
         ws.failures.up = new Error("docker build failed");
-        const { io, sink } = captureIO();
-        expect(await runRelease(publishPlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(publishPlan(), ws, EXIT_FAILED);
         // No outputs read, and no second setVersion (no rollback of the config).
         expect(ws.calls).toEqual(["setVersion dev 1.2.0", "up dev"]);
         expect(ws.config.dev).toBe("1.2.0");
@@ -523,8 +528,7 @@ describe("runRelease: publish", () => {
             "Updating (dev):\n  lots of progress\n",
             "error: update failed",
         );
-        const { io, sink } = captureIO();
-        expect(await runRelease(publishPlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(publishPlan(), ws, EXIT_FAILED);
         expect(io.err).toContain("failed:\n  error: update failed\n  Nothing was rolled back");
         expect(io.err).not.toContain("lots of progress");
     });
@@ -532,8 +536,7 @@ describe("runRelease: publish", () => {
     it("setVersion failing: nothing runs, exit 1", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
         ws.failures.setVersion = commandError("", "error: no stack named 'dev' found");
-        const { io, sink } = captureIO();
-        expect(await runRelease(publishPlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(publishPlan(), ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["setVersion dev 1.2.0"]);
         expect(io.err).toBe(
             "release: cannot set modelVersion in stack dev; nothing was run.\n  error: no stack named 'dev' found\n",
@@ -545,8 +548,7 @@ describe("runRelease: publish", () => {
             { dev: { "1.0.0": { digest: DIGEST_B } } },
             () => undefined,
         );
-        const { io, sink } = captureIO();
-        expect(await runRelease(publishPlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(publishPlan(), ws, EXIT_FAILED);
         expect(io.err).toMatch(
             /its published_versions output has no 1\.2\.0.*retry: npm run release -- 1\.2\.0$/m,
         );
@@ -555,13 +557,12 @@ describe("runRelease: publish", () => {
 
     it("outputs unreadable after up: says so and how to look", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
-        const { io, sink } = captureIO();
         const original = ws.outputs.bind(ws);
         ws.outputs = async (stack) => {
             if (ws.calls.includes("up dev")) throw new Error("backend unreachable");
             return original(stack);
         };
-        expect(await runRelease(publishPlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(publishPlan(), ws, EXIT_FAILED);
         expect(io.err).toContain("backend unreachable");
         expect(io.err).toContain("pulumi stack output --stack dev");
     });
@@ -569,8 +570,7 @@ describe("runRelease: publish", () => {
     it("--preview sets the version, previews and puts the version back: no up, exit 0", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
         ws.config.dev = "1.1.0";
-        const { io, sink } = captureIO();
-        expect(await runRelease({ ...publishPlan(), preview: true }, ws, sink)).toBe(EXIT_OK);
+        const io = await release({ ...publishPlan(), preview: true }, ws, EXIT_OK);
         expect(ws.calls).toEqual([
             "getVersion dev",
             "setVersion dev 1.2.0",
@@ -587,8 +587,7 @@ describe("runRelease: publish", () => {
 
     it("--preview on a stack without modelVersion leaves it unset again", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
-        const { sink } = captureIO();
-        expect(await runRelease({ ...publishPlan(), preview: true }, ws, sink)).toBe(EXIT_OK);
+        await release({ ...publishPlan(), preview: true }, ws, EXIT_OK);
         expect(ws.calls.at(-1)).toBe("restoreVersion dev (unset)");
         expect(ws.config).not.toHaveProperty("dev");
     });
@@ -597,8 +596,7 @@ describe("runRelease: publish", () => {
         const ws = new RecordingWorkspace({ dev: {} });
         ws.config.dev = "1.1.0";
         ws.failures.restoreVersion = new Error("backend unreachable");
-        const { io, sink } = captureIO();
-        expect(await runRelease({ ...publishPlan(), preview: true }, ws, sink)).toBe(EXIT_FAILED);
+        const io = await release({ ...publishPlan(), preview: true }, ws, EXIT_FAILED);
         expect(io.err).toContain("could not be put back to 1.1.0; it is 1.2.0 now.");
         expect(io.err).toContain("Fix: pulumi config set modelVersion 1.1.0 --stack dev");
     });
@@ -606,8 +604,7 @@ describe("runRelease: publish", () => {
     it("--preview failing: exit 1, nothing published", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
         ws.failures.preview = new Error("tag guard: 1.2.0 is already published with other content");
-        const { io, sink } = captureIO();
-        expect(await runRelease({ ...publishPlan(), preview: true }, ws, sink)).toBe(EXIT_FAILED);
+        const io = await release({ ...publishPlan(), preview: true }, ws, EXIT_FAILED);
         expect(io.err).toContain(
             "pulumi preview on stack dev failed; nothing was published, and modelVersion is not set again.",
         );
@@ -622,8 +619,7 @@ describe("runRelease: promote", () => {
             { dev: { "1.2.0": { digest: DIGEST_B } }, staging: {} },
             (_stack, version): string | undefined => ws.published.dev?.[version]?.digest,
         );
-        const { io, sink } = captureIO();
-        expect(await runRelease(promotePlan(), ws, sink)).toBe(EXIT_OK);
+        const io = await release(promotePlan(), ws, EXIT_OK);
         expect(ws.calls).toEqual([
             "outputs dev",
             "setVersion staging 1.2.0",
@@ -661,8 +657,7 @@ describe("runRelease: promote", () => {
                 "1.9.0": { digest: DIGEST_A },
             },
         });
-        const { io, sink } = captureIO();
-        expect(await runRelease(promotePlan("1.3.0"), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(promotePlan("1.3.0"), ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["outputs dev"]);
         expect(ws.config).toEqual({});
         expect(io.err).toBe(
@@ -674,10 +669,7 @@ describe("runRelease: promote", () => {
 
     it("names the right command when the source itself promotes (prod from staging)", async () => {
         const ws = new RecordingWorkspace({ staging: { "1.1.0": { digest: DIGEST_A } } });
-        const { io, sink } = captureIO();
-        expect(await runRelease(promotePlan("1.2.0", "staging", "prod"), ws, sink)).toBe(
-            EXIT_FAILED,
-        );
+        const io = await release(promotePlan("1.2.0", "staging", "prod"), ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["outputs staging"]);
         expect(io.err).toContain("stack staging has not published 1.2.0, so stack prod");
         expect(io.err).toContain("It has published 1.1.0.");
@@ -686,8 +678,7 @@ describe("runRelease: promote", () => {
 
     it("a source that has published nothing says so", async () => {
         const ws = new RecordingWorkspace({});
-        const { io, sink } = captureIO();
-        expect(await runRelease(promotePlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(promotePlan(), ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["outputs dev"]);
         expect(io.err).toContain(
             "It has published no versions yet (no published_versions output).",
@@ -696,15 +687,13 @@ describe("runRelease: promote", () => {
 
     it("--preview of a version the source lacks is refused the same way", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
-        const { sink } = captureIO();
-        expect(await runRelease({ ...promotePlan(), preview: true }, ws, sink)).toBe(EXIT_FAILED);
+        await release({ ...promotePlan(), preview: true }, ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["outputs dev"]);
     });
 
     it("--preview of a published version: read, set, preview; no up", async () => {
         const ws = new RecordingWorkspace({ dev: { "1.2.0": { digest: DIGEST_A } } });
-        const { sink } = captureIO();
-        expect(await runRelease({ ...promotePlan(), preview: true }, ws, sink)).toBe(EXIT_OK);
+        await release({ ...promotePlan(), preview: true }, ws, EXIT_OK);
         expect(ws.calls).toEqual([
             "outputs dev",
             "getVersion staging",
@@ -717,8 +706,7 @@ describe("runRelease: promote", () => {
     it("an unreadable source changes nothing", async () => {
         const ws = new RecordingWorkspace({});
         ws.failures.outputs = commandError("", "error: no stack named 'dev' found");
-        const { io, sink } = captureIO();
-        expect(await runRelease(promotePlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(promotePlan(), ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["outputs dev"]);
         expect(io.err).toBe(
             "release: cannot read the outputs of stack dev, the source of staging; nothing was changed.\n" +
@@ -731,8 +719,7 @@ describe("runRelease: promote", () => {
             { dev: { "1.2.0": { digest: DIGEST_A } } },
             () => DIGEST_B,
         );
-        const { io, sink } = captureIO();
-        expect(await runRelease(promotePlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(promotePlan(), ws, EXIT_FAILED);
         expect(ws.calls).toEqual([
             "outputs dev",
             "setVersion staging 1.2.0",
@@ -755,8 +742,7 @@ describe("runRelease: promote", () => {
     it("up failing on the target: retry names the target", async () => {
         const ws = new RecordingWorkspace({ dev: { "1.2.0": { digest: DIGEST_A } } });
         ws.failures.up = new Error("copy interrupted");
-        const { io, sink } = captureIO();
-        expect(await runRelease(promotePlan(), ws, sink)).toBe(EXIT_FAILED);
+        const io = await release(promotePlan(), ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["outputs dev", "setVersion staging 1.2.0", "up staging"]);
         expect(io.err).toContain(
             "Retrying is safe once the cause is fixed: npm run release -- 1.2.0 --to staging\n",
