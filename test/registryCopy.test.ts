@@ -13,9 +13,10 @@ import {
     RegistryEndpoint,
     RegistryError,
     authorizedRequest,
+    getManifest,
     headManifest,
 } from "../lib/oci/client";
-import { CopyProgress, CopyResult, copyImage, resolveSource } from "../lib/oci/copy";
+import { CopyProgress, CopyResult, copyImage } from "../lib/oci/copy";
 import {
     BuiltImage,
     copyInChildProcess,
@@ -481,8 +482,8 @@ describe("inputs and sources it refuses", () => {
             kind: "invalid",
             message: `registry ${plain.host}, repository dev/model: 9.9.9 does not exist, so there is nothing to copy`,
         });
-        expect(await resolveSource(dev, "9.9.9")).toBeUndefined();
-        expect((await resolveSource(dev, "1.0.0"))?.digest).toBe(image.digest);
+        expect(await getManifest(dev, "9.9.9")).toBeUndefined();
+        expect((await getManifest(dev, "1.0.0"))?.digest).toBe(image.digest);
     });
 });
 

@@ -19,24 +19,19 @@
  */
 import { createHash } from "crypto";
 import {
-    BodyStream,
-    Manifest,
-    RegistryEndpoint,
-    RegistryError,
     RegistrySession,
-    SessionAnswer,
-    checkReference,
     closeSession,
+    findChild,
     findManifest,
-    getManifest,
     openSession,
     platformDigest,
-    registryError,
     sessionRequest,
-    shown,
     sessionStream,
-    unexpectedAnswer,
 } from "./client";
+import { RegistryEndpoint, checkReference, isDigest } from "./endpoint";
+import { RegistryError, registryError, shown } from "./errors";
+import { Answer, BodyStream, headerOf, unexpected } from "./http";
+import { Manifest, isIndex, manifestJson } from "./manifests";
 
 /** One blob's progress, for a caller that logs large transfers. */
 export interface CopyProgress {
@@ -80,14 +75,6 @@ export interface CopyResult {
     readonly blobsMounted: number;
 }
 
-/** The exact manifest behind `reference` in the source; `undefined` when it is absent. */
-export async function resolveSource(
-    source: RegistryEndpoint,
-    reference: string,
-): Promise<Manifest | undefined> {
-    return getManifest(source, reference);
-}
-
 interface Descriptor {
     readonly digest: string;
     readonly size: number;
@@ -110,10 +97,6 @@ interface Copy {
     blobsMounted: number;
 }
 
-const INDEX_TYPES = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
 const SCHEMA1_TYPES = [
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
     "application/vnd.docker.distribution.manifest.v1+json",
@@ -161,24 +144,18 @@ export async function copyImage(
             );
         }
         started = true;
-        let image = await findManifest(src, sourceReference, true);
+        const image = await findManifest(src, sourceReference, true);
         if (!image?.body) {
             throw registryError(
                 `${src.name}: ${sourceReference} does not exist, so there is nothing to copy`,
                 "invalid",
             );
         }
+        let top: Manifest = { digest: image.digest, mediaType: image.mediaType, body: image.body };
         if (options.platform !== undefined) {
-            const child = platformDigest(src, { ...image, body: image.body }, options.platform);
-            image = await findManifest(src, child, true);
-            if (!image?.body) {
-                throw registryError(
-                    `${src.name}: the index ${sourceReference} names ${child}, which the registry does not have`,
-                    "protocol",
-                );
-            }
+            const child = platformDigest(src, top, options.platform);
+            top = await findChild(src, sourceReference, child);
         }
-        const top = { digest: image.digest, mediaType: image.mediaType, body: image.body };
         copy = {
             source: src,
             destination: dst,
@@ -273,13 +250,9 @@ async function tagNames(copy: Copy, tag: string, digest: string): Promise<boolea
  * Copies what a manifest needs before the registry accepts it: an index's children (each with
  * its blobs, each put by digest) or an image's blobs.
  */
-async function copyContent(
-    copy: Copy,
-    manifest: { digest: string; mediaType: string; body: Buffer },
-    depth: number,
-): Promise<void> {
+async function copyContent(copy: Copy, manifest: Manifest, depth: number): Promise<void> {
     const { source } = copy;
-    const json = parseManifest(source, manifest);
+    const json = manifestJson(source, manifest);
     if (SCHEMA1_TYPES.includes(manifest.mediaType) || json.schemaVersion === 1) {
         throw registryError(
             `${source.name}: ${manifest.digest} is a Docker schema 1 manifest, which registries no longer ` +
@@ -287,7 +260,7 @@ async function copyContent(
             "invalid",
         );
     }
-    if (INDEX_TYPES.includes(manifest.mediaType) || (json.manifests && !json.config)) {
+    if (isIndex(manifest.mediaType, json)) {
         if (depth >= MAX_DEPTH) {
             throw registryError(
                 `${source.name}: ${manifest.digest} nests indexes more than ${MAX_DEPTH} deep`,
@@ -296,14 +269,7 @@ async function copyContent(
         }
         for (const child of descriptors(source, manifest.digest, json.manifests)) {
             if (copy.done.has(child.digest)) continue;
-            const found = await findManifest(source, child.digest, true);
-            if (!found?.body) {
-                throw registryError(
-                    `${source.name}: the index ${manifest.digest} names ${child.digest}, which the registry does not have`,
-                    "protocol",
-                );
-            }
-            const content = { ...found, body: found.body };
+            const content = await findChild(source, manifest.digest, child.digest);
             await copyContent(copy, content, depth + 1);
             await putManifest(copy, content, child.digest);
             copy.done.add(child.digest);
@@ -319,11 +285,7 @@ async function copyContent(
 }
 
 /** Puts a manifest's exact bytes under `reference` (a tag or its digest) with its media type. */
-async function putManifest(
-    copy: Copy,
-    manifest: { digest: string; mediaType: string; body: Buffer },
-    reference: string,
-): Promise<void> {
+async function putManifest(copy: Copy, manifest: Manifest, reference: string): Promise<void> {
     const { destination } = copy;
     const put = await sessionRequest(
         destination,
@@ -332,8 +294,8 @@ async function putManifest(
         { "Content-Type": manifest.mediaType },
         manifest.body,
     );
-    if (put.status !== 201 && put.status !== 200) throw unexpectedAnswer(destination, put, "201");
-    const stored = put ? header(put, "docker-content-digest") : undefined;
+    if (put.status !== 201 && put.status !== 200) throw unexpected(destination, put, "201");
+    const stored = headerOf(put.headers, "docker-content-digest");
     if (stored !== undefined && stored !== manifest.digest) {
         throw registryError(
             `${destination.name}: the registry stored the manifest ${manifest.digest} as ${shown(stored, 140)}: it changed the bytes`,
@@ -341,27 +303,6 @@ async function putManifest(
         );
     }
     copy.manifests++;
-}
-
-interface ManifestJson {
-    readonly schemaVersion?: unknown;
-    readonly manifests?: unknown;
-    readonly config?: unknown;
-    readonly layers?: unknown;
-    readonly blobs?: unknown;
-}
-
-function parseManifest(source: RegistrySession, manifest: Manifest): ManifestJson {
-    try {
-        const json = JSON.parse(manifest.body.toString("utf8")) as unknown;
-        if (json && typeof json === "object" && !Array.isArray(json)) return json as ManifestJson;
-    } catch {
-        // reported below
-    }
-    throw registryError(
-        `${source.name}: the manifest ${manifest.digest} is not a JSON object`,
-        "protocol",
-    );
 }
 
 /**
@@ -386,7 +327,7 @@ function descriptors(source: RegistrySession, owner: string, field: unknown): De
         if (foreign) continue;
         const valid =
             typeof d.digest === "string" &&
-            /^(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/.test(d.digest) &&
+            isDigest(d.digest) &&
             Number.isSafeInteger(d.size) &&
             (d.size as number) >= 0;
         if (!valid) {
@@ -398,11 +339,6 @@ function descriptors(source: RegistrySession, owner: string, field: unknown): De
         found.push({ digest: d.digest as string, size: d.size as number });
     }
     return found;
-}
-
-function header(answer: SessionAnswer, name: string): string | undefined {
-    const v = answer.headers[name];
-    return Array.isArray(v) ? v[0] : v;
 }
 
 /**
@@ -469,13 +405,13 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
         onProgress({ digest, phase: "skipped", bytes: size, total: size });
         return;
     }
-    if (head.status !== 404) throw unexpectedAnswer(destination, head, "200 or 404");
+    if (head.status !== 404) throw unexpected(destination, head, "200 or 404");
 
     let location: URL | undefined;
     if (copy.mount) {
         const from = source.endpoint.repository;
         const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
-        let res: SessionAnswer | undefined;
+        let res: Answer | undefined;
         try {
             res = await sessionRequest(destination, "POST", `${uploads}${query}`, {});
         } catch (e) {
@@ -493,7 +429,7 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
     }
     if (!location) {
         const res = await sessionRequest(destination, "POST", uploads, {});
-        if (res.status !== 202) throw unexpectedAnswer(destination, res, "202 with a Location");
+        if (res.status !== 202) throw unexpected(destination, res, "202 with a Location");
         location = uploadLocation(destination, res);
     }
 
@@ -501,7 +437,7 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
     if (size > 0) location = await sendBlob(copy, blob, location);
     const commit = new URL(location.href);
     commit.search = `${commit.search ? `${commit.search}&` : "?"}digest=${encodeURIComponent(digest)}`;
-    let put: SessionAnswer | undefined;
+    let put: Answer | undefined;
     let failure: unknown;
     try {
         put = await sessionRequest(destination, "PUT", commit, {});
@@ -519,11 +455,11 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
         ).catch(() => undefined);
         if (check?.status !== 200) {
             if (failure) throw failure;
-            throw unexpectedAnswer(destination, put as SessionAnswer, "201");
+            throw unexpected(destination, put as Answer, "201");
         }
         put = undefined;
     }
-    const stored = put ? header(put, "docker-content-digest") : undefined;
+    const stored = put ? headerOf(put.headers, "docker-content-digest") : undefined;
     if (stored !== undefined && stored !== digest) {
         throw registryError(
             `${destination.name}: the registry committed the blob ${digest} as ${shown(stored, 140)}`,
@@ -536,8 +472,8 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
 }
 
 /** Where an upload goes on: the Location of a 202 (or 201), relative or absolute, query kept. */
-function uploadLocation(destination: RegistrySession, res: SessionAnswer): URL {
-    const location = header(res, "location");
+function uploadLocation(destination: RegistrySession, res: Answer): URL {
+    const location = headerOf(res.headers, "location");
     try {
         if (location) return new URL(location, res.url);
     } catch {
@@ -568,9 +504,9 @@ async function sendBlob(copy: Copy, blob: Descriptor, location: URL): Promise<UR
     const stream: BodyStream | undefined = download.stream;
     if (download.status !== 200 || !stream) {
         stream?.destroy();
-        throw unexpectedAnswer(source, download, "200");
+        throw unexpected(source, download, "200");
     }
-    const length = header(download, "content-length");
+    const length = headerOf(download.headers, "content-length");
     if (length !== undefined && Number(length) !== size) {
         stream.destroy();
         throw registryError(
@@ -624,7 +560,7 @@ async function sendBlob(copy: Copy, blob: Descriptor, location: URL): Promise<UR
             throw e;
         }
     }
-    let patch: SessionAnswer;
+    let patch: Answer;
     try {
         patch = await sessionStream(
             destination,
@@ -641,7 +577,7 @@ async function sendBlob(copy: Copy, blob: Descriptor, location: URL): Promise<UR
     if (failure) throw failure;
     // The spec says 202; ECR answers 201.
     if (patch.status !== 202 && patch.status !== 201) {
-        throw unexpectedAnswer(destination, patch, "202 (or 201)");
+        throw unexpected(destination, patch, "202 (or 201)");
     }
-    return header(patch, "location") ? uploadLocation(destination, patch) : location;
+    return headerOf(patch.headers, "location") ? uploadLocation(destination, patch) : location;
 }
