@@ -1,0 +1,88 @@
+/**
+ * The one message a refused config becomes: each problem with its key, the value (credentials
+ * and secrets masked) and the command that fixes it.
+ */
+import { Problem } from "../lib/validation";
+import { withoutCredentials } from "../lib/oci/errors";
+import { CONFIG_KEYS, ConfigKey, KeySpec, SECRET_KEYS, StackName } from "./keys";
+
+export interface ConfigProblem extends Problem {
+    /** The key as written in the stack's config (an unknown key is reported as it is spelt). */
+    readonly key: string;
+    /** The value as the user wrote it; undefined when the key is not set. */
+    readonly value: string | undefined;
+    /** Replaces `= "<value>"` / `is not set` after the key (an unknown key's value is not read). */
+    readonly shown?: string;
+    /** The whole fix, when it is not one `pulumi config set` of the key (several commands, `rm`). */
+    readonly fix?: string;
+}
+
+/** Shell-quotes a value for a copy-pasteable fix, when it needs it. */
+export function shellWord(value: string): string {
+    return /^[A-Za-z0-9._:/@=+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The default as the fix names it: `model`, `empty`, `["Linux"]`. */
+function describeDefault(value: string | boolean | number | readonly string[]): string {
+    if (Array.isArray(value)) return JSON.stringify(value);
+    return value === "" ? "empty" : String(value);
+}
+
+/**
+ * The command that fixes a problem: the problem's own when it has one; else `pulumi config set`
+ * with the value derived from the bad one; else, with no value to derive, `set` with a
+ * placeholder, and `rm` for a key that has a default. Never a fixed example value.
+ */
+function fixFor(p: ConfigProblem): string {
+    if (p.fix !== undefined) return p.fix;
+    const spec: KeySpec = CONFIG_KEYS[p.key as ConfigKey];
+    const secret = SECRET_KEYS.has(p.key as ConfigKey) ? "--secret " : "";
+    const value = p.suggestion !== undefined ? shellWord(p.suggestion) : spec.placeholder;
+    if (spec.kind === "array") {
+        if (p.index !== undefined || p.suggestion !== undefined) {
+            return `pulumi config set --path '${p.key}[${p.index ?? 0}]' ${value}`;
+        }
+        return `pulumi config rm ${p.key} (the default: ${describeDefault(spec.default ?? [])}), or set its items: pulumi config set --path '${p.key}[<index>]' ${spec.placeholder}`;
+    }
+    const set = `pulumi config set ${secret}${p.key} ${value}`;
+    if (p.suggestion === undefined && p.value !== undefined && spec.default !== undefined) {
+        return `${set}, or pulumi config rm ${p.key} for the default (${describeDefault(spec.default)})`;
+    }
+    return set;
+}
+
+export function formatProblems(
+    problems: readonly ConfigProblem[],
+    ctx: StackName,
+    secretValues: ReadonlySet<string>,
+): string {
+    const lines = problems.map((problem) => {
+        // A value set with --secret is never shown, nor a fix derived from it; credentials typed
+        // into a URL are masked in the value and in the fix.
+        const secret = secretValues.has(problem.key) && problem.value !== undefined;
+        const p: ConfigProblem = secret
+            ? { ...problem, value: undefined, suggestion: undefined, shown: "is set (a secret)" }
+            : {
+                  ...problem,
+                  value:
+                      problem.value === undefined ? undefined : withoutCredentials(problem.value),
+                  suggestion:
+                      problem.suggestion === undefined
+                          ? undefined
+                          : withoutCredentials(problem.suggestion),
+              };
+        const shown =
+            p.shown ??
+            (p.value === undefined
+                ? "is not set"
+                : `= ${JSON.stringify(p.value.length > 80 ? `${p.value.slice(0, 77)}...` : p.value)}`);
+        const where = p.index !== undefined ? ` (item ${p.index})` : "";
+        const reason = /[.?!]$/.test(p.reason) ? p.reason : `${p.reason}.`;
+        return `  - ${ctx.project}:${p.key}${where} ${shown}: ${reason}\n    Fix: ${fixFor(p)}`;
+    });
+    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+    return (
+        `Invalid configuration for stack "${ctx.stack}" (${count}); nothing was created or pushed.\n` +
+        lines.join("\n")
+    );
+}
