@@ -74,11 +74,11 @@ const OPTIONS = {
 } as const;
 
 /** The command line that does what was asked, with `<placeholders>` where nothing is known. */
-function commandLine(args: {
+export function commandLine(args: {
     version: string;
     to: string;
-    from: string | undefined;
-    preview: boolean;
+    from?: string;
+    preview?: boolean;
 }): string {
     return (
         `npm run release -- ${args.version}` +
@@ -128,7 +128,6 @@ export function parseReleaseCommand(argv: readonly string[], projectDir: string)
         }
     }
 
-    // The version.
     const version = positionals[0];
     fixed.version = version ?? "<version>";
     if (version === undefined) {
@@ -153,6 +152,7 @@ export function parseReleaseCommand(argv: readonly string[], projectDir: string)
 
     // The target stack, and from its stack file, the source of a promotion.
     let source: string | undefined;
+    const file = stackFileName(projectDir, to);
     const targetProblem = checkStackName("--to", to, stacks);
     if (targetProblem) {
         fixed.to = targetProblem.correction ?? "<stack>";
@@ -160,12 +160,9 @@ export function parseReleaseCommand(argv: readonly string[], projectDir: string)
             text: targetProblem.text,
             fix: () =>
                 `${command()}${targetProblem.correction ? "" : ` (stacks: ${stacks.join(", ") || "none"})`}` +
-                (targetProblem.create
-                    ? `, or create the stack and its Pulumi.${to}.yaml first`
-                    : ""),
+                (targetProblem.create ? `, or create the stack and its ${file} first` : ""),
         });
     } else {
-        const file = stackFileName(projectDir, to);
         const promoteFrom = readPromoteFrom(projectDir, to, project);
         if (typeof promoteFrom !== "string") {
             problems.push({ text: `${file}: ${promoteFrom.problem}`, fix: promoteFrom.fix });

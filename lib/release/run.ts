@@ -3,7 +3,7 @@
  * what it prints (progress, the final table, each failure with its fix).
  */
 import * as semver from "semver";
-import { DEFAULT_STACK, EXIT_FAILED, EXIT_OK, ReleasePlan } from "./command";
+import { EXIT_FAILED, EXIT_OK, ReleasePlan, commandLine } from "./command";
 import { STACK_NAME } from "../stackFiles";
 
 /** What the release command needs from Pulumi, one stack at a time. */
@@ -28,19 +28,14 @@ export interface ReleaseIO {
     stderr(text: string): void;
 }
 
-/** One version as a stack recorded it in `published_versions`. */
-interface Published {
-    readonly digest: string;
-}
-
-/** The `published_versions` output: version -> { digest } (entries without a digest dropped). */
-function publishedVersionsOf(outputs: Record<string, unknown>): Record<string, Published> {
+/** The `published_versions` output: version -> digest (entries without a digest dropped). */
+function publishedDigests(outputs: Record<string, unknown>): Record<string, string> {
     const history = outputs.published_versions;
-    const result: Record<string, Published> = {};
+    const result: Record<string, string> = {};
     if (typeof history !== "object" || history === null) return result;
     for (const [version, entry] of Object.entries(history)) {
         const digest = (entry as { digest?: unknown } | null)?.digest;
-        if (typeof digest === "string" && digest !== "") result[version] = { digest };
+        if (typeof digest === "string" && digest !== "") result[version] = digest;
     }
     return result;
 }
@@ -58,6 +53,22 @@ interface ReleaseRow {
     readonly version: string;
     readonly digest: string;
     readonly imageRef: string;
+}
+
+/**
+ * The stack's row for `version` from its outputs, the image as `<repository_uri>@<digest>` (the
+ * digest alone without a repository_uri output); undefined when it has not published `version`.
+ */
+function rowOf(
+    stack: string,
+    version: string,
+    outputs: Record<string, unknown>,
+): ReleaseRow | undefined {
+    const digest = publishedDigests(outputs)[version];
+    if (digest === undefined) return undefined;
+    const uri = outputs.repository_uri;
+    const imageRef = typeof uri === "string" && uri !== "" ? `${uri}@${digest}` : digest;
+    return { stack, version, digest, imageRef };
 }
 
 /** The rows as a table with aligned columns (no trailing spaces), ending with a line end. */
@@ -122,7 +133,7 @@ export async function runRelease(
         io.stderr(`release: ${text}\n`);
         return EXIT_FAILED;
     };
-    const again = `npm run release -- ${version}${target === DEFAULT_STACK ? "" : ` --to ${target}`}`;
+    const again = commandLine({ version, to: target });
 
     let sourceRow: ReleaseRow | undefined;
     if (plan.kind === "promote") {
@@ -137,16 +148,15 @@ export async function runRelease(
                     `changed.\n${indent(describeError(e))}`,
             );
         }
-        const published = publishedVersionsOf(outputs);
-        const entry = published[version];
-        if (!entry) {
-            const versions = Object.keys(published).sort(byVersion);
+        sourceRow = rowOf(source, version, outputs);
+        if (!sourceRow) {
+            const versions = Object.keys(publishedDigests(outputs)).sort(byVersion);
             const has =
                 versions.length > 0
                     ? `it has published ${versions.join(", ")}`
                     : "it has published no versions yet (no published_versions output)";
             const publishThere = STACK_NAME.test(source)
-                ? `npm run release -- ${version}${source === DEFAULT_STACK ? "" : ` --to ${source}`}`
+                ? commandLine({ version, to: source })
                 : `publish ${version} in stack ${source}`;
             return fail(
                 `stack ${source} has not published ${version}, so stack ${target} (which promotes ` +
@@ -154,13 +164,7 @@ export async function runRelease(
                     `  Fix: ${publishThere} first, or release a version ${source} has published.`,
             );
         }
-        sourceRow = {
-            stack: source,
-            version,
-            digest: entry.digest,
-            imageRef: imageRefOf(outputs, entry.digest),
-        };
-        say(`    ${source} published ${version} as ${entry.digest}`);
+        say(`    ${source} published ${version} as ${sourceRow.digest}`);
     }
 
     // A preview publishes nothing, so it leaves the stack file as it found it.
@@ -243,26 +247,20 @@ export async function runRelease(
                 `${indent(describeError(e))}\n  Check them with: pulumi stack output --stack ${target}`,
         );
     }
-    const recorded = publishedVersionsOf(outputs)[version];
-    if (!recorded) {
+    const targetRow = rowOf(target, version, outputs);
+    if (!targetRow) {
         return fail(
             `pulumi up on stack ${target} finished, but its published_versions output has no ` +
                 `${version}, so the release cannot be confirmed. Check: pulumi stack output ` +
                 `published_versions --stack ${target}; then retry: ${again}`,
         );
     }
-    const targetRow: ReleaseRow = {
-        stack: target,
-        version,
-        digest: recorded.digest,
-        imageRef: imageRefOf(outputs, recorded.digest),
-    };
     const rows = sourceRow ? [sourceRow, targetRow] : [targetRow];
 
-    if (sourceRow && recorded.digest !== sourceRow.digest) {
+    if (sourceRow && targetRow.digest !== sourceRow.digest) {
         io.stdout(`\n${formatTable(rows)}`);
         return fail(
-            `stack ${target} recorded ${version} as ${recorded.digest}, but stack ${sourceRow.stack} ` +
+            `stack ${target} recorded ${version} as ${targetRow.digest}, but stack ${sourceRow.stack} ` +
                 `published it as ${sourceRow.digest}: ${target} does not hold ${sourceRow.stack}'s ` +
                 `image. Do not deploy ${target}'s ${version}.\n  Fix: compare ${targetRow.imageRef} ` +
                 `and ${sourceRow.imageRef} to find out which is right; a published version never ` +
@@ -276,12 +274,6 @@ export async function runRelease(
     );
     io.stdout(formatTable(rows));
     return EXIT_OK;
-}
-
-/** `<repository_uri>@<digest>`; the digest alone when the stack has no repository_uri output. */
-function imageRefOf(outputs: Record<string, unknown>, digest: string): string {
-    const uri = outputs.repository_uri;
-    return typeof uri === "string" && uri !== "" ? `${uri}@${digest}` : digest;
 }
 
 function capitalize(text: string): string {
