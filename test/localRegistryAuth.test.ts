@@ -10,6 +10,9 @@ import { ChildProcess, execFile, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as c from "../components";
+import { registryLoginProvider } from "../components/registryLogin";
 import {
     serializeProviderAsPulumiUp,
     startDynamicProviderHost,
@@ -19,7 +22,6 @@ import { freePort, requireRegistryBinary } from "./support/registry";
 
 jest.setTimeout(60_000);
 
-type Pulumi = typeof import("@pulumi/pulumi");
 const LOGIN = "pulumi-nodejs:dynamic/model-registry:RegistryLogin";
 const CONTAINER = "docker:index/container:Container";
 const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
@@ -38,9 +40,6 @@ interface Registered {
  * inputs.
  */
 async function registerLocal(registryUrl?: string) {
-    jest.resetModules();
-    const pulumi: Pulumi = await import("@pulumi/pulumi");
-    const { registryLoginProvider } = await import("../components/registryLogin");
     const registered: Registered[] = [];
     await pulumi.runtime.setMocks(
         {
@@ -62,7 +61,6 @@ async function registerLocal(registryUrl?: string) {
         false,
         "organization",
     );
-    const c = await import("../components");
     const local = new c.LocalModelRegistry("model", {
         repositoryName: "model-registry-local",
         registryUrl,
