@@ -32,10 +32,6 @@ export class LocalReleaseWorkspace implements ReleaseWorkspace {
         return [path.join(this.workDir, "policy")];
     }
 
-    private async stack(name: string): Promise<Stack> {
-        return Stack.select(name, await this.local());
-    }
-
     async outputs(stack: string): Promise<Record<string, unknown>> {
         const outputs = await (await this.local()).stackOutputs(stack);
         return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value as unknown]));
@@ -56,9 +52,8 @@ export class LocalReleaseWorkspace implements ReleaseWorkspace {
     }
 
     async restoreVersion(stack: string, previous: string | undefined): Promise<void> {
-        const ws = await this.local();
-        if (previous === undefined) await ws.removeConfig(stack, this.versionKey());
-        else await ws.setConfig(stack, this.versionKey(), { value: previous });
+        if (previous !== undefined) return this.setVersion(stack, previous);
+        await (await this.local()).removeConfig(stack, this.versionKey());
     }
 
     private versionKey(): string {
@@ -74,7 +69,7 @@ export class LocalReleaseWorkspace implements ReleaseWorkspace {
         const ws = await this.local();
         const before = (await ws.stack().catch(() => undefined))?.name;
         try {
-            return await run(await this.stack(stack));
+            return await run(await Stack.select(stack, ws));
         } finally {
             if (before && before !== stack) await ws.selectStack(before);
         }
