@@ -3,7 +3,6 @@ import * as YAML from "yaml";
 import { CONFIG_KEYS, ConfigKey, readConfig } from "../config";
 import { stackFile } from "./support/program";
 import { programConfig } from "./support/pulumiCli";
-import { stackFileProblems } from "../scripts/projectRules";
 
 interface Declaration {
     type: string;
@@ -56,28 +55,6 @@ describe("stack files", () => {
             "Pulumi.local.yaml",
             "Pulumi.prod.yaml",
             "Pulumi.staging.yaml",
-        ]);
-    });
-
-    it.each(stacks)("%s holds only values, each key namespaced and declared", (file) => {
-        expect(stackFileProblems(file, YAML.parse(fs.readFileSync(file, "utf8")), project)).toEqual(
-            [],
-        );
-    });
-
-    it("the stack-file rules catch a schema, an undeclared key and a stray top-level key", () => {
-        const doc = {
-            config: {
-                "model-registry:modelVersion": { type: "string" },
-                "model-registry:nope": "1",
-                "aws:region": "us-east-1",
-            },
-            extra: true,
-        };
-        expect(stackFileProblems("Pulumi.x.yaml", doc, project)).toEqual([
-            'Pulumi.x.yaml: unexpected top-level key "extra"',
-            'Pulumi.x.yaml: "model-registry:modelVersion" holds a schema (type/default/...); stack files hold values only',
-            'Pulumi.x.yaml: "model-registry:nope" is not declared in Pulumi.yaml\'s config',
         ]);
     });
 
