@@ -23,7 +23,7 @@ import { isLoopbackHost } from "./proxy";
  * `registry/2.0` if it sends Docker-Distribution-API-Version). Learns the auth challenge on the
  * way; with credentials, prepares the Authorization for the requests that follow.
  */
-export async function confirmRegistry(op: Operation, action = "pull"): Promise<void> {
+export async function confirmRegistry(op: Operation): Promise<void> {
     if (op.confirmed) return;
     const url = registryUrl(op, "/v2/");
     const headers: Record<string, string> = op.authorization
@@ -48,7 +48,7 @@ export async function confirmRegistry(op: Operation, action = "pull"): Promise<v
     if (!credentials || op.authorization) return;
     if (res.status === 401) {
         checkOwnChallenge(op, res);
-        op.authorization = await authorize(op, res, action);
+        op.authorization = await authorize(op, res);
     } else if (op.base.protocol === "https:") {
         // The API root is open, but repositories may not be: over TLS, to the registry's own
         // origin, the credentials can go along with every request.
@@ -66,10 +66,9 @@ export async function authorized(
     method: string,
     path: string | URL,
     headers: Record<string, string>,
-    action: string,
     opts: Exchange,
 ): Promise<Answer> {
-    if (op.endpoint.credentials && !op.confirmed) await confirmRegistry(op, action);
+    if (op.endpoint.credentials && !op.confirmed) await confirmRegistry(op);
     const url = typeof path === "string" ? registryUrl(op, path) : path;
     const ours = url.origin === op.base.origin;
     const withAuth = () =>
@@ -81,7 +80,7 @@ export async function authorized(
     let res = await exchange(op, method, url, withAuth(), opts);
     if (res.status === 401) checkOwnChallenge(op, res);
     if (res.status === 401 && ours && repeatable && (!sent || expired)) {
-        op.authorization = await authorize(op, res, action);
+        op.authorization = await authorize(op, res);
         res = await exchange(op, method, url, withAuth(), opts);
     }
     if (res.status === 401 || (res.status === 403 && op.authorization)) {
@@ -108,11 +107,10 @@ function checkOwnChallenge(op: Operation, res: Answer): void {
 }
 
 /** The Authorization header that answers the challenge of a 401 from the registry's origin. */
-async function authorize(op: Operation, res: Answer, action: string): Promise<string> {
+async function authorize(op: Operation, res: Answer): Promise<string> {
     const header = headerOf(res.headers, "www-authenticate") ?? "";
     const challenge = parseChallenge(header);
-    if (challenge?.scheme === "bearer")
-        return `Bearer ${await fetchToken(op, challenge.params, action)}`;
+    if (challenge?.scheme === "bearer") return `Bearer ${await fetchToken(op, challenge.params)}`;
     if (challenge?.scheme === "basic") {
         if (!op.endpoint.credentials) {
             throw registryError(
@@ -180,7 +178,6 @@ export function parseChallenge(header: string): Challenge | undefined {
 async function fetchToken(
     op: Operation,
     params: Readonly<Record<string, string>>,
-    action: string,
 ): Promise<string> {
     if (!params.realm) {
         throw registryError(`${op.name}: Bearer challenge without a realm`, "auth");
@@ -217,7 +214,7 @@ async function fetchToken(
     if (params.service) url.searchParams.set("service", params.service);
     // Ask for the repository scope this request needs, as Docker's client does, plus the
     // challenge's own scope when it names another (the token spec allows several).
-    const needed = `repository:${op.endpoint.repository}:${action}`;
+    const needed = `repository:${op.endpoint.repository}:${op.action}`;
     url.searchParams.append("scope", needed);
     if (params.scope && params.scope !== needed) url.searchParams.append("scope", params.scope);
     for (const scope of op.scopes) {

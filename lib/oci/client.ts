@@ -168,10 +168,10 @@ export async function authorizedRequest(
     action: "pull" | "push,pull",
     body?: Buffer,
 ): Promise<Response> {
-    const op = startOperation(endpoint);
+    const op = startOperation(endpoint, { scopes: [], action });
     try {
-        const res = await authorized(op, method, path, headers, action, {
-            maxBytes: endpoint.maxManifestBytes ?? 4 * 1024 * 1024,
+        const res = await authorized(op, method, path, headers, {
+            maxBytes: op.maxManifestBytes,
             body,
         });
         return { status: res.status, headers: res.headers, body: res.body };
@@ -294,8 +294,11 @@ export async function sessionRequest(
     body?: Buffer,
 ): Promise<Answer> {
     const op = step(session);
-    const maxBytes = op.endpoint.maxManifestBytes ?? 4 * 1024 * 1024;
-    return authorized(op, method, target, headers, op.action, { maxBytes, body, renew: true });
+    return authorized(op, method, target, headers, {
+        maxBytes: op.maxManifestBytes,
+        body,
+        renew: true,
+    });
 }
 
 /**
@@ -313,7 +316,7 @@ export async function sessionStream(
     upload?: AsyncIterable<Buffer>,
 ): Promise<Answer> {
     const op = step(session);
-    return authorized(op, method, target, headers, op.action, {
+    return authorized(op, method, target, headers, {
         maxBytes: SMALL_BODY_BYTES,
         body: upload,
         stream: upload === undefined,

@@ -57,8 +57,10 @@ export interface Operation {
     readonly dispatchers: Map<string, Dispatcher>;
     /** Token scopes asked for besides this repository's (e.g. pull on a mount's source). */
     readonly scopes: readonly string[];
-    /** What a session's requests do to the repository (lookups pass their own). */
+    /** What the requests do to the repository: the scope a Bearer token is asked for. */
     readonly action: "pull" | "push,pull";
+    /** `maxManifestBytes`, with its default: 4 MiB, the ECR manifest size limit. */
+    readonly maxManifestBytes: number;
 }
 
 /**
@@ -184,6 +186,7 @@ export function startOperation(
         dispatchers: new Map(),
         scopes: session.scopes,
         action: session.action,
+        maxManifestBytes: endpoint.maxManifestBytes ?? 4 * 1024 * 1024,
     };
 }
 

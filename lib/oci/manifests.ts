@@ -38,8 +38,7 @@ export interface Found {
 /**
  * The manifest behind `reference`, or `undefined` when the registry does not have it: only after
  * both HEAD and GET answered 404 (some registries mishandle one of them) and the endpoint proved
- * to be a registry. `withBody` asks with GET first, else HEAD first. Auth asks for the
- * operation's action (`pull`, or `push,pull` for a copy's destination).
+ * to be a registry. `withBody` asks with GET first, else HEAD first.
  */
 export async function lookupManifest(
     op: Operation,
@@ -48,15 +47,15 @@ export async function lookupManifest(
 ): Promise<Found | undefined> {
     const path = `/v2/${op.endpoint.repository}/manifests/${reference}`;
     const headers = { Accept: MANIFEST_ACCEPT };
-    const opts = { maxBytes: op.endpoint.maxManifestBytes ?? 4 * 1024 * 1024 };
+    const opts = { maxBytes: op.maxManifestBytes };
     const [first, second] = withBody ? ["GET", "HEAD"] : ["HEAD", "GET"];
-    let res = await authorized(op, first, path, headers, op.action, opts);
+    let res = await authorized(op, first, path, headers, opts);
     if (res.status === 404) {
         checkNotFound(op, res);
-        res = await authorized(op, second, path, headers, op.action, opts);
+        res = await authorized(op, second, path, headers, opts);
         if (res.status === 404) {
             checkNotFound(op, res);
-            await confirmRegistry(op, op.action);
+            await confirmRegistry(op);
             return undefined;
         }
     }
@@ -64,7 +63,7 @@ export async function lookupManifest(
     const digestHeader = headerOf(res.headers, "docker-content-digest");
     if (res.method === "HEAD" && (withBody || !digestHeader || !isDigest(digestHeader))) {
         // Some registries leave the digest out of HEAD answers: fetch the manifest and hash it.
-        res = await authorized(op, "GET", path, headers, op.action, opts);
+        res = await authorized(op, "GET", path, headers, opts);
         if (res.status !== 200) throw unexpected(op, res, "200, as HEAD did");
     }
     return manifestFrom(op, reference, res);
@@ -140,7 +139,7 @@ export async function fetchBlob(
         );
     }
     const path = `/v2/${op.endpoint.repository}/blobs/${digest}`;
-    const res = await authorized(op, "GET", path, {}, "pull", { maxBytes });
+    const res = await authorized(op, "GET", path, {}, { maxBytes });
     if (res.status !== 200) throw unexpected(op, res, "200");
     const computed = digestOf(digest.split(":")[0], res.body);
     if (computed !== digest) throw digestMismatch(op, digest, computed);
