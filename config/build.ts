@@ -63,8 +63,6 @@ export function readBuild(r: ConfigReader, promoting: boolean) {
         });
     }
 
-    // One spelling per platform: linux/arm64/v8 builds, fingerprints and is looked up as
-    // linux/arm64, so respelling it never changes the content fingerprint of a version.
     const platformText = r.str("platform");
     const platform = normalizePlatform(platformText);
     const platformProblem = checkPlatform(platform);

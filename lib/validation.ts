@@ -17,8 +17,8 @@ export interface Problem {
 }
 
 /** `1 character`, `2 characters`: a count with its noun in the right number. */
-export function plural(count: number, noun: string, nouns = `${noun}s`): string {
-    return `${count} ${count === 1 ? noun : nouns}`;
+export function plural(count: number, noun: string): string {
+    return `${count} ${count === 1 ? noun : `${noun}s`}`;
 }
 
 // SemVer 2.0.0 (semver.org), without build metadata: `+` is not allowed in an OCI tag.
@@ -27,7 +27,7 @@ const SEMVER =
 const SEMVER_WITH_BUILD = /^(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)\+[0-9A-Za-z.-]+$/;
 
 /** OCI distribution spec: the longest tag a registry must accept. */
-export const MAX_TAG_LENGTH = 128;
+const MAX_TAG_LENGTH = 128;
 
 /**
  * A model version is a SemVer 2.0.0 version without build metadata, which is also a valid OCI
@@ -100,8 +100,8 @@ export function repairVersion(value: string): string | undefined {
 
 // ECR repository names (botocore model for ecr-public CreateRepository).
 const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
-export const REPOSITORY_NAME_MIN = 2;
-export const REPOSITORY_NAME_MAX = 205;
+const REPOSITORY_NAME_MIN = 2;
+const REPOSITORY_NAME_MAX = 205;
 
 /** An ECR (public or private) repository name: 2-205 characters of `a-z0-9`, separators `._-/`. */
 export function checkRepositoryName(value: string): Problem | undefined {
@@ -172,20 +172,12 @@ function repositoryNameFaults(value: string): string[] {
  * `Team/My_Model` -> `team/my_model`. Undefined when nothing valid is left.
  */
 export function suggestRepositoryName(text: string): string | undefined {
-    const name = text
-        .toLowerCase()
-        .split("/")
-        .map((part) =>
-            part
-                .replace(/[^a-z0-9._-]+/g, "-")
-                .replace(/[._-]{2,}/g, (run) => run[0])
-                .replace(/^[._-]+|[._-]+$/g, ""),
-        )
-        .filter((part) => part !== "")
-        .join("/")
-        .slice(0, REPOSITORY_NAME_MAX)
-        .replace(/[^a-z0-9]+$/, "");
-    return REPOSITORY_NAME.test(name) && name.length >= REPOSITORY_NAME_MIN ? name : undefined;
+    return repositoryNameOf(text, (part) =>
+        part
+            .replace(/[^a-z0-9._-]+/g, "-")
+            .replace(/[._-]{2,}/g, (run) => run[0])
+            .replace(/^[._-]+|[._-]+$/g, ""),
+    );
 }
 
 /**
@@ -193,10 +185,17 @@ export function suggestRepositoryName(text: string): string | undefined {
  * when nothing usable is left.
  */
 export function toRepositoryName(text: string): string | undefined {
+    return repositoryNameOf(text, (part) =>
+        part.replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, ""),
+    );
+}
+
+/** The lower-cased text's path components, each as `clean` makes it, joined into a valid name. */
+function repositoryNameOf(text: string, clean: (part: string) => string): string | undefined {
     const name = text
         .toLowerCase()
         .split("/")
-        .map((part) => part.replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, ""))
+        .map(clean)
         .filter((part) => part !== "")
         .join("/")
         .slice(0, REPOSITORY_NAME_MAX)
