@@ -216,6 +216,7 @@ describe("platform spellings", () => {
         ["LINUX/ARM64/V8", "linux/arm64"],
         ["linux/arm64/8", "linux/arm64"],
         ["i386", "linux/386"],
+        ["armhf", "linux/arm/v7"],
         ["windows/amd64", undefined],
         ["sparc", undefined],
     ])("suggests for %j: %j", (value, meant) =>
@@ -263,6 +264,11 @@ describe("checkImageReference", () => {
         ["Python:3.12", /repository path "Python" has upper-case letters/, "python:3.12"],
         ["Team/model:1", /repository path "Team\/model"/, "team/model:1"],
         ["localhost:5000/Team/M", /upper-case/, "localhost:5000/team/m"],
+        [
+            "Registry.Example.com:5000/Team/Base:1",
+            /upper-case/,
+            "Registry.Example.com:5000/team/base:1",
+        ],
         ["python:-x", /the tag "-x" is not a valid tag/, undefined],
         [`python:${"t".repeat(129)}`, /is not a valid tag/, undefined],
         ["python@sha256:abc", /the digest "sha256:abc" is not one Docker accepts/, undefined],
