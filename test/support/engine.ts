@@ -410,33 +410,12 @@ export class SimulatedStack {
             },
             acknowledged: run.acknowledged,
         };
-        const checked = await this.hosts.guard.check(this.guard?.inputs ?? {}, guardNews);
-        if (checked.failures.length > 0) {
-            throw new GuardRefused(checked.failures.map((f) => f.reason).join("\n"));
-        }
-        if (this.guard) {
-            const diff = await this.hosts.guard.diff(
-                this.guard.id,
-                this.guard.outputs,
-                checked.inputs,
-            );
-            if (diff.changes === "some") {
-                const outputs = await this.hosts.guard
-                    .update(this.guard.id, this.guard.outputs, checked.inputs)
-                    .catch((e: Error) => {
-                        throw new GuardRefused(e.message);
-                    });
-                this.guard = { id: this.guard.id, inputs: checked.inputs, outputs };
-            } else {
-                // A same step: the engine keeps the checked inputs and the old outputs.
-                this.guard = { ...this.guard, inputs: checked.inputs };
-            }
-        } else {
-            const created = await this.hosts.guard.create(checked.inputs).catch((e: Error) => {
-                throw new GuardRefused(e.message);
-            });
-            this.guard = { id: created.id, inputs: checked.inputs, outputs: created.properties };
-        }
+        this.guard = await step(
+            this.hosts.guard,
+            this.guard,
+            guardNews,
+            (m) => new GuardRefused(m),
+        );
 
         await run.beforePush?.();
         // 2. docker.Image for this version, as the engine steps it with the program's options.
@@ -473,34 +452,7 @@ export class SimulatedStack {
             repoDigest: image.repoDigest,
             acknowledged: run.acknowledged,
         };
-        const recordChecked = await this.hosts.record.check(this.record?.inputs ?? {}, recordNews);
-        if (recordChecked.failures.length > 0) {
-            throw new Error(recordChecked.failures.map((f) => f.reason).join("\n"));
-        }
-        if (this.record) {
-            const diff = await this.hosts.record.diff(
-                this.record.id,
-                this.record.outputs,
-                recordChecked.inputs,
-            );
-            if (diff.changes === "some") {
-                const outputs = await this.hosts.record.update(
-                    this.record.id,
-                    this.record.outputs,
-                    recordChecked.inputs,
-                );
-                this.record = { id: this.record.id, inputs: recordChecked.inputs, outputs };
-            } else {
-                this.record = { ...this.record, inputs: recordChecked.inputs };
-            }
-        } else {
-            const created = await this.hosts.record.create(recordChecked.inputs);
-            this.record = {
-                id: created.id,
-                inputs: recordChecked.inputs,
-                outputs: created.properties,
-            };
-        }
+        this.record = await step(this.hosts.record, this.record, recordNews, (m) => new Error(m));
         this.lastOutputs = {
             repository_uri: this.repositoryUri,
             published_versions: this.record.outputs.history as Record<string, unknown>,
