@@ -4,66 +4,26 @@
  * each run and on refresh. Runs of the guard, docker.Image (real Docker) and the record, or of the
  * promotion, as support/engine.ts drives them, against a real distribution registry.
  */
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import { authorizedRequest, headManifest } from "../lib/oci/client";
 import { ensureDockerEngine } from "./support/docker";
 import { GuardRefused, Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
+import * as flow from "./support/flow";
+import { modelContext, useFlowServices } from "./support/flow";
 import { LocalRegistry, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(240_000);
 
 let registry: LocalRegistry;
 let hosts: Hosts;
-const contexts: string[] = [];
-
-beforeAll(async () => {
-    await ensureDockerEngine();
-    registry = await startRegistry();
-    hosts = await startHosts();
+useFlowServices(async (keep) => {
+    [registry, hosts] = await Promise.all([
+        startRegistry().then(keep),
+        startHosts().then(keep),
+        ensureDockerEngine(),
+    ]);
 });
 
-afterAll(async () => {
-    await hosts?.stop();
-    await registry?.stop();
-    for (const dir of contexts) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function modelContext(model: string): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "history-ctx-"));
-    contexts.push(dir);
-    fs.writeFileSync(
-        path.join(dir, "Dockerfile"),
-        [
-            "FROM scratch",
-            "ARG MODEL_PUBLISHER",
-            "ARG MODEL_FINGERPRINT",
-            'LABEL model-registry.publisher="${MODEL_PUBLISHER}" \\',
-            '      model-registry.fingerprint="${MODEL_FINGERPRINT}"',
-            "COPY model.json /model.json",
-            "",
-        ].join("\n"),
-    );
-    fs.writeFileSync(path.join(dir, "model.json"), model);
-    return dir;
-}
-
-async function digestOf(repository: string, tag: string): Promise<string | undefined> {
-    const head = await headManifest(registry.endpoint(repository), tag);
-    return head.exists ? head.digest : undefined;
-}
-
-async function deleteTag(repository: string, tag: string): Promise<void> {
-    const res = await authorizedRequest(
-        registry.endpoint(repository),
-        "DELETE",
-        `/v2/${repository}/manifests/${await digestOf(repository, tag)}`,
-        {},
-        "push,pull",
-    );
-    if (res.status !== 202) throw new Error(`DELETE answered ${res.status}`);
-}
+const digestOf = (repository: string, tag: string) => flow.digestOf(registry, repository, tag);
+const deleteTag = (repository: string, tag: string) => flow.deleteTag(registry, repository, tag);
 
 function stackOn(repository: string): SimulatedStack {
     return new SimulatedStack(hosts, { registry, repository, publisher: "model-registry/dev" });

@@ -6,12 +6,7 @@
  * same distribution registry, reached through a TCP forwarder on another port.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as fs from "fs";
-import * as net from "net";
-import * as os from "os";
-import * as path from "path";
 import { loadConfig } from "../config";
-import { headManifest } from "../lib/oci/client";
 import { modelRegistry } from "../program";
 import { ensureDockerEngine } from "./support/docker";
 import {
@@ -22,6 +17,7 @@ import {
     imageStep,
     startHosts,
 } from "./support/engine";
+import { digestOf, modelContext, startForwarder, useFlowServices } from "./support/flow";
 import { stackFile } from "./support/program";
 import { programConfig } from "./support/pulumiCli";
 import { Recorder } from "./support/pulumiMocks";
@@ -34,52 +30,18 @@ const REPO = "address/m";
 
 let registry: LocalRegistry;
 let hosts: Hosts;
-let forwarder: net.Server;
-let context: string;
-
-beforeAll(async () => {
-    await ensureDockerEngine();
-    registry = await startRegistry();
-    hosts = await startHosts();
-    const [host, port] = registry.host.split(":");
-    forwarder = net.createServer((client) => {
-        const upstream = net.connect(Number(port), host);
-        client.pipe(upstream).pipe(client);
-        const close = () => {
-            client.destroy();
-            upstream.destroy();
-        };
-        client.on("error", close);
-        upstream.on("error", close);
-    });
-    await new Promise<void>((resolve) => forwarder.listen(0, "127.0.0.1", resolve));
-    context = fs.mkdtempSync(path.join(os.tmpdir(), "address-ctx-"));
-    fs.writeFileSync(
-        path.join(context, "Dockerfile"),
-        [
-            "FROM scratch",
-            "ARG MODEL_PUBLISHER",
-            "ARG MODEL_FINGERPRINT",
-            'LABEL model-registry.publisher="${MODEL_PUBLISHER}" \\',
-            '      model-registry.fingerprint="${MODEL_FINGERPRINT}"',
-            "COPY model.json /model.json",
-            "",
-        ].join("\n"),
-    );
-    fs.writeFileSync(path.join(context, "model.json"), '{"w":[1,2,3]}');
-});
-
-afterAll(async () => {
-    await new Promise<void>((resolve) =>
-        forwarder ? forwarder.close(() => resolve()) : resolve(),
-    );
-    await hosts?.stop();
-    await registry?.stop();
-    if (context) fs.rmSync(context, { recursive: true, force: true });
+let movedPort: number;
+useFlowServices(async (keep) => {
+    [registry, hosts] = await Promise.all([
+        startRegistry().then(keep),
+        startHosts().then(keep),
+        ensureDockerEngine(),
+    ]);
+    movedPort = keep(await startForwarder(registry)).port;
 });
 
 /** docker.Image's ignoreChanges and replaceOnChanges, as the program registers them. */
-async function programImageOptions(): Promise<ImageOptions> {
+async function registeredImageOptions(): Promise<ImageOptions> {
     const { config, secretKeys } = programConfig(stackFile("dev"), "dev");
     const recorder = await Recorder.start(pulumi, { config, secretKeys });
     const monitor = pulumi.runtime.getMonitor() as any;
@@ -100,10 +62,10 @@ async function programImageOptions(): Promise<ImageOptions> {
     return found;
 }
 
-async function tagDigest(tag: string): Promise<string | undefined> {
-    const head = await headManifest(registry.endpoint(REPO), tag);
-    return head.exists ? head.digest : undefined;
-}
+// One run of the program under mocks serves both tests that read the options.
+let imageOptions: Promise<ImageOptions> | undefined;
+const programImageOptions = () => (imageOptions ??= registeredImageOptions());
+const tagDigest = (tag: string) => digestOf(registry, REPO, tag);
 
 it("the engine model steps docker.Image with the options the program registers", async () => {
     expect(await programImageOptions()).toEqual(MODEL_IMAGE_OPTIONS);
@@ -144,19 +106,19 @@ it("a port change adopts the published tag: nothing is pushed, and image_ref fol
         recordKey: `docker-volume:model-registry-local-registry-data/${REPO}`,
         imageOptions: await programImageOptions(),
     });
+    const context = modelContext('{"w":[1,2,3]}');
     const first = await stack.up({ version: "1.0.0", context });
     expect(first.pushed).toBe(true);
     const published = await tagDigest("1.0.0");
     expect(first.imageRef).toBe(`${registry.host}/${REPO}@${published}`);
 
-    const port = (forwarder.address() as net.AddressInfo).port;
-    stack.moveTo(`127.0.0.1:${port}`, `http://127.0.0.1:${port}`);
+    stack.moveTo(`127.0.0.1:${movedPort}`, `http://127.0.0.1:${movedPort}`);
     const moved = await stack.up({ version: "1.0.0", context });
     expect(moved.pushed).toBe(false);
     expect(moved.imageCreated).toBe(true);
     expect(stack.pushes).toEqual(["1.0.0"]);
     expect(await tagDigest("1.0.0")).toBe(published);
-    expect(moved.imageRef).toBe(`127.0.0.1:${port}/${REPO}@${published}`);
+    expect(moved.imageRef).toBe(`127.0.0.1:${movedPort}/${REPO}@${published}`);
 
     // And the run after: unchanged, nothing built or pushed.
     const again = await stack.up({ version: "1.0.0", context });

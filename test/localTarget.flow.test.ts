@@ -13,6 +13,7 @@ import * as path from "path";
 import { skopeoRaw } from "./support/copyFixtures";
 import { docker, ensureDockerEngine } from "./support/docker";
 import { Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
+import { modelContext, removedAfterSuite, useFlowServices } from "./support/flow";
 import { runProgram, stackFile } from "./support/program";
 import { StackConfig } from "./support/pulumiCli";
 import { LocalRegistry, startRegistry } from "./support/registry";
@@ -25,39 +26,18 @@ const PROMOTION = "pulumi-nodejs:dynamic/model-registry:ImagePromotion";
 
 let registry: LocalRegistry;
 let hosts: Hosts;
-let context: string;
-let dockerConfig: string;
-
-beforeAll(async () => {
-    await ensureDockerEngine();
+useFlowServices(async (keep) => {
     // docker.Image logs in to the registry with the credentials the program passes it; the
     // simulated image step does the same, into a throw-away client config.
-    dockerConfig = fs.mkdtempSync(path.join(os.tmpdir(), "docker-config-"));
-    process.env.DOCKER_CONFIG = dockerConfig;
-    registry = await startRegistry({ auth: "htpasswd" });
-    hosts = await startHosts();
-    context = fs.mkdtempSync(path.join(os.tmpdir(), "local-target-"));
-    fs.writeFileSync(
-        path.join(context, "Dockerfile"),
-        [
-            "FROM scratch",
-            "ARG MODEL_PUBLISHER",
-            "ARG MODEL_FINGERPRINT",
-            'LABEL model-registry.publisher="${MODEL_PUBLISHER}" \\',
-            '      model-registry.fingerprint="${MODEL_FINGERPRINT}"',
-            "COPY model.json /model.json",
-            "",
-        ].join("\n"),
+    process.env.DOCKER_CONFIG = removedAfterSuite(
+        fs.mkdtempSync(path.join(os.tmpdir(), "docker-config-")),
     );
-    fs.writeFileSync(path.join(context, "model.json"), '{"weights": [1, 2, 3]}\n');
-});
-
-afterAll(async () => {
-    await hosts?.stop();
-    await registry?.stop();
-    if (context) fs.rmSync(context, { recursive: true, force: true });
-    if (dockerConfig) fs.rmSync(dockerConfig, { recursive: true, force: true });
-    delete process.env.DOCKER_CONFIG;
+    keep({ stop: async () => void delete process.env.DOCKER_CONFIG });
+    [registry, hosts] = await Promise.all([
+        startRegistry({ auth: "htpasswd" }).then(keep),
+        startHosts().then(keep),
+        ensureDockerEngine(),
+    ]);
 });
 
 /** The local stack file pointed at the suite's registry, as a user would configure it. */
@@ -95,6 +75,7 @@ it("publishes, retries without a push, and promotes the same digest on the local
         repository: guard.repositoryPath,
         publisher: "model-registry/local",
     });
+    const context = modelContext('{"weights": [1, 2, 3]}\n');
     const first = await stack.up({ version: "1.0.0", context });
     expect(first.pushed).toBe(true);
     const digest = first.imageRef.split("@")[1];

@@ -4,12 +4,9 @@
  * dynamic provider host, against real registries (plain for dev, Bearer for staging and prod).
  * Never skipped.
  */
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import { RegistryEndpoint, authorizedRequest, headManifest } from "../lib/oci/client";
 import { ensureDockerEngine } from "./support/docker";
 import { GuardRefused, Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
+import { deleteTag, digestOf, modelContext, useFlowServices } from "./support/flow";
 import { pushArmOnlyIndex, pushLabelledImage } from "./support/images";
 import { LocalRegistry, startRegistry, storedBlobs } from "./support/registry";
 
@@ -18,37 +15,13 @@ jest.setTimeout(180_000);
 let devRegistry: LocalRegistry;
 let releaseRegistry: LocalRegistry;
 let hosts: Hosts;
-let context: string;
-
-beforeAll(async () => {
-    await ensureDockerEngine();
-    devRegistry = await startRegistry();
-    releaseRegistry = await startRegistry({ auth: "token" });
-    hosts = await startHosts();
-    context = fs.mkdtempSync(path.join(os.tmpdir(), "promote-ctx-"));
-    fs.writeFileSync(
-        path.join(context, "Dockerfile"),
-        [
-            "FROM scratch",
-            "ARG MODEL_SHA256",
-            "ARG MODEL_PUBLISHER",
-            "ARG MODEL_FINGERPRINT",
-            'LABEL model-registry.model.sha256="${MODEL_SHA256}" \\',
-            '      model-registry.publisher="${MODEL_PUBLISHER}" \\',
-            '      model-registry.fingerprint="${MODEL_FINGERPRINT}"',
-            "COPY code.txt /code.txt",
-            "COPY model.json /model.json",
-            "",
-        ].join("\n"),
-    );
-    fs.writeFileSync(path.join(context, "code.txt"), "server code\n");
-});
-
-afterAll(async () => {
-    await hosts?.stop();
-    await devRegistry?.stop();
-    await releaseRegistry?.stop();
-    if (context) fs.rmSync(context, { recursive: true, force: true });
+useFlowServices(async (keep) => {
+    [devRegistry, releaseRegistry, hosts] = await Promise.all([
+        startRegistry().then(keep),
+        startRegistry({ auth: "token" }).then(keep),
+        startHosts().then(keep),
+        ensureDockerEngine(),
+    ]);
 });
 
 let n = 0;
@@ -77,13 +50,9 @@ function pipeline() {
     return { dev, staging, prod };
 }
 
-async function publish(dev: SimulatedStack, version: string, model: string) {
-    fs.writeFileSync(path.join(context, "model.json"), model);
-    return dev.up({ version, context });
-}
-
-const digestOf = (registry: LocalRegistry, repository: string, tag: string) =>
-    headManifest(registry.endpoint(repository), tag).then((l) => (l.exists ? l.digest : undefined));
+/** dev builds `model` with the server code beside it, in a layer of its own. */
+const publish = (dev: SimulatedStack, version: string, model: string) =>
+    dev.up({ version, context: modelContext(model, { files: { "code.txt": "server code\n" } }) });
 
 describe("dev -> staging -> prod", () => {
     it("publishes dev's exact digest in staging and prod, and the model checksum with it", async () => {
@@ -151,17 +120,6 @@ describe("dev -> staging -> prod", () => {
     });
 });
 
-async function deleteManifest(endpoint: RegistryEndpoint, digest: string): Promise<void> {
-    const res = await authorizedRequest(
-        endpoint,
-        "DELETE",
-        `/v2/${endpoint.repository}/manifests/${digest}`,
-        {},
-        "push,pull",
-    );
-    if (res.status !== 202) throw new Error(`DELETE manifest answered ${res.status}`);
-}
-
 describe("what staging takes from dev is what dev published", () => {
     it("refuses a tag pushed into dev's repository by hand: dev never published it", async () => {
         const { staging } = pipeline();
@@ -192,7 +150,8 @@ describe("what staging takes from dev is what dev published", () => {
         await publish(dev, "1.1.0", '{"w": 8}');
         await staging.up("1.0.0");
         await staging.up("1.1.0");
-        await deleteManifest(devRegistry.endpoint(`dev/m${n}`), v1.imageRef.split("@")[1]);
+        expect(await digestOf(devRegistry, `dev/m${n}`, "1.0.0")).toBe(v1.imageRef.split("@")[1]);
+        await deleteTag(devRegistry, `dev/m${n}`, "1.0.0");
         const before = storedBlobs(releaseRegistry);
         const rollback = await staging.up("1.0.0");
         expect(rollback.imageRef).toBe(`${staging.repositoryUri}@${v1.imageRef.split("@")[1]}`);

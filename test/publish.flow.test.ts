@@ -5,53 +5,29 @@
  * flow asserts each tag's digest in the registry before and after. Never skipped.
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { authorizedRequest, headManifest } from "../lib/oci/client";
 import { ensureDockerEngine } from "./support/docker";
 import { GuardRefused, Hosts, SimulatedStack, startHosts } from "./support/engine";
+import {
+    deleteTag,
+    digestOf,
+    modelContext,
+    removedAfterSuite,
+    useFlowServices,
+} from "./support/flow";
 import { LocalRegistry, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(180_000);
 
 let registry: LocalRegistry;
 let hosts: Hosts;
-const contexts: string[] = [];
-
-beforeAll(async () => {
-    await ensureDockerEngine();
-    registry = await startRegistry();
-    hosts = await startHosts();
+useFlowServices(async (keep) => {
+    [registry, hosts] = await Promise.all([
+        startRegistry().then(keep),
+        startHosts().then(keep),
+        ensureDockerEngine(),
+    ]);
 });
-
-afterAll(async () => {
-    await hosts?.stop();
-    await registry?.stop();
-    for (const dir of contexts) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-/** A small model build context: FROM scratch, the fingerprint labels, one model file. */
-function modelContext(model: string, mode = 0o644): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "model-ctx-"));
-    contexts.push(dir);
-    fs.writeFileSync(
-        path.join(dir, "Dockerfile"),
-        [
-            "FROM scratch",
-            "ARG MODEL_VERSION",
-            "ARG MODEL_PUBLISHER",
-            "ARG MODEL_FINGERPRINT",
-            'LABEL org.opencontainers.image.version="${MODEL_VERSION}" \\',
-            '      model-registry.publisher="${MODEL_PUBLISHER}" \\',
-            '      model-registry.fingerprint="${MODEL_FINGERPRINT}"',
-            "COPY model.json /model.json",
-            "",
-        ].join("\n"),
-    );
-    fs.writeFileSync(path.join(dir, "model.json"), model);
-    fs.chmodSync(path.join(dir, "model.json"), mode);
-    return dir;
-}
 
 let repoCount = 0;
 function newStack(publisher = "model-registry/dev"): SimulatedStack {
@@ -59,26 +35,9 @@ function newStack(publisher = "model-registry/dev"): SimulatedStack {
     return new SimulatedStack(hosts, { registry, repository: `flow/m${repoCount}`, publisher });
 }
 
-async function digestOfTag(stack: SimulatedStack, tag: string): Promise<string | undefined> {
-    const repository = stack.repositoryUri.slice(registry.host.length + 1);
-    const lookup = await headManifest(registry.endpoint(repository), tag);
-    return lookup.exists ? lookup.digest : undefined;
-}
-
-/** Deletes the tag's manifest, as someone with delete rights could. */
-async function deleteTag(stack: SimulatedStack, tag: string): Promise<void> {
-    const repository = stack.repositoryUri.slice(registry.host.length + 1);
-    const digest = await digestOfTag(stack, tag);
-    const res = await authorizedRequest(
-        registry.endpoint(repository),
-        "DELETE",
-        `/v2/${repository}/manifests/${digest}`,
-        {},
-        "push,pull",
-    );
-    if (res.status !== 202) throw new Error(`DELETE answered ${res.status}`);
-    expect(await digestOfTag(stack, tag)).toBeUndefined();
-}
+const repositoryOf = (stack: SimulatedStack) => stack.repositoryUri.slice(registry.host.length + 1);
+const digestOfTag = (stack: SimulatedStack, tag: string) =>
+    digestOf(registry, repositoryOf(stack), tag);
 
 describe("publishing across runs", () => {
     it("publishes a version once; an unchanged run pushes nothing and keeps the digest", async () => {
@@ -133,8 +92,11 @@ describe("publishing across runs", () => {
         await expect(
             stack.up({ version: "1.0.0", context: ctx, fault: "before-push" }),
         ).rejects.toThrow();
-        const repository = stack.repositoryUri.slice(registry.host.length + 1);
-        const theirs = await pushImage(registry.endpoint(repository), "1.0.0", "someone else");
+        const theirs = await pushImage(
+            registry.endpoint(repositoryOf(stack)),
+            "1.0.0",
+            "someone else",
+        );
 
         const retry = stack.up({ version: "1.0.0", context: ctx });
         await expect(retry).rejects.toThrow(GuardRefused);
@@ -177,7 +139,7 @@ describe("publishing across runs", () => {
 
     it("refuses the same version after a mode change (a clone under umask 002)", async () => {
         const stack = newStack();
-        const ctx = modelContext('{"w": 9}', 0o644);
+        const ctx = modelContext('{"w": 9}', { mode: 0o644 });
         await stack.up({ version: "1.0.0", context: ctx });
         const digest = await digestOfTag(stack, "1.0.0");
 
@@ -196,8 +158,11 @@ describe("publishing across runs", () => {
         const ours = await digestOfTag(stack, "1.0.0");
         // The next run verifies and remembers the digest; then someone overwrites the tag.
         await stack.up({ version: "1.0.0", context: ctx });
-        const repository = stack.repositoryUri.slice(registry.host.length + 1);
-        const theirs = await pushImage(registry.endpoint(repository), "1.0.0", "overwrite");
+        const theirs = await pushImage(
+            registry.endpoint(repositoryOf(stack)),
+            "1.0.0",
+            "overwrite",
+        );
 
         const run = stack.up({ version: "1.0.0", context: ctx });
         await expect(run).rejects.toThrow(`moved: this stack verified it as ${ours}`);
@@ -213,7 +178,7 @@ describe("publishing across runs", () => {
         // Another stack, same repository, same files: its content differs by its publisher label.
         const other = new SimulatedStack(hosts, {
             registry,
-            repository: dev.repositoryUri.slice(registry.host.length + 1),
+            repository: repositoryOf(dev),
             publisher: "model-registry/other",
         });
         await expect(other.up({ version: "2.0.0", context: ctx })).rejects.toThrow(
@@ -237,8 +202,7 @@ describe("publishing across runs", () => {
         await stack.up({ version: "1.0.0", context: ctx });
         const digest = await digestOfTag(stack, "1.0.0");
         const moved = path.join(path.dirname(ctx), `${path.basename(ctx)}-moved`);
-        fs.renameSync(ctx, moved);
-        contexts.push(moved);
+        fs.renameSync(ctx, removedAfterSuite(moved));
         await expect(stack.up({ version: "1.0.0", context: moved })).rejects.toThrow(
             "their paths or modes",
         );
@@ -251,7 +215,7 @@ describe("publishing across runs", () => {
         await stack.up({ version: "1.0.0", context: modelContext('{"w": 14}') });
         const original = stack.history["1.0.0"].digest;
         await stack.up({ version: "1.1.0", context: modelContext('{"w": 15}') });
-        await deleteTag(stack, "1.0.0");
+        await deleteTag(registry, repositoryOf(stack), "1.0.0");
 
         const rollback = stack.up({ version: "1.0.0", context: modelContext('{"w": 16}') });
         await expect(rollback).rejects.toThrow(GuardRefused);
@@ -270,7 +234,7 @@ describe("publishing across runs", () => {
         const ctx = modelContext('{"w": 17}');
         await stack.up({ version: "1.0.0", context: ctx });
         const original = stack.history["1.0.0"].digest;
-        await deleteTag(stack, "1.0.0");
+        await deleteTag(registry, repositoryOf(stack), "1.0.0");
 
         const run = stack.up({ version: "1.0.0", context: ctx });
         await expect(run).rejects.toThrow("someone deleted it outside this program");
@@ -284,7 +248,7 @@ describe("publishing across runs", () => {
         const stack = newStack();
         await stack.up({ version: "1.0.0", context: modelContext('{"w": 18}') });
         const original = stack.history["1.0.0"].digest;
-        await deleteTag(stack, "1.0.0");
+        await deleteTag(registry, repositoryOf(stack), "1.0.0");
 
         const edited = stack.up({ version: "1.0.0", context: modelContext('{"w": 19}') });
         await expect(edited).rejects.toThrow(GuardRefused);
@@ -303,8 +267,6 @@ describe("old versions re-verified on every run and on refresh", () => {
         await stack.up({ version: "1.1.0", context: v110 });
         return { stack, v110, recorded: stack.history["1.0.0"].digest };
     }
-    const repositoryOf = (stack: SimulatedStack) =>
-        stack.repositoryUri.slice(registry.host.length + 1);
 
     it("stops an unrelated bump when 1.0.0 was overwritten, naming both digests, until acknowledged", async () => {
         const { stack, recorded } = await twoVersions(20);
@@ -336,7 +298,7 @@ describe("old versions re-verified on every run and on refresh", () => {
 
     it("stops the next run, and refresh, when 1.0.0 was deleted; 'absent' acknowledges it", async () => {
         const { stack, v110: ctx, recorded } = await twoVersions(23);
-        await deleteTag(stack, "1.0.0");
+        await deleteTag(registry, repositoryOf(stack), "1.0.0");
 
         const run = stack.up({ version: "1.1.0", context: ctx });
         await expect(run).rejects.toThrow(
@@ -353,7 +315,7 @@ describe("two publishers racing on one new version", () => {
         const a = newStack("model-registry/a");
         const b = new SimulatedStack(hosts, {
             registry,
-            repository: a.repositoryUri.slice(registry.host.length + 1),
+            repository: repositoryOf(a),
             publisher: "model-registry/b",
         });
         let ours = "";

@@ -5,11 +5,10 @@
  * port change is real: the same distribution registry, reached through a TCP forwarder on another
  * port.
  */
-import * as net from "net";
 import { recordPublication } from "../components/publicationRecord";
 import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
 import { FINGERPRINT_LABEL, PUBLISHER_LABEL } from "../lib/publication/guard";
-import { authorizedRequest, headManifest } from "../lib/oci/client";
+import { deleteTag, startForwarder, useFlowServices } from "./support/flow";
 import { pushLabelledImage } from "./support/images";
 import { LocalRegistry, startRegistry } from "./support/registry";
 
@@ -21,32 +20,10 @@ const REPO = "model-registry-local";
 const KEY = `docker-volume:model-registry-local-registry-data/${REPO}`;
 
 let registry: LocalRegistry;
-let forwarder: net.Server;
 let movedPort: number;
-
-beforeAll(async () => {
-    registry = await startRegistry();
-    // The registry "moved" to another port: every connection there reaches the same registry.
-    const [host, port] = registry.host.split(":");
-    forwarder = net.createServer((client) => {
-        const upstream = net.connect(Number(port), host);
-        client.pipe(upstream).pipe(client);
-        const close = () => {
-            client.destroy();
-            upstream.destroy();
-        };
-        client.on("error", close);
-        upstream.on("error", close);
-    });
-    await new Promise<void>((resolve) => forwarder.listen(0, "127.0.0.1", resolve));
-    movedPort = (forwarder.address() as net.AddressInfo).port;
-});
-
-afterAll(async () => {
-    await new Promise<void>((resolve) =>
-        forwarder ? forwarder.close(() => resolve()) : resolve(),
-    );
-    await registry?.stop();
+useFlowServices(async (keep) => {
+    registry = keep(await startRegistry());
+    movedPort = keep(await startForwarder(registry)).port;
 });
 
 function guardInputs(port: string, recordKey: string | undefined): TagGuardInputs {
@@ -60,20 +37,6 @@ function guardInputs(port: string, recordKey: string | undefined): TagGuardInput
         publisher: PUBLISHER,
         ...(recordKey ? { recordKey } : {}),
     };
-}
-
-async function deleteTag(tag: string): Promise<void> {
-    const endpoint = registry.endpoint(REPO);
-    const head = await headManifest(endpoint, tag);
-    if (!head.exists) throw new Error(`${tag} is not there`);
-    const res = await authorizedRequest(
-        endpoint,
-        "DELETE",
-        `/v2/${REPO}/manifests/${head.digest}`,
-        {},
-        "push,pull",
-    );
-    if (res.status !== 202) throw new Error(`DELETE answered ${res.status}`);
 }
 
 it("keeps the guard's memory across a port change: a rollback to a version that vanished is refused", async () => {
@@ -106,7 +69,7 @@ it("keeps the guard's memory across a port change: a rollback to a version that 
         // by hand) and the stack rolls back to it.
         const moved = await run(bumped.state, at(String(movedPort), current));
         expect(moved.failures).toEqual([]);
-        await deleteTag(old);
+        await deleteTag(registry, REPO, old);
         const rollback = await run(moved.state, at(String(movedPort), old));
         if (key) {
             expect(Object.keys(memory(moved.state, String(movedPort))).sort()).toEqual([
