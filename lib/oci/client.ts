@@ -48,11 +48,11 @@ export type { Manifest } from "./manifests";
 export { parseChallenge } from "./auth";
 export { proxyFor } from "./proxy";
 
-export type ManifestLookup =
+type ManifestLookup =
     | { readonly exists: false }
     | { readonly exists: true; readonly digest: string; readonly mediaType: string };
 
-export interface ImageConfig {
+interface ImageConfig {
     /** Digest of the image manifest (the platform's manifest when the reference is an index). */
     readonly manifestDigest: string;
     readonly configDigest: string;
@@ -196,7 +196,7 @@ export interface RegistrySession {
     readonly name: string;
 }
 
-export interface SessionOptions {
+interface SessionOptions {
     /** What the session does to its repository: `push,pull` for a destination. Defaults to `pull`. */
     readonly action?: "pull" | "push,pull";
     /**

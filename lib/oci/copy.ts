@@ -30,7 +30,7 @@ import { Manifest, isIndex, manifestJson } from "./manifests";
 
 export type { CopyProgress } from "./blobs";
 
-export interface CopyOptions {
+interface CopyOptions {
     /** Called for each blob as it is skipped, mounted, uploaded, and while it uploads. */
     readonly onProgress?: (e: CopyProgress) => void;
     /**
