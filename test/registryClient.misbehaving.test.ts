@@ -7,10 +7,10 @@
 import * as http from "http";
 import { RegistryEndpoint, getImageConfig, getManifest, headManifest } from "../lib/oci/client";
 import { ScriptedServer, sha256, startScriptedServer } from "./support/misbehavingServers";
+import { OCI_MANIFEST, ociManifest } from "./support/registry";
 
 jest.setTimeout(30_000);
 
-const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const V2 = { "Docker-Distribution-API-Version": "registry/2.0" };
 const CREDENTIALS = { username: "publisher", password: "s3cret" };
 const BASIC = `Basic ${Buffer.from("publisher:s3cret").toString("base64")}`;
@@ -62,18 +62,7 @@ function serve(
     res.end(req.method === "HEAD" ? undefined : body);
 }
 
-const MANIFEST = Buffer.from(
-    JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: {
-            mediaType: "application/vnd.oci.image.config.v1+json",
-            digest: sha256("{}"),
-            size: 2,
-        },
-        layers: [],
-    }),
-);
+const MANIFEST = ociManifest({ digest: sha256("{}"), size: 2 }, []);
 
 /** A signed schema 1 manifest as distribution stores it; its digest covers the payload only. */
 function signedSchema1(): { body: Buffer; digest: string } {
@@ -383,18 +372,7 @@ describe("every lookup ends: deadlines and size limits", () => {
 
     it("refuses an image config larger than maxConfigBytes before fetching it", async () => {
         const config = Buffer.from(JSON.stringify({ config: { Labels: { a: "b" } } }));
-        const manifest = Buffer.from(
-            JSON.stringify({
-                schemaVersion: 2,
-                mediaType: OCI_MANIFEST,
-                config: {
-                    mediaType: "application/vnd.oci.image.config.v1+json",
-                    digest: sha256(config),
-                    size: config.length,
-                },
-                layers: [],
-            }),
-        );
+        const manifest = ociManifest({ digest: sha256(config), size: config.length }, []);
         server.handler = (req, res) => {
             if (root(req, res)) return;
             if (req.url?.includes("/blobs/")) serve(req, res, config, "application/octet-stream");
@@ -530,18 +508,7 @@ describe("redirects", () => {
                 config: { Labels: { version: "1.0.0" } },
             }),
         );
-        const manifest = Buffer.from(
-            JSON.stringify({
-                schemaVersion: 2,
-                mediaType: OCI_MANIFEST,
-                config: {
-                    mediaType: "application/vnd.oci.image.config.v1+json",
-                    digest: sha256(config),
-                    size: config.length,
-                },
-                layers: [],
-            }),
-        );
+        const manifest = ociManifest({ digest: sha256(config), size: config.length }, []);
         let cdnBody = config;
         server.handler = (req, res) => {
             if (req.headers.authorization !== BASIC) {

@@ -22,7 +22,7 @@ import {
     startCountingProxy,
     startScriptedServer,
 } from "./support/misbehavingServers";
-import { LocalRegistry, pushImage, startRegistry } from "./support/registry";
+import { LocalRegistry, ociManifest, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(60_000);
 
@@ -85,10 +85,7 @@ describe("a 401 from an origin a redirect led to is never answered with credenti
         };
         await expect(
             headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0"),
-        ).rejects.toMatchObject({
-            kind: "auth",
-            message: expect.stringContaining(`was redirected to ${cdn.url}`),
-        });
+        ).rejects.toMatchObject(refused());
         expectNoCredentialsOffOrigin();
     });
 
@@ -96,27 +93,13 @@ describe("a 401 from an origin a redirect led to is never answered with credenti
         server.handler = (_req, res) => res.writeHead(307, { Location: `${cdn.url}/v2/` }).end();
         await expect(
             headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0"),
-        ).rejects.toMatchObject({
-            kind: "auth",
-            message: expect.stringContaining(`was redirected to ${cdn.url}`),
-        });
+        ).rejects.toMatchObject(refused());
         expectNoCredentialsOffOrigin();
     });
 
     it("on a copy's source: a blob redirected to another origin that asks for credentials", async () => {
         const config = Buffer.from("{}");
-        const manifest = Buffer.from(
-            JSON.stringify({
-                schemaVersion: 2,
-                mediaType: "application/vnd.oci.image.manifest.v1+json",
-                config: {
-                    mediaType: "application/vnd.oci.image.config.v1+json",
-                    digest: sha256(config),
-                    size: config.length,
-                },
-                layers: [],
-            }),
-        );
+        const manifest = ociManifest({ digest: sha256(config), size: config.length }, []);
         server.handler = (req, res) => {
             if (open(req, res)) return;
             if (req.url?.includes("/blobs/")) {

@@ -3,13 +3,12 @@
  * with loopback fronts for what a registry does not do on demand.
  */
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { RegistryEndpoint } from "../lib/oci/client";
 import { copyImage } from "../lib/oci/copy";
 import { pushFileImage, writeRandomFile } from "./support/copyFixtures";
-import { ScriptedServer, startScriptedServer } from "./support/misbehavingServers";
+import { ScriptedServer, forward, startScriptedServer } from "./support/misbehavingServers";
 import { LocalRegistry, startRegistry } from "./support/registry";
 
 jest.setTimeout(120_000);
@@ -48,15 +47,9 @@ async function startSlowCommitFront(
     front.handler = (req, res) => {
         const commit =
             req.method === "PUT" && /\/blobs\/uploads\/.*[?&]digest=/.test(req.url ?? "");
-        const forward = http.request(
-            {
-                host: upstream.hostname,
-                port: Number(upstream.port),
-                method: req.method,
-                path: req.url,
-                headers: req.headers,
-            },
-            (up) => {
+        forward(req, res, upstream, {
+            keepHost: true,
+            answer: (up) => {
                 const answer = () => {
                     res.writeHead(up.statusCode ?? 502, up.headers);
                     up.pipe(res);
@@ -64,9 +57,7 @@ async function startSlowCommitFront(
                 if (commit && up.statusCode === 201) setTimeout(answer, delayMs);
                 else answer();
             },
-        );
-        forward.on("error", () => res.writeHead(502).end());
-        req.pipe(forward);
+        });
     };
     return front;
 }

@@ -24,7 +24,6 @@ import {
     pushFileImage,
     pushTwoPlatformIndex,
     requireSkopeo,
-    sha256,
     skopeoRaw,
     writeRandomFile,
 } from "./support/copyFixtures";
@@ -34,7 +33,7 @@ import {
     serializeProviderAsPulumiUp,
     startDynamicProviderHost,
 } from "./support/dynamicProviderHost";
-import { startScriptedServer } from "./support/misbehavingServers";
+import { sha256, startScriptedServer } from "./support/misbehavingServers";
 import { LocalRegistry, startRegistry } from "./support/registry";
 
 jest.setTimeout(120_000);

@@ -13,14 +13,11 @@ import * as path from "path";
 import { RegistryEndpoint, authorizedRequest, headManifest } from "../../lib/oci/client";
 import { CopyResult } from "../../lib/oci/copy";
 import { docker } from "./docker";
-import { LocalRegistry, pushBlob, putManifest } from "./registry";
+import { sha256 } from "./misbehavingServers";
+import { LocalRegistry, ociManifest, pushBlob, putManifest } from "./registry";
 import { tool } from "./tools";
 
 const PROJECT = path.resolve(__dirname, "../..");
-
-export function sha256(data: Buffer | string): string {
-    return `sha256:${createHash("sha256").update(data).digest("hex")}`;
-}
 
 /**
  * Fails with the install hint when skopeo (SKOPEO_BIN, or on PATH) is missing: these tests are
@@ -151,25 +148,15 @@ export async function pushTwoPlatformIndex(
                 rootfs: { type: "layers", diff_ids: [sha256(shared), sha256(own)] },
             }),
         );
-        const layer = (data: Buffer, digest: string) => ({
-            mediaType: "application/vnd.oci.image.layer.v1.tar",
-            digest,
-            size: data.length,
-        });
-        const manifest = Buffer.from(
-            JSON.stringify({
-                schemaVersion: 2,
-                mediaType: "application/vnd.oci.image.manifest.v1+json",
-                config: {
-                    mediaType: "application/vnd.oci.image.config.v1+json",
-                    digest: await pushBlob(endpoint, config),
-                    size: config.length,
-                },
-                layers: [layer(shared, sharedDigest), layer(own, await pushBlob(endpoint, own))],
-            }),
+        const manifest = ociManifest(
+            { digest: await pushBlob(endpoint, config), size: config.length },
+            [
+                { digest: sharedDigest, size: shared.length },
+                { digest: await pushBlob(endpoint, own), size: own.length },
+            ],
         );
         const digest = sha256(manifest);
-        await putManifest(endpoint, digest, manifest, "application/vnd.oci.image.manifest.v1+json");
+        await putManifest(endpoint, digest, manifest);
         children.push({ digest, size: manifest.length, platform: `linux/${architecture}` });
     }
     // Spaces and an annotation: bytes a re-serializing copy would not reproduce.
@@ -268,25 +255,11 @@ export async function pushFileImage(
             rootfs: { type: "layers", diff_ids: [layerDigest] },
         }),
     );
-    const manifest = Buffer.from(
-        JSON.stringify({
-            schemaVersion: 2,
-            mediaType: "application/vnd.oci.image.manifest.v1+json",
-            config: {
-                mediaType: "application/vnd.oci.image.config.v1+json",
-                digest: await pushBlob(endpoint, config),
-                size: config.length,
-            },
-            layers: [
-                {
-                    mediaType: "application/vnd.oci.image.layer.v1.tar",
-                    digest: layerDigest,
-                    size: layerSize,
-                },
-            ],
-        }),
+    const manifest = ociManifest(
+        { digest: await pushBlob(endpoint, config), size: config.length },
+        [{ digest: layerDigest, size: layerSize }],
     );
-    await putManifest(endpoint, tag, manifest, "application/vnd.oci.image.manifest.v1+json");
+    await putManifest(endpoint, tag, manifest);
     return { digest: sha256(manifest), layerDigest, layerSize };
 }
 

@@ -4,10 +4,9 @@
  * match its digest, and lose a connection in the middle of an upload. All on 127.0.0.1.
  */
 import * as fs from "fs";
-import * as http from "http";
 import * as net from "net";
 import * as path from "path";
-import { ScriptedServer, startScriptedServer } from "./misbehavingServers";
+import { ScriptedServer, forward, startScriptedServer } from "./misbehavingServers";
 import { LocalRegistry } from "./registry";
 
 export interface CdnFront {
@@ -59,21 +58,7 @@ export async function startCdnFront(
             }).end();
             return;
         }
-        const forward = http.request(
-            {
-                host: upstream.hostname,
-                port: Number(upstream.port),
-                method: req.method,
-                path: req.url,
-                headers: { ...req.headers, host: upstream.host },
-            },
-            (up) => {
-                res.writeHead(up.statusCode ?? 502, up.headers);
-                up.pipe(res);
-            },
-        );
-        forward.on("error", () => res.writeHead(502).end());
-        req.pipe(forward);
+        forward(req, res, upstream);
     };
     return {
         front,
@@ -181,15 +166,9 @@ export async function startPausingFront(
     const released = new Promise<void>((r) => (releaseNow = r));
     front.handler = (req, res) => {
         const held = req.method === "GET" && req.url?.endsWith(`/blobs/${digest}`);
-        const forward = http.request(
-            {
-                host: upstream.hostname,
-                port: Number(upstream.port),
-                method: req.method,
-                path: req.url,
-                headers: req.headers,
-            },
-            (up) => {
+        forward(req, res, upstream, {
+            keepHost: true,
+            answer: (up) => {
                 res.writeHead(up.statusCode ?? 502, up.headers);
                 if (!held || up.statusCode !== 200) {
                     up.pipe(res);
@@ -205,9 +184,7 @@ export async function startPausingFront(
                     });
                 });
             },
-        );
-        forward.on("error", () => res.writeHead(502).end());
-        req.pipe(forward);
+        });
     };
     return { url: front.url, paused, release: releaseNow, stop: front.stop };
 }

@@ -205,6 +205,40 @@ export interface ReverseProxyOptions {
     readonly redirectManifests?: boolean;
 }
 
+/**
+ * Passes `req` on to the plain-HTTP server `upstream`, at `path` (by default the request's own),
+ * and its answer back as it comes, or to `answer`; a failed connection answers 502. The Host
+ * header names `upstream`, unless `keepHost` (the registry's upload locations then point back at
+ * the server that forwards).
+ */
+export function forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    upstream: URL,
+    options: {
+        readonly path?: string;
+        readonly keepHost?: boolean;
+        readonly answer?: (up: http.IncomingMessage) => void;
+    } = {},
+): void {
+    const request = http.request(
+        {
+            host: upstream.hostname,
+            port: Number(upstream.port),
+            method: req.method,
+            path: options.path ?? req.url,
+            headers: options.keepHost ? req.headers : { ...req.headers, host: upstream.host },
+        },
+        options.answer ??
+            ((up) => {
+                res.writeHead(up.statusCode ?? 502, up.headers);
+                up.pipe(res);
+            }),
+    );
+    request.on("error", () => res.writeHead(502).end());
+    req.pipe(request);
+}
+
 /** A reverse proxy in front of a plain-HTTP registry at `target` (`http://127.0.0.1:<port>`). */
 export async function startReverseProxy(
     target: string,
@@ -232,21 +266,7 @@ export async function startReverseProxy(
             res.writeHead(307, { Location: `${prefix}/moved${p}` }).end();
             return;
         }
-        const forward = http.request(
-            {
-                host: upstream.hostname,
-                port: Number(upstream.port),
-                method: req.method,
-                path: p,
-                headers: { ...req.headers, host: upstream.host },
-            },
-            (up) => {
-                res.writeHead(up.statusCode ?? 502, up.headers);
-                up.pipe(res);
-            },
-        );
-        forward.on("error", () => res.writeHead(502).end());
-        req.pipe(forward);
+        forward(req, res, upstream, { path: p });
     };
     return server;
 }
