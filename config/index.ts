@@ -1,14 +1,9 @@
 /**
- * config/: the stack's configuration, read from Pulumi, checked and turned into a `StackConfig`,
- * or refused with one message that lists every problem and its fix. It imports lib/validation,
- * lib/oci and lib/publication, never components.
- *
- * keys.ts: the keys, their types and defaults (Pulumi.yaml declares the same). reader.ts: raw
- * text as typed values, and misspelt keys. parse.ts: parseConfig, which runs the checks by
- * concern: version.ts (modelVersion, promoteFrom, acknowledgedTampering), build.ts (what is
- * built), target.ts (where it is published). messages.ts: the message and its fixes.
- *
- * This file reads the config as the CLI hands it to the program.
+ * config/: the stack's configuration, read from Pulumi (this file), checked by concern (parse.ts
+ * runs the checks of version.ts, build.ts and target.ts on the typed values of reader.ts) and
+ * turned into a `StackConfig` (keys.ts), or refused with one message that lists every problem
+ * and its fix (messages.ts). It imports lib/validation, lib/oci and lib/publication, never
+ * components.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_KEYS, ConfigKey, RawConfig, SECRET_KEYS, StackConfig, StackName } from "./keys";
