@@ -59,6 +59,7 @@ function errorOf(raw: Raw, opts: { skipValidation?: boolean } = {}): string {
     }
     throw new Error("expected the run to stop");
 }
+
 /** The `Fix:` lines of a config error. */
 function fixesOf(raw: Raw, opts: { skipValidation?: boolean } = {}): string[] {
     return errorOf(raw, opts)
