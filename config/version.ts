@@ -2,7 +2,7 @@
  * Which version a stack publishes and from where: modelVersion, promoteFrom (with the check that
  * a stack it names has a stack file here), and the tampered versions the user acknowledges.
  */
-import * as fs from "fs";
+import { listStacks, stackFileName } from "../lib/stackFiles";
 import { Problem, checkModelVersion, editDistance } from "../lib/validation";
 import { PromotionSource, parsePromotionSource } from "../lib/publication/promotion";
 import { StackName } from "./keys";
@@ -44,16 +44,13 @@ export function readPromotionSource(
  * before the run looks for a stack that does not exist.
  */
 function checkStackFile(stack: string): Problem | undefined {
-    const stacks = fs
-        .readdirSync(".")
-        .map((f) => /^Pulumi\.(.+)\.(yaml|yml|json)$/.exec(f)?.[1])
-        .filter((s): s is string => s !== undefined);
+    const stacks = listStacks(".");
     if (stacks.includes(stack)) return undefined;
     const near = stacks.find(
         (s) => s.toLowerCase() === stack.toLowerCase() || editDistance(s, stack) <= 2,
     );
     return {
-        reason: `this project has no stack "${stack}" (no Pulumi.${stack}.yaml here; its stacks: ${stacks.join(", ")})${near ? `; did you mean ${near}?` : ""}`,
+        reason: `this project has no stack "${stack}" (no ${stackFileName(".", stack)} here; its stacks: ${stacks.join(", ")})${near ? `; did you mean ${near}?` : ""}`,
         suggestion: near,
     };
 }
