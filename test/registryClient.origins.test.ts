@@ -6,7 +6,6 @@
  * a password in apiUrl or a proxy variable is never echoed. Loopback servers, and a real registry
  * (Debian's docker-registry, distribution 2.8) where a copy needs one.
  */
-import * as http from "http";
 import {
     RegistryEndpoint,
     checkSameRegistry,
@@ -16,8 +15,11 @@ import {
 } from "../lib/oci/client";
 import { copyImage } from "../lib/oci/copy";
 import {
+    CREDENTIALS,
     CountingProxy,
     ScriptedServer,
+    V2,
+    root,
     sha256,
     startCountingProxy,
     startScriptedServer,
@@ -25,9 +27,6 @@ import {
 import { LocalRegistry, ociManifest, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(60_000);
-
-const V2 = { "Docker-Distribution-API-Version": "registry/2.0" };
-const CREDENTIALS = { username: "publisher", password: "s3cret" };
 
 let server: ScriptedServer;
 let cdn: ScriptedServer;
@@ -59,12 +58,6 @@ function endpoint(overrides: Partial<RegistryEndpoint> = {}): RegistryEndpoint {
     return { apiUrl: server.url, repository: "ml/x", retries: 0, ...overrides };
 }
 
-function open(req: http.IncomingMessage, res: http.ServerResponse): boolean {
-    if (req.url !== "/v2/") return false;
-    res.writeHead(200, { ...V2, "Content-Type": "application/json" }).end("{}");
-    return true;
-}
-
 /** The refusal of a 401 from the other origin. */
 const refused = () => ({
     kind: "auth",
@@ -81,7 +74,7 @@ function expectNoCredentialsOffOrigin(): void {
 describe("a 401 from an origin a redirect led to is never answered with credentials", () => {
     it("in a lookup on an http registry with an open /v2/ (the guard's and the record's)", async () => {
         server.handler = (req, res) => {
-            if (!open(req, res)) res.writeHead(302, { Location: `${cdn.url}/m` }).end();
+            if (!root(req, res)) res.writeHead(302, { Location: `${cdn.url}/m` }).end();
         };
         await expect(
             headManifest(endpoint({ credentials: CREDENTIALS }), "1.0.0"),
@@ -101,7 +94,7 @@ describe("a 401 from an origin a redirect led to is never answered with credenti
         const config = Buffer.from("{}");
         const manifest = ociManifest({ digest: sha256(config), size: config.length }, []);
         server.handler = (req, res) => {
-            if (open(req, res)) return;
+            if (root(req, res)) return;
             if (req.url?.includes("/blobs/")) {
                 res.writeHead(307, { Location: `${cdn.url}/blob` }).end();
                 return;
@@ -124,7 +117,7 @@ describe("a 401 from an origin a redirect led to is never answered with credenti
     it("on a copy's destination: a blob HEAD redirected to another origin that asks for credentials", async () => {
         await pushImage(registry.endpoint("dev/dst-side"), "1.0.0", "dst-side");
         server.handler = (req, res) => {
-            if (open(req, res)) return;
+            if (root(req, res)) return;
             if (req.url?.includes("/blobs/")) {
                 res.writeHead(307, { Location: `${cdn.url}/blob` }).end();
                 return;
@@ -183,7 +176,7 @@ describe("what reaches an error message", () => {
     it("escapes control characters a server sent, and bounds their length", async () => {
         const message = `\u001b[2J\u001b[31mforged\r\nerror: all good\u0007${"x".repeat(5000)}`;
         server.handler = (req, res) => {
-            if (open(req, res)) return;
+            if (root(req, res)) return;
             res.writeHead(400, { ...V2, "Content-Type": "application/json" }).end(
                 JSON.stringify({ errors: [{ code: "DENIED", message }] }),
             );

@@ -1,7 +1,8 @@
 /**
  * Loopback servers for what a real registry does not do on demand: a scripted HTTP(S) server that
- * records every request, a forward/CONNECT proxy that counts what it carries, and a reverse proxy
- * that puts a path prefix, TLS or redirects in front of a real registry. All on 127.0.0.1.
+ * records every request (with the pieces of a registry's answers to script it with), a
+ * forward/CONNECT proxy that counts what it carries, and a reverse proxy that puts a path prefix,
+ * TLS or redirects in front of a real registry. All on 127.0.0.1.
  */
 import { execFileSync } from "child_process";
 import { createHash } from "crypto";
@@ -35,6 +36,42 @@ export interface ScriptedServer {
 
 export function sha256(data: Buffer | string): string {
     return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+/** What a registry says on every answer. */
+export const V2 = { "Docker-Distribution-API-Version": "registry/2.0" };
+export const CREDENTIALS = { username: "publisher", password: "s3cret" };
+/** The Authorization for CREDENTIALS. */
+export const BASIC = `Basic ${Buffer.from("publisher:s3cret").toString("base64")}`;
+
+/** Answers `GET /v2/` as an open registry does; true when it did. */
+export function root(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (req.url !== "/v2/") return false;
+    res.writeHead(200, { ...V2, "Content-Type": "application/json" }).end("{}");
+    return true;
+}
+
+/** A registry's 404 for a manifest it does not have. */
+export function manifestUnknown(res: http.ServerResponse): void {
+    res.writeHead(404, { ...V2, "Content-Type": "application/json" }).end(
+        JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] }),
+    );
+}
+
+/** Serves `body` as a registry serves a manifest or blob, with its digest unless told otherwise. */
+export function serve(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+    type: string,
+    digest: string | undefined = sha256(body),
+): void {
+    res.writeHead(200, {
+        "Content-Type": type,
+        "Content-Length": String(body.length),
+        ...(digest ? { "Docker-Content-Digest": digest } : {}),
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
 }
 
 /** A self-signed certificate for `127.0.0.1` and the given DNS names. */
