@@ -15,22 +15,15 @@ import {
     root,
     serve,
     sha256,
-    startScriptedServer,
+    useScriptedServers,
 } from "./support/misbehavingServers";
 import { OCI_MANIFEST, ociManifest } from "./support/registry";
 
 jest.setTimeout(30_000);
 
+const scripted = useScriptedServers(1);
 let server: ScriptedServer;
-beforeAll(async () => {
-    server = await startScriptedServer();
-});
-afterAll(async () => {
-    await server?.stop();
-});
-beforeEach(() => {
-    server.requests.length = 0;
-});
+beforeAll(() => ([server] = scripted));
 
 function endpoint(overrides: Partial<RegistryEndpoint> = {}): RegistryEndpoint {
     return { apiUrl: server.url, repository: "ml/x", retries: 1, ...overrides };

@@ -22,20 +22,19 @@ import {
     root,
     sha256,
     startCountingProxy,
-    startScriptedServer,
+    useScriptedServers,
 } from "./support/misbehavingServers";
 import { LocalRegistry, ociManifest, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(60_000);
 
+const scripted = useScriptedServers(3);
 let server: ScriptedServer;
 let cdn: ScriptedServer;
 let realm: ScriptedServer;
 let registry: LocalRegistry;
 beforeAll(async () => {
-    server = await startScriptedServer();
-    cdn = await startScriptedServer();
-    realm = await startScriptedServer();
+    [server, cdn, realm] = scripted;
     registry = await startRegistry();
     // Whatever reaches it, the realm hands out a token.
     realm.handler = (_req, res) =>
@@ -45,13 +44,7 @@ beforeAll(async () => {
         res.writeHead(401, { "WWW-Authenticate": `Bearer realm="${realm.url}/token"` }).end();
 });
 afterAll(async () => {
-    await server?.stop();
-    await cdn?.stop();
-    await realm?.stop();
     await registry?.stop();
-});
-beforeEach(() => {
-    for (const s of [server, cdn, realm]) s.requests.length = 0;
 });
 
 function endpoint(overrides: Partial<RegistryEndpoint> = {}): RegistryEndpoint {

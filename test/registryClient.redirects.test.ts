@@ -14,25 +14,16 @@ import {
     serve,
     sha256,
     startScriptedServer,
+    useScriptedServers,
 } from "./support/misbehavingServers";
 import { OCI_MANIFEST, ociManifest } from "./support/registry";
 
 jest.setTimeout(30_000);
 
+const scripted = useScriptedServers(2);
 let server: ScriptedServer;
 let other: ScriptedServer;
-beforeAll(async () => {
-    server = await startScriptedServer();
-    other = await startScriptedServer();
-});
-afterAll(async () => {
-    await server?.stop();
-    await other?.stop();
-});
-beforeEach(() => {
-    server.requests.length = 0;
-    other.requests.length = 0;
-});
+beforeAll(() => ([server, other] = scripted));
 
 function endpoint(overrides: Partial<RegistryEndpoint> = {}): RegistryEndpoint {
     return { apiUrl: server.url, repository: "ml/x", retries: 1, ...overrides };

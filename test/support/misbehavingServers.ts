@@ -132,6 +132,24 @@ function stopper(server: net.Server): () => Promise<void> {
     };
 }
 
+/**
+ * Scripted servers for the tests of one file: started before them, their requests cleared before
+ * each, stopped after them. The list fills in once they have started.
+ */
+export function useScriptedServers(count: number): readonly ScriptedServer[] {
+    const servers: ScriptedServer[] = [];
+    beforeAll(async () => {
+        for (let i = 0; i < count; i++) servers.push(await startScriptedServer());
+    });
+    afterAll(async () => {
+        await Promise.all(servers.map((s) => s.stop()));
+    });
+    beforeEach(() => {
+        for (const s of servers) s.requests.length = 0;
+    });
+    return servers;
+}
+
 /** A server whose answers the test scripts through `handler`; it records every request. */
 export async function startScriptedServer(
     options: { tls?: { names?: string[] } } = {},
