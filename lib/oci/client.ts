@@ -15,8 +15,8 @@
  * This file is the entry point; the work is done by `endpoint.ts` (validation), `http.ts` (one
  * bounded request), `auth.ts` and `manifests.ts`. Dynamic providers (the immutability guard's,
  * the promotion's) carry these modules through Pulumi's closure serialization: undici is the
- * only package (see `http.ts`), everything else is Node built-ins, and no class is defined here
- * (the serializer mishandles Error subclasses; see `registryError`).
+ * only package (see `http.ts`), everything else is Node built-ins, and no class is defined in
+ * them (the serializer mishandles Error subclasses; see `registryError`).
  */
 import { authorized } from "./auth";
 import {
@@ -152,6 +152,21 @@ export async function getImageConfig(
         }
         return { manifestDigest: image.digest, configDigest: config.digest, labels };
     });
+}
+
+/** Runs one lookup of `reference`, checked before any request; closes its connections after. */
+async function withOperation<T>(
+    endpoint: RegistryEndpoint,
+    reference: string,
+    run: (op: Operation) => Promise<T>,
+): Promise<T> {
+    const op = startOperation(endpoint);
+    try {
+        checkReference(op, reference);
+        return await run(op);
+    } finally {
+        await endOperation(op);
+    }
 }
 
 /**
@@ -322,19 +337,4 @@ export async function sessionStream(
         stream: upload === undefined,
         renew: true,
     });
-}
-
-/** Runs one lookup of `reference`, checked before any request; closes its connections after. */
-async function withOperation<T>(
-    endpoint: RegistryEndpoint,
-    reference: string,
-    run: (op: Operation) => Promise<T>,
-): Promise<T> {
-    const op = startOperation(endpoint);
-    try {
-        checkReference(op, reference);
-        return await run(op);
-    } finally {
-        await endOperation(op);
-    }
 }
