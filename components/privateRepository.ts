@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Problem, checkRepositoryName, checkTags } from "../lib/validation";
+import { Problem, checkKmsKeyArn, checkRepositoryName, checkTags } from "../lib/validation";
 import {
     RegistryCredentials,
     RegistryTarget,
@@ -184,15 +184,7 @@ function validate(
                 ? undefined
                 : { reason: "expected a whole number of days, at least 1" },
         ],
-        [
-            "kmsKey",
-            args.kmsKey === undefined ||
-            /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(args.kmsKey)
-                ? undefined
-                : {
-                      reason: "expected the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<id>)",
-                  },
-        ],
+        ["kmsKey", args.kmsKey === undefined ? undefined : checkKmsKeyArn(args.kmsKey)],
         ...principalChecks(principals),
     ];
     throwFirstProblem(checks);

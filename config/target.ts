@@ -10,6 +10,7 @@ import {
     checkCatalogList,
     checkCatalogText,
     checkImageReference,
+    checkKmsKeyArn,
     checkPrincipalArn,
     checkRepositoryName,
     firstDuplicate,
@@ -196,13 +197,10 @@ export function readTargetSettings(
     }
 
     const kmsKey = r.str("kmsKey");
-    if (
-        kmsKey !== "" &&
-        !ignored.has("kmsKey") &&
-        !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(kmsKey)
-    ) {
+    const kmsProblem = kmsKey === "" || ignored.has("kmsKey") ? undefined : checkKmsKeyArn(kmsKey);
+    if (kmsProblem) {
         r.fail("kmsKey", kmsKey, {
-            reason: "expected the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<key id>); leave it empty for AES256 encryption",
+            reason: `${kmsProblem.reason}; leave it empty for AES256 encryption`,
         });
     }
     return {
