@@ -120,7 +120,7 @@ export async function dockerBuildAndPush(
     }
 }
 
-export interface PushedIndex {
+interface PushedIndex {
     readonly digest: string;
     readonly children: { digest: string; platform: string }[];
     /** Distinct blobs of all children (a layer shared by both counts once). */
@@ -200,7 +200,7 @@ export function writeRandomFile(file: string, size: number): void {
 }
 
 /** sha256 of a file, streamed. */
-export async function fileDigest(file: string): Promise<string> {
+async function fileDigest(file: string): Promise<string> {
     const hash = createHash("sha256");
     for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
     return `sha256:${hash.digest("hex")}`;

@@ -9,7 +9,7 @@ import * as path from "path";
 import { ScriptedServer, forward, startScriptedServer } from "./misbehavingServers";
 import { LocalRegistry } from "./registry";
 
-export interface CdnFront {
+interface CdnFront {
     /** The registry's API as the client sees it: `http://127.0.0.1:<port>`. */
     readonly front: ScriptedServer;
     /** The other origin that serves the blobs; records what reached it. */
@@ -69,7 +69,7 @@ export async function startCdnFront(
     };
 }
 
-export interface CuttingProxy {
+interface CuttingProxy {
     /** `http://127.0.0.1:<port>`: the registry behind it. */
     readonly url: string;
     /** How many connections it cut. */
@@ -139,7 +139,7 @@ export async function startCuttingProxy(
     };
 }
 
-export interface PausingFront {
+interface PausingFront {
     /** `http://127.0.0.1:<port>`: the registry behind it. */
     readonly url: string;
     /** Resolves once the blob's answer has started and stopped: the copy is mid-stream. */

@@ -51,7 +51,7 @@ export async function serializeProviderAsPulumiUp(
     return fs.readFileSync(out, "utf8");
 }
 
-export interface CheckFailure {
+interface CheckFailure {
     readonly property: string;
     readonly reason: string;
 }

@@ -13,13 +13,13 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
-export interface RecordedRequest {
+interface RecordedRequest {
     readonly method: string;
     readonly url: string;
     readonly headers: http.IncomingHttpHeaders;
 }
 
-export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 export interface ScriptedServer {
     /** `http(s)://127.0.0.1:<port>` */
@@ -251,7 +251,7 @@ export async function startCountingProxy(): Promise<CountingProxy> {
     return { url: `http://127.0.0.1:${port}`, carried, proxyAuthorizations, stop };
 }
 
-export interface ReverseProxyOptions {
+interface ReverseProxyOptions {
     /** Serves the registry under this path; anything else gets an HTML 404 page. */
     readonly prefix?: string;
     /** Speaks TLS with a self-signed certificate for 127.0.0.1 and these names. */
