@@ -1,0 +1,264 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { CONFIG_KEYS, RawConfig, loadConfig } from "../config";
+import { newStack } from "./support/program";
+import { programConfig } from "./support/pulumiCli";
+import { errorOf, fixesOf, parse, parseText, v } from "./support/config";
+
+describe("fixes are derived from the value, never a fixed example", () => {
+    // The CLI refuses each of these first ("a boolean that is not a boolean", above).
+    it.each([
+        ["protect", "no", "false"],
+        ["protect", "Yes", "true"],
+        ["protect", "off", "false"],
+        ["forceDestroy", "1", "true"],
+        ["forceDestroy", "0", "false"],
+        ["protect", "ON", "true"],
+    ])("%s = %j suggests %s", (key, value, meant) => {
+        expect(fixesOf({ ...v, [key]: value }, { skipValidation: true })).toEqual([
+            `pulumi config set ${key} ${meant}`,
+        ]);
+    });
+
+    it("a boolean with no meaning to derive gets no value: set one, or rm for the default", () => {
+        expect(fixesOf({ ...v, protect: "maybe" }, { skipValidation: true })).toEqual([
+            "pulumi config set protect <true|false>, or pulumi config rm protect for the default (false)",
+        ]);
+    });
+
+    it("no Fix line of any bad input here carries an example value the input did not imply", () => {
+        // protect is typed boolean: the CLI refuses "no" first, so the program's own message is
+        // reached with --skip-config-validation.
+        const inputs: [RawConfig, { skipValidation?: boolean }?][] = [
+            [{ modelVersion: "latest" }],
+            [{ modelVersion: "2.3.0-rc_1" }],
+            [{ ...v, protect: "no" }, { skipValidation: true }],
+            [{ ...v, platform: "linux/mips" }],
+            [{ ...v, modelContext: "no-such-dir" }],
+            [{ ...v, sourceUrl: "not a url" }],
+            [{ ...v, registry: "local", localRegistryPort: "99999" }],
+            [{ ...v, registry: "ecr-private", kmsKey: "alias/mine" }],
+        ];
+        for (const [raw, opts] of inputs) {
+            const fixes = fixesOf(raw, opts);
+            expect(fixes.length).toBeGreaterThan(0);
+            for (const fix of fixes) {
+                expect(fix).not.toMatch(
+                    /modelVersion 1\.0\.0|protect true|platform linux\/amd64 |modelContext model$|example\.com|5000$|123456789012/,
+                );
+            }
+        }
+    });
+});
+
+describe("platform spellings", () => {
+    it.each([
+        ["linux/arm64/v8", "linux/arm64", "ARM 64"],
+        ["linux/amd64/v1", "linux/amd64", "x86-64"],
+        ["linux/arm", "linux/arm/v7", "ARM"],
+    ])(
+        "accepts %s, Docker's other spelling of %s, and uses the one spelling",
+        (text, one, badge) => {
+            const c = parse({ ...v, platform: text });
+            expect(c.platform).toBe(one);
+            expect(c.catalog.architectures).toEqual([badge]);
+        },
+    );
+
+    it("gives docker.Image and the fingerprint the same platform for both spellings", async () => {
+        const { modelBuildSpec } = await import("../lib/publication/buildSpec");
+        const specOf = (platform: string) =>
+            modelBuildSpec({ context: "model", version: "1.0.0", platform });
+        const a = await specOf(parse({ ...v, platform: "linux/arm64/v8" }).platform);
+        const b = await specOf(parse({ ...v, platform: "linux/arm64" }).platform);
+        expect(a.platform).toBe("linux/arm64");
+        expect(a.fingerprint).toBe(b.fingerprint);
+        // The components' own check refuses the other spelling with the one to use, so a
+        // program that bypasses the config loader cannot fingerprint the same build twice.
+        const { checkImageArgs } = await import("../components/registry");
+        expect(() => checkImageArgs("1.0.0", "linux/arm64/v8")).toThrow(
+            "it is linux/arm64 written another way; write it linux/arm64",
+        );
+    });
+});
+
+describe("misspelt and unknown keys", () => {
+    /** The run's error after `pulumi config set` of each of `keys` (full names) to 1.2.0. */
+    const parseKeys = (raw: RawConfig, keys: string[], opts: { skipValidation?: boolean } = {}) =>
+        errorOf({ ...raw, ...Object.fromEntries(keys.map((k) => [k, "1.2.0"])) }, opts);
+
+    it("names the misspelt key, the key meant, and moves the value", () => {
+        // The CLI stops first: modelVersion is required. Without its checks, the program names the key.
+        expect(parseKeys({}, ["model-registry:modelversion", "aws:region"])).toBe(
+            "Stack 'dev' is missing configuration value 'modelVersion'",
+        );
+        const msg = parseKeys({}, ["model-registry:modelversion", "aws:region"], {
+            skipValidation: true,
+        });
+        expect(msg).toBe(
+            'Invalid configuration for stack "dev" (1 problem); nothing was created or pushed.\n' +
+                "  - model-registry:modelversion is set: this program reads no such key (keys are case-sensitive), so the value is ignored and modelVersion is not set; did you mean modelVersion?\n" +
+                '    Fix: pulumi config set modelVersion "$(pulumi config get modelversion)" && pulumi config rm modelversion',
+        );
+    });
+
+    it.each([
+        ["modelVerison", "modelVersion"],
+        ["model_version", "modelVersion"],
+        ["ModelContext", "modelContext"],
+        ["pushPrincipal", "pushPrincipals"],
+        ["forcedestroy", "forceDestroy"],
+    ])("%s: did you mean %s?", (typo, meant) => {
+        const msg = parseKeys({ modelVersion: "1.0.0" }, [`model-registry:${typo}`]);
+        expect(msg).toContain(`model-registry:${typo} is set: `);
+        expect(msg).toContain(`did you mean ${meant}?`);
+    });
+
+    it("a misspelling of a key that is also set offers the move (it may be the new value), or its removal", () => {
+        const msg = parseKeys({ modelVersion: "1.0.0" }, ["model-registry:modelVerison"]);
+        expect(msg).toContain(
+            "did you mean modelVersion? modelVersion is set too: if this value is the one you want, move it there (below); to keep modelVersion as it is, pulumi config rm modelVerison.",
+        );
+        expect(msg).toContain(
+            '    Fix: pulumi config set modelVersion "$(pulumi config get modelVerison)" && pulumi config rm modelVerison',
+        );
+        expect(msg).toContain("(1 problem)");
+    });
+
+    it("a misspelt secret is moved as a secret, and its value never shown", () => {
+        const msg = parseKeys({ modelVersion: "1.0.0", registry: "local" }, [
+            "model-registry:registrypassword",
+        ]);
+        expect(msg).toContain(
+            'Fix: pulumi config set --secret registryPassword "$(pulumi config get registrypassword)" && pulumi config rm registrypassword',
+        );
+    });
+
+    it("a key close to nothing is removed; other namespaces are not this program's", () => {
+        const msg = parseKeys({ modelVersion: "1.0.0" }, [
+            "model-registry:colour",
+            "aws:region",
+            "docker:host",
+            "other-project:modelversion",
+        ]);
+        expect(msg).toContain("model-registry:colour is set: this program reads no such key");
+        expect(msg).toContain("    Fix: pulumi config rm colour");
+        expect(msg).toContain("(1 problem)");
+        expect(msg).not.toContain("aws:region");
+        expect(msg).not.toContain("other-project");
+    });
+
+    it("declared keys, set or defaulted, are not reported", () => {
+        // The CLI passes every declared key: the set one and the defaulted ones.
+        const cli = programConfig(newStack({ modelVersion: "1.0.0" }), "dev");
+        expect(Object.keys(cli.config).sort()).toEqual(
+            Object.keys(CONFIG_KEYS)
+                .map((k) => `model-registry:${k}`)
+                .sort(),
+        );
+        expect(parse({ modelVersion: "1.0.0" }).modelVersion).toBe("1.0.0");
+    });
+
+    it("loadConfig reads the set keys from the engine's config", async () => {
+        await pulumi.runtime.setMocks(
+            {
+                newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }),
+                call: () => {
+                    throw new Error("mock not implemented");
+                },
+            },
+            "model-registry",
+            "dev",
+        );
+        const typo = programConfig(
+            newStack({ modelVersion: "1.0.0", modelversion: "1.2.0", "aws:region": "us-west-2" }),
+            "dev",
+        );
+        pulumi.runtime.setAllConfig(typo.config, typo.secretKeys);
+        expect(() => loadConfig()).toThrow("did you mean modelVersion?");
+        const fixed = programConfig(newStack({ modelVersion: "1.2.0" }), "dev");
+        pulumi.runtime.setAllConfig(fixed.config, fixed.secretKeys);
+        expect(loadConfig().modelVersion).toBe("1.2.0");
+        pulumi.runtime.setAllConfig({});
+    });
+});
+
+describe("acknowledgedTampering", () => {
+    const v = { modelVersion: "1.1.0" };
+    const digest = `sha256:${"2".repeat(64)}`;
+
+    it("takes each version once, with the digest the registry holds now, absent, or the claim it releases", () => {
+        expect(
+            parse({
+                ...v,
+                acknowledgedTampering: JSON.stringify([
+                    `1.0.0=${digest}`,
+                    "0.9.0=absent",
+                    "0.8.0=unclaim:0123456789ab",
+                ]),
+            }).acknowledgedTampering,
+        ).toEqual({ "1.0.0": digest, "0.9.0": "absent", "0.8.0": "unclaim:0123456789ab" });
+    });
+
+    it.each([
+        "1.0.0=deleted",
+        "1.0.0=unclaim:",
+        "1.0.0=unclaim:0123456789a",
+        "1.0.0=unclaim:0123456789abc",
+        "1.0.0=unclaim:0123456789AB",
+    ])("refuses %s: not <version>=<digest|absent|unclaim:12 hex>", (item) => {
+        expect(errorOf({ ...v, acknowledgedTampering: JSON.stringify([item]) })).toContain(
+            `model-registry:acknowledgedTampering (item 0) = "${item}": expected <version>=<digest>`,
+        );
+    });
+
+    it.each([
+        [`1.0.0=${digest}`, "1.0.0=absent"],
+        ["1.0.0=absent", "1.0.0=unclaim:0123456789ab"],
+    ])("refuses a version twice: %s, %s", (first, again) => {
+        const twice = errorOf({ ...v, acknowledgedTampering: JSON.stringify([first, again]) });
+        expect(twice).toContain("1.0.0 is acknowledged in an earlier item too");
+        expect(twice).toContain("Fix: pulumi config rm --path 'acknowledgedTampering[1]'");
+    });
+});
+
+describe("small message fixes", () => {
+    it("says a file given as modelContext is a file, and for a Dockerfile suggests its directory", () => {
+        const msg = errorOf({ ...v, modelContext: "model/Dockerfile" });
+        expect(msg).toContain(
+            `model-registry:modelContext = "model/Dockerfile": ${JSON.stringify(path.resolve("model/Dockerfile"))} is a file, not a directory`,
+        );
+        expect(msg.endsWith("Fix: pulumi config set modelContext model")).toBe(true);
+        const other = errorOf({ ...v, modelContext: "package.json" });
+        expect(other).toContain("is a file, not a directory");
+        expect(other).not.toContain("looks like a Dockerfile");
+    });
+
+    it("a Dockerfile of another name as modelContext: its directory and its name", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ctx-"));
+        try {
+            fs.writeFileSync(path.join(dir, "Dockerfile.gpu"), "FROM scratch\n");
+            const rel = path.relative(process.cwd(), path.join(dir, "Dockerfile.gpu"));
+            const msg = errorOf({ ...v, modelContext: rel });
+            expect(msg).toContain(
+                `    Fix: pulumi config set modelContext ${path.dirname(rel)} && pulumi config set dockerfile Dockerfile.gpu`,
+            );
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("honours an explicit empty operatingSystems list (no badge)", () => {
+        // No `pulumi config set` makes an empty list: the stack file says `[]`.
+        expect(
+            parseText(
+                "config:\n  model-registry:modelVersion: 1.0.0\n  model-registry:operatingSystems: []\n",
+            ).catalog.operatingSystems,
+        ).toEqual([]);
+        expect(parse(v).catalog.operatingSystems).toEqual(["Linux"]);
+        // architectures' default is the empty list, so empty keeps deriving it from the platform.
+        expect(parse({ ...v, architectures: "[]" }).catalog.architectures).toEqual(["x86-64"]);
+    });
+});

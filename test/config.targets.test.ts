@@ -1,0 +1,279 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { newStack } from "./support/program";
+import { programConfig } from "./support/pulumiCli";
+import { isSecret, valueOf } from "./support/pulumiMocks";
+import { Raw, errorOf, fixesOf, parse, v } from "./support/config";
+
+describe("registry targets", () => {
+    it("defaults to ecr-public and accepts each target", () => {
+        expect(parse(v).registry).toBe("ecr-public");
+        expect(parse({ ...v, registry: "ecr-private" }).registry).toBe("ecr-private");
+        const local = parse({ ...v, registry: "local" });
+        expect(local.registry).toBe("local");
+        expect(local.localRegistry).toEqual({ image: "registry:2", port: 5000 });
+        expect(local.registryUrl).toBeUndefined();
+    });
+
+    it.each([
+        [
+            // kmsKey set to its default is not a setting of another target.
+            { registryUrl: "http://127.0.0.1:5000", kmsKey: "" },
+            "registryUrl",
+            "only read when registry is local (this stack's registry is ecr-public)",
+        ],
+        [
+            { registry: "local", kmsKey: "arn:aws:kms:us-west-2:123456789012:key/abc" },
+            "kmsKey",
+            "only read when registry is ecr-private",
+        ],
+        [
+            { registry: "local", pushPrincipals: '["arn:aws:iam::123456789012:root"]' },
+            "pushPrincipals",
+            "a local registry has no IAM principals",
+        ],
+    ] as [Raw, string, string][])(
+        "refuses a setting of another target instead of ignoring it (%j): removed, not set to an example",
+        (raw, key, reason) => {
+            expect(errorOf({ ...v, ...raw })).toContain(`model-registry:${key}`);
+            expect(errorOf({ ...v, ...raw })).toContain(reason);
+            expect(fixesOf({ ...v, ...raw })).toEqual([`pulumi config rm ${key}`]);
+        },
+    );
+
+    it("refuses gallery texts and badges on a registry without a gallery", () => {
+        const message = errorOf({ ...v, registry: "local", description: "My model" });
+        expect(message).toContain("model-registry:description");
+        expect(message).toContain("ECR Public gallery");
+        expect(message).toContain("Fix: pulumi config rm description");
+        expect(errorOf({ ...v, registry: "ecr-private", operatingSystems: '["macOS"]' })).toContain(
+            "model-registry:operatingSystems",
+        );
+        // Their defaults, which the CLI writes into every stack, are fine on every target, and
+        // so is a value set to its default.
+        expect(parse({ ...v, registry: "local" }).registry).toBe("local");
+        expect(
+            parse({ ...v, registry: "ecr-private", operatingSystems: '["Linux"]' }).registry,
+        ).toBe("ecr-private");
+    });
+
+    it("takes principals of any partition on ecr-private", () => {
+        const cn = '["arn:aws-cn:iam::123456789012:role/ci"]';
+        expect(parse({ ...v, registry: "ecr-private", pushPrincipals: cn }).pushPrincipals).toEqual(
+            ["arn:aws-cn:iam::123456789012:role/ci"],
+        );
+    });
+
+    it("takes a registry URL with scheme, host and port only", () => {
+        const local = { ...v, registry: "local" };
+        expect(parse({ ...local, registryUrl: "http://127.0.0.1:5000/" }).registryUrl).toBe(
+            "http://127.0.0.1:5000",
+        );
+        expect(errorOf({ ...local, registryUrl: "127.0.0.1:5000" })).toContain(
+            "Fix: pulumi config set registryUrl http://127.0.0.1:5000",
+        );
+        expect(
+            errorOf({ ...local, registryUrl: "https://u:p@registry.example:5000/v2" }),
+        ).toContain("Fix: pulumi config set registryUrl https://registry.example:5000");
+    });
+
+    it("needs both credentials, and only for a registry the user runs", async () => {
+        const url = { ...v, registry: "local", registryUrl: "http://127.0.0.1:5000" };
+        const secret = { secret: "s3cret" };
+        expect(errorOf({ ...url, registryUsername: "ci" })).toContain(
+            "model-registry:registryPassword is not set: registryUsername is set",
+        );
+        expect(fixesOf({ ...url, registryUsername: "ci" })).toEqual([
+            "pulumi config set --secret registryPassword <password>",
+        ]);
+        expect(errorOf({ ...url, registryPassword: secret })).toContain(
+            "model-registry:registryUsername is not set",
+        );
+        expect(
+            errorOf({ ...v, registry: "local", registryUsername: "ci", registryPassword: secret }),
+        ).toContain("credentials are only for a registry you run yourself");
+        const creds = parse({
+            ...url,
+            registryUsername: "ci",
+            registryPassword: secret,
+        }).registryCredentials!;
+        expect(creds.username).toBe("ci");
+        expect(await valueOf(creds.password)).toBe("s3cret");
+        expect(await isSecret(creds.password)).toBe(true);
+        // Set without --secret: refused, and not shown.
+        const plain = errorOf({ ...url, registryUsername: "ci", registryPassword: "s3cret" });
+        expect(plain).toContain(
+            "model-registry:registryPassword is set in plain text: a password is kept only as a secret",
+        );
+        expect(plain).toMatch(/Fix: pulumi config set --secret registryPassword$/m);
+        expect(plain).not.toContain("s3cret");
+    });
+
+    it("removes a password where none is read, and never shows it", () => {
+        const message = errorOf({ ...v, registryPassword: { secret: "hunter2-password" } });
+        expect(message).toContain("model-registry:registryPassword");
+        expect(message).toContain("    Fix: pulumi config rm registryPassword");
+        expect(message).not.toContain("hunter2");
+    });
+
+    it("checks the local registry's port, and takes a KMS key ARN", () => {
+        const local = { ...v, registry: "local" };
+        expect(parse({ ...local, localRegistryPort: "5055" }).localRegistry.port).toBe(5055);
+        for (const port of ["0", "65536", "-1"]) {
+            expect(errorOf({ ...local, localRegistryPort: port })).toContain(
+                "expected a TCP port from 1 to 65535",
+            );
+        }
+        expect(errorOf({ ...local, localRegistryPort: "50x" })).toBe(
+            "Stack 'dev' with configuration key 'localRegistryPort' must be of type 'integer'",
+        );
+        const key = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        expect(parse({ ...v, registry: "ecr-private", kmsKey: key }).kmsKey).toBe(key);
+    });
+});
+
+describe("what must stay on this machine or in the project", () => {
+    it("takes plain http:// only for a registry on this machine", () => {
+        const local = { ...v, registry: "local" };
+        for (const url of ["http://127.0.0.1:5000", "http://localhost:5000", "http://[::1]:5000"]) {
+            expect(parse({ ...local, registryUrl: url }).registryUrl).toBe(url);
+        }
+        const message = errorOf({
+            ...local,
+            registryUrl: "http://registry.lan:5000",
+            registryUsername: "ci",
+            registryPassword: { secret: "pw" },
+        });
+        expect(message).toContain(
+            'model-registry:registryUrl = "http://registry.lan:5000": plain http:// is only for a registry on this machine',
+        );
+        expect(message).toContain("Fix: pulumi config set registryUrl https://registry.lan:5000");
+    });
+
+    it("refuses a build context or Dockerfile outside the project, symlinks resolved", () => {
+        expect(errorOf({ ...v, modelContext: ".." })).toContain(
+            'model-registry:modelContext = "..": it resolves to',
+        );
+        expect(errorOf({ ...v, modelContext: ".." })).toContain("outside the project");
+        const link = `.test-link-${process.pid}`;
+        fs.symlinkSync(os.tmpdir(), link);
+        try {
+            expect(errorOf({ ...v, modelContext: link })).toContain(
+                `model-registry:modelContext = "${link}": it resolves to ${JSON.stringify(fs.realpathSync(os.tmpdir()))}, outside the project`,
+            );
+            fs.rmSync(link);
+            fs.symlinkSync(path.resolve("model/Dockerfile"), link);
+            // A link inside the project to a file inside it is fine.
+            expect(parse({ ...v, dockerfile: `../${link}` }).dockerfile).toBe(`../${link}`);
+        } finally {
+            fs.rmSync(link, { force: true });
+        }
+        expect(errorOf({ ...v, dockerfile: "../../Dockerfile" })).toContain(
+            "model-registry:dockerfile",
+        );
+    });
+});
+
+describe("secrets and credentials never reach a message", () => {
+    it.each([
+        // On a stack whose registry is not local: refused as another target's setting.
+        [{ registryUrl: "http://admin:S3cretPass@reg.example:5000" }, "S3cretPass"],
+        // A password with @ or / in it, and one without a scheme.
+        [{ registry: "local", registryUrl: "http://admin:p@ss@reg.example:5000/v2" }, "p@ss"],
+        [{ registry: "local", registryUrl: "http://admin:pa/ss@reg.example:5000/v2" }, "pa/ss"],
+        [{ registry: "local", registryUrl: "admin:secretpw@reg.example:5000" }, "secretpw"],
+        // White space in the password, which a URL cannot hold but a typo can.
+        [{ registry: "local", registryUrl: "http://user:my secret pw@10.0.0.5:5000" }, "secret pw"],
+        [{ registry: "local", registryUrl: "http://user:tab\tpw@10.0.0.5:5000" }, "pw"],
+    ])("masks credentials typed into registryUrl (%j)", (raw, secret) => {
+        const message = errorOf({ ...v, ...raw });
+        expect(message).toContain("model-registry:registryUrl");
+        expect(message).toContain("***@");
+        expect(message).not.toContain(secret);
+    });
+
+    it("shows the URL with its credentials masked, where they were", () => {
+        const message = errorOf({
+            ...v,
+            registry: "local",
+            registryUrl: "http://alice:hunter2@registry.example:5000",
+        });
+        expect(message).toContain('registryUrl = "http://***@registry.example:5000"');
+        expect(message).not.toContain("hunter2");
+    });
+
+    it("refuses a sourceUrl with a token, which would become a public image label", () => {
+        const message = errorOf({
+            ...v,
+            sourceUrl: "https://gitlab-ci-token:glcbt-SECRET@gitlab.example.com/g/p.git",
+        });
+        expect(message).toContain("model-registry:sourceUrl");
+        expect(message).toContain("org.opencontainers.image.source label");
+        expect(message).toContain(
+            "Fix: pulumi config set sourceUrl https://gitlab.example.com/g/p.git",
+        );
+        expect(message).not.toContain("glcbt-SECRET");
+        // Without credentials it is taken as it is.
+        expect(
+            parse({ modelVersion: "1.0.0", sourceUrl: "https://gitlab.example.com/g/p.git" })
+                .sourceUrl,
+        ).toBe("https://gitlab.example.com/g/p.git");
+    });
+
+    it("never shows a value set with --secret, nor a fix derived from it", () => {
+        const message = errorOf({
+            ...v,
+            registry: "local",
+            registryUrl: { secret: "reg.example.internal:5000" },
+        });
+        expect(message).toContain("model-registry:registryUrl is set (a secret):");
+        expect(message).not.toContain("reg.example.internal");
+    });
+
+    it("reads which keys are secret from the engine, as pulumi up passes them", async () => {
+        jest.resetModules();
+        const sdk: typeof pulumi = await import("@pulumi/pulumi");
+        await sdk.runtime.setMocks(
+            { newResource: () => ({ id: "x", state: {} }), call: () => ({}) },
+            "model-registry",
+            "dev",
+            false,
+        );
+        const cli = programConfig(
+            newStack({
+                modelVersion: "1.0.0",
+                sourceUrl: { secret: "not a url with a private host secret.example" },
+            }),
+            "dev",
+        );
+        expect(cli.secretKeys).toEqual(["model-registry:sourceUrl"]);
+        sdk.runtime.setAllConfig(cli.config, cli.secretKeys);
+        const { loadConfig } = await import("../config");
+        let message = "";
+        try {
+            loadConfig();
+        } catch (e) {
+            message = (e as Error).message;
+        }
+        expect(message).toContain("model-registry:sourceUrl is set (a secret):");
+        expect(message).not.toContain("secret.example");
+    });
+
+    it("a misspelt list key: read its items before it is removed", () => {
+        const message = errorOf({ modelVersion: "1.0.0", pushPrincipal: "x" });
+        const fix = message.split("Fix: ")[1] ?? "";
+        expect(fix.indexOf("pulumi config get pushPrincipal")).toBeGreaterThanOrEqual(0);
+        expect(fix.indexOf("pulumi config get pushPrincipal")).toBeLessThan(
+            fix.indexOf("pulumi config rm pushPrincipal"),
+        );
+    });
+
+    it("reports keys named like Object's own properties as unknown", () => {
+        const message = errorOf({ modelVersion: "1.0.0", constructor: "x" });
+        expect(message).toContain(
+            "model-registry:constructor is set: this program reads no such key",
+        );
+    });
+});
