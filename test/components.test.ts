@@ -1,12 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as components from "../components";
-import { Recorder, valueOf } from "./support/pulumiMocks";
+import { IMAGE, Recorder, REPO, valueOf } from "./support/pulumiMocks";
 
 type Pulumi = typeof pulumi;
 type Components = typeof components;
-
-const REPO = "aws:ecrpublic/repository:Repository";
-const IMAGE = "docker:index/image:Image";
 
 /** Fresh mocks for one test; the SDK and the components are loaded once for the file. */
 async function fresh(): Promise<{ pulumi: Pulumi; c: Components; recorder: Recorder }> {

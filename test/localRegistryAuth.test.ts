@@ -19,14 +19,9 @@ import {
 } from "./support/dynamicProviderHost";
 import { runProgram, stackFile } from "./support/program";
 import { freePort, requireRegistryBinary } from "./support/registry";
+import { CONTAINER, GUARD, IMAGE, LOGIN, RECORD } from "./support/pulumiMocks";
 
 jest.setTimeout(60_000);
-
-const LOGIN = "pulumi-nodejs:dynamic/model-registry:RegistryLogin";
-const CONTAINER = "docker:index/container:Container";
-const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
-const IMAGE = "docker:index/image:Image";
-const RECORD = "pulumi-nodejs:dynamic/model-registry:PublicationRecord";
 
 interface Registered {
     type: string;

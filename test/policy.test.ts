@@ -8,6 +8,7 @@ import {
     stackOf,
     tagOf,
 } from "../policy/rules";
+import { IMAGE, PRIVATE_REPO, REPO } from "./support/pulumiMocks";
 
 function violations(
     rule: (r: PolicyResource, report: (m: string) => void) => void,
@@ -19,9 +20,6 @@ function violations(
 }
 
 const urn = (stack: string, type: string) => `urn:pulumi:${stack}::model-registry::${type}::x`;
-const IMAGE = "docker:index/image:Image";
-const PUBLIC_REPO = "aws:ecrpublic/repository:Repository";
-const PRIVATE_REPO = "aws:ecr/repository:Repository";
 
 const image = (imageName: unknown): PolicyResource => ({
     type: IMAGE,
@@ -52,7 +50,7 @@ describe("image-tags-are-semver", () => {
         expect(violations(imageTagsAreSemver, image(undefined))).toEqual([]);
         expect(
             violations(imageTagsAreSemver, {
-                type: PUBLIC_REPO,
+                type: REPO,
                 props: { imageName: "x:latest" },
                 urn: "",
             }),
@@ -67,7 +65,7 @@ describe("image-tags-are-semver", () => {
 });
 
 describe("prod-repositories-keep-images", () => {
-    it.each([PUBLIC_REPO, PRIVATE_REPO])("fails forceDestroy on %s in prod stacks", (type) => {
+    it.each([REPO, PRIVATE_REPO])("fails forceDestroy on %s in prod stacks", (type) => {
         for (const stack of ["prod", "production", "prod-eu"]) {
             const found = violations(prodRepositoriesKeepImages, {
                 type,
@@ -82,24 +80,24 @@ describe("prod-repositories-keep-images", () => {
     it("passes prod without forceDestroy, and forceDestroy outside prod", () => {
         expect(
             violations(prodRepositoriesKeepImages, {
-                type: PUBLIC_REPO,
+                type: REPO,
                 props: { forceDestroy: false },
-                urn: urn("prod", PUBLIC_REPO),
+                urn: urn("prod", REPO),
             }),
         ).toEqual([]);
         expect(
             violations(prodRepositoriesKeepImages, {
-                type: PUBLIC_REPO,
+                type: REPO,
                 props: {},
-                urn: urn("prod", PUBLIC_REPO),
+                urn: urn("prod", REPO),
             }),
         ).toEqual([]);
         for (const stack of ["dev", "staging", "products-dev"]) {
             expect(
                 violations(prodRepositoriesKeepImages, {
-                    type: PUBLIC_REPO,
+                    type: REPO,
                     props: { forceDestroy: true },
-                    urn: urn(stack, PUBLIC_REPO),
+                    urn: urn(stack, REPO),
                 }),
             ).toEqual([]);
         }
@@ -109,9 +107,9 @@ describe("prod-repositories-keep-images", () => {
         "counts %s as a production stack (the pattern ignores case)",
         (stack) => {
             const found = violations(prodRepositoriesKeepImages, {
-                type: PUBLIC_REPO,
+                type: REPO,
                 props: { forceDestroy: true },
-                urn: urn(stack, PUBLIC_REPO),
+                urn: urn(stack, REPO),
             });
             expect(found).toHaveLength(1);
             expect(found[0]).toContain(`stack "${stack}" is a production stack`);
@@ -132,9 +130,9 @@ describe("prod-repositories-keep-images", () => {
 
     it("takes the production pattern from the pack's config", () => {
         const r = {
-            type: PUBLIC_REPO,
+            type: REPO,
             props: { forceDestroy: true },
-            urn: urn("live", PUBLIC_REPO),
+            urn: urn("live", REPO),
         };
         const found: string[] = [];
         prodRepositoriesKeepImages(r, (m) => found.push(m), "^live$");
@@ -165,9 +163,7 @@ describe("private-ecr-tags-immutable", () => {
     });
 
     it("does not apply to ECR Public, which has no such setting", () => {
-        expect(
-            violations(privateEcrTagsImmutable, { type: PUBLIC_REPO, props: {}, urn: "" }),
-        ).toEqual([]);
+        expect(violations(privateEcrTagsImmutable, { type: REPO, props: {}, urn: "" })).toEqual([]);
     });
 });
 
@@ -224,9 +220,9 @@ describe("the policy pack", () => {
         };
         expect(run(0, image("public.ecr.aws/a/m:latest"))).toHaveLength(1);
         const prodRepo = {
-            type: PUBLIC_REPO,
+            type: REPO,
             props: { forceDestroy: true },
-            urn: urn("prod", PUBLIC_REPO),
+            urn: urn("prod", REPO),
         };
         expect(run(1, prodRepo, { prodStackPattern: "^prod$" })).toHaveLength(1);
         expect(run(1, prodRepo, { prodStackPattern: "^live$" })).toHaveLength(0);

@@ -2,20 +2,22 @@ import * as os from "os";
 import {
     ECR_TOKEN_INVOKE,
     FAKE_PASSWORD,
-    REGISTRY_ALIAS,
+    GUARD,
+    IMAGE,
+    POLICY,
+    PROMOTION,
+    RECORD,
     Recorder,
+    REGISTRY_ALIAS,
+    REPO,
+    SOURCE_CHECK,
+    STACK_REF,
     valueOf,
 } from "./support/pulumiMocks";
 import { Run, newStack, runProgram, stackFile } from "./support/program";
 import { programConfig } from "./support/pulumiCli";
 import { PUSH_ACTIONS } from "../components/modelRepository";
 import { promotionSourceCheckProvider } from "../components/promotedImage";
-
-const REPO = "aws:ecrpublic/repository:Repository";
-const POLICY = "aws:ecrpublic/repositoryPolicy:RepositoryPolicy";
-const IMAGE = "docker:index/image:Image";
-const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
-const RECORD = "pulumi-nodejs:dynamic/model-registry:PublicationRecord";
 
 describe("index.ts", () => {
     it("runs the stack function on the stack's config and exports each of its outputs", async () => {
@@ -189,10 +191,6 @@ describe("the program, dev stack file", () => {
         expect(run.recorder.one(REPO).secretPaths).toEqual([]);
     });
 });
-
-const PROMOTION = "pulumi-nodejs:dynamic/model-registry:ImagePromotion";
-const STACK_REF = "pulumi:pulumi:StackReference";
-const SOURCE_CHECK = "pulumi-nodejs:dynamic/model-registry:PromotionSourceCheck";
 
 describe("the program, prod stack file", () => {
     let run: Run;

@@ -1,27 +1,26 @@
 import {
     ACCOUNT_ID,
+    CONTAINER,
     ECR_PRIVATE_TOKEN_INVOKE,
     ECR_TOKEN_INVOKE,
     FAKE_PASSWORD,
     FAKE_REGISTRY_PASSWORD,
+    GUARD,
+    IMAGE,
+    LIFECYCLE,
+    PRIVATE_POLICY,
+    PRIVATE_REPO,
     PRIVATE_SERVER,
+    PROMOTION,
+    RECORD,
+    REMOTE_IMAGE,
+    SOURCE_CHECK,
     valueOf,
+    VOLUME,
 } from "./support/pulumiMocks";
 import { Run, runProgram, stackFile } from "./support/program";
 import { StackConfig } from "./support/pulumiCli";
 import { PRIVATE_PUSH_ACTIONS } from "../components/privateRepository";
-
-const IMAGE = "docker:index/image:Image";
-const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
-const RECORD = "pulumi-nodejs:dynamic/model-registry:PublicationRecord";
-const PROMOTION = "pulumi-nodejs:dynamic/model-registry:ImagePromotion";
-const SOURCE_CHECK = "pulumi-nodejs:dynamic/model-registry:PromotionSourceCheck";
-const CONTAINER = "docker:index/container:Container";
-const VOLUME = "docker:index/volume:Volume";
-const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
-const PRIVATE_REPO = "aws:ecr/repository:Repository";
-const LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy";
-const PRIVATE_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy";
 
 /** A stack file switched to ecr-private, without the gallery settings it refuses. */
 function privateConfig(stack: string, more: Parameters<typeof stackFile>[1] = {}): StackConfig {

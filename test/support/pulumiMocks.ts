@@ -41,6 +41,23 @@ export interface MockOptions {
     readonly stackOutputs?: Record<string, Record<string, unknown>>;
 }
 
+/** The resource types the program registers, as the engine names them. */
+export const REPO = "aws:ecrpublic/repository:Repository";
+export const POLICY = "aws:ecrpublic/repositoryPolicy:RepositoryPolicy";
+export const PRIVATE_REPO = "aws:ecr/repository:Repository";
+export const PRIVATE_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy";
+export const LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy";
+export const IMAGE = "docker:index/image:Image";
+export const CONTAINER = "docker:index/container:Container";
+export const VOLUME = "docker:index/volume:Volume";
+export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
+export const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
+export const RECORD = "pulumi-nodejs:dynamic/model-registry:PublicationRecord";
+export const PROMOTION = "pulumi-nodejs:dynamic/model-registry:ImagePromotion";
+export const SOURCE_CHECK = "pulumi-nodejs:dynamic/model-registry:PromotionSourceCheck";
+export const LOGIN = "pulumi-nodejs:dynamic/model-registry:RegistryLogin";
+export const STACK_REF = "pulumi:pulumi:StackReference";
+
 export const ECR_TOKEN_INVOKE = "aws:ecrpublic/getAuthorizationToken:getAuthorizationToken";
 export const ECR_PRIVATE_TOKEN_INVOKE = "aws:ecr/getAuthorizationToken:getAuthorizationToken";
 export const ACCOUNT_ID = "123456789012";
