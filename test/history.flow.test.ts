@@ -5,21 +5,17 @@
  * promotion, as support/engine.ts drives them, against a real distribution registry.
  */
 import { ensureDockerEngine } from "./support/docker";
-import { GuardRefused, Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
+import { GuardRefused, PromotingStack, SimulatedStack } from "./support/engine";
 import * as flow from "./support/flow";
-import { modelContext, useFlowServices } from "./support/flow";
+import { modelContext, useFlowEngine } from "./support/flow";
 import { LocalRegistry, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(240_000);
 
 let registry: LocalRegistry;
-let hosts: Hosts;
-useFlowServices(async (keep) => {
-    [registry, hosts] = await Promise.all([
-        startRegistry().then(keep),
-        startHosts().then(keep),
-        ensureDockerEngine(),
-    ]);
+const hosts = useFlowEngine(async (keep) => {
+    await ensureDockerEngine();
+    registry = keep(await startRegistry());
 });
 
 const digestOf = (repository: string, tag: string) => flow.digestOf(registry, repository, tag);

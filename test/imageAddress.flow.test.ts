@@ -9,15 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "../config";
 import { modelRegistry } from "../program";
 import { ensureDockerEngine } from "./support/docker";
-import {
-    Hosts,
-    ImageOptions,
-    MODEL_IMAGE_OPTIONS,
-    SimulatedStack,
-    imageStep,
-    startHosts,
-} from "./support/engine";
-import { digestOf, modelContext, startForwarder, useFlowServices } from "./support/flow";
+import { ImageOptions, MODEL_IMAGE_OPTIONS, SimulatedStack, imageStep } from "./support/engine";
+import { digestOf, modelContext, startForwarder, useFlowEngine } from "./support/flow";
 import { stackFile } from "./support/program";
 import { programConfig } from "./support/pulumiCli";
 import { Recorder } from "./support/pulumiMocks";
@@ -29,14 +22,10 @@ const IMAGE = "docker:index/image:Image";
 const REPO = "address/m";
 
 let registry: LocalRegistry;
-let hosts: Hosts;
 let movedPort: number;
-useFlowServices(async (keep) => {
-    [registry, hosts] = await Promise.all([
-        startRegistry().then(keep),
-        startHosts().then(keep),
-        ensureDockerEngine(),
-    ]);
+const hosts = useFlowEngine(async (keep) => {
+    await ensureDockerEngine();
+    registry = keep(await startRegistry());
     movedPort = keep(await startForwarder(registry)).port;
 });
 

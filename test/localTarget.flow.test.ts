@@ -12,8 +12,8 @@ import * as os from "os";
 import * as path from "path";
 import { skopeoRaw } from "./support/copyFixtures";
 import { docker, ensureDockerEngine } from "./support/docker";
-import { Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
-import { modelContext, removedAfterSuite, useFlowServices } from "./support/flow";
+import { PromotingStack, SimulatedStack } from "./support/engine";
+import { modelContext, removedAfterSuite, useFlowEngine } from "./support/flow";
 import { runProgram, stackFile } from "./support/program";
 import { StackConfig } from "./support/pulumiCli";
 import { LocalRegistry, startRegistry } from "./support/registry";
@@ -25,19 +25,15 @@ const IMAGE = "docker:index/image:Image";
 const PROMOTION = "pulumi-nodejs:dynamic/model-registry:ImagePromotion";
 
 let registry: LocalRegistry;
-let hosts: Hosts;
-useFlowServices(async (keep) => {
+const hosts = useFlowEngine(async (keep) => {
+    await ensureDockerEngine();
     // docker.Image logs in to the registry with the credentials the program passes it; the
     // simulated image step does the same, into a throw-away client config.
     process.env.DOCKER_CONFIG = removedAfterSuite(
         fs.mkdtempSync(path.join(os.tmpdir(), "docker-config-")),
     );
     keep({ stop: async () => void delete process.env.DOCKER_CONFIG });
-    [registry, hosts] = await Promise.all([
-        startRegistry({ auth: "htpasswd" }).then(keep),
-        startHosts().then(keep),
-        ensureDockerEngine(),
-    ]);
+    registry = keep(await startRegistry({ auth: "htpasswd" }));
 });
 
 /** The local stack file pointed at the suite's registry, as a user would configure it. */

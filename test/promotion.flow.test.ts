@@ -5,8 +5,8 @@
  * Never skipped.
  */
 import { ensureDockerEngine } from "./support/docker";
-import { GuardRefused, Hosts, PromotingStack, SimulatedStack, startHosts } from "./support/engine";
-import { deleteTag, digestOf, modelContext, useFlowServices } from "./support/flow";
+import { GuardRefused, PromotingStack, SimulatedStack } from "./support/engine";
+import { deleteTag, digestOf, modelContext, useFlowEngine } from "./support/flow";
 import { pushArmOnlyIndex, pushLabelledImage } from "./support/images";
 import { LocalRegistry, startRegistry, storedBlobs } from "./support/registry";
 
@@ -14,14 +14,10 @@ jest.setTimeout(180_000);
 
 let devRegistry: LocalRegistry;
 let releaseRegistry: LocalRegistry;
-let hosts: Hosts;
-useFlowServices(async (keep) => {
-    [devRegistry, releaseRegistry, hosts] = await Promise.all([
-        startRegistry().then(keep),
-        startRegistry({ auth: "token" }).then(keep),
-        startHosts().then(keep),
-        ensureDockerEngine(),
-    ]);
+const hosts = useFlowEngine(async (keep) => {
+    await ensureDockerEngine();
+    devRegistry = keep(await startRegistry());
+    releaseRegistry = keep(await startRegistry({ auth: "token" }));
 });
 
 let n = 0;

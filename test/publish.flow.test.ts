@@ -7,26 +7,22 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ensureDockerEngine } from "./support/docker";
-import { GuardRefused, Hosts, SimulatedStack, startHosts } from "./support/engine";
+import { GuardRefused, SimulatedStack } from "./support/engine";
 import {
     deleteTag,
     digestOf,
     modelContext,
     removedAfterSuite,
-    useFlowServices,
+    useFlowEngine,
 } from "./support/flow";
 import { LocalRegistry, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(180_000);
 
 let registry: LocalRegistry;
-let hosts: Hosts;
-useFlowServices(async (keep) => {
-    [registry, hosts] = await Promise.all([
-        startRegistry().then(keep),
-        startHosts().then(keep),
-        ensureDockerEngine(),
-    ]);
+const hosts = useFlowEngine(async (keep) => {
+    await ensureDockerEngine();
+    registry = keep(await startRegistry());
 });
 
 let repoCount = 0;

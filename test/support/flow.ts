@@ -10,6 +10,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { authorizedRequest, headManifest } from "../../lib/oci/client";
+import { Hosts, startHosts } from "./engine";
 import { LocalRegistry } from "./registry";
 
 interface Stoppable {
@@ -32,12 +33,34 @@ export function removedAfterSuite(dir: string): string {
  * removes the build contexts the suite made.
  */
 export function useFlowServices(start: (keep: Keep) => Promise<void>): void {
+    useServices(start, false);
+}
+
+/**
+ * useFlowServices, and the provider hosts the engine model runs (support/engine.ts), started
+ * beside `start`; the object returned holds them once beforeAll has run.
+ */
+export function useFlowEngine(start: (keep: Keep) => Promise<void>): Hosts {
+    return useServices(start, true);
+}
+
+function useServices(start: (keep: Keep) => Promise<void>, withHosts: boolean): Hosts {
+    const hosts = {} as Hosts;
     const started: Stoppable[] = [];
-    beforeAll(() => start((s) => (started.push(s), s)));
+    const keep: Keep = (s) => (started.push(s), s);
+    beforeAll(async () => {
+        // Both settle before a failure is reported, so that afterAll stops all that started.
+        const results = await Promise.allSettled([
+            start(keep),
+            withHosts && startHosts().then((h) => keep(Object.assign(hosts, h))),
+        ]);
+        for (const r of results) if (r.status === "rejected") throw r.reason;
+    });
     afterAll(async () => {
         for (const service of started.reverse()) await service.stop();
         for (const dir of contexts.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
     });
+    return hosts;
 }
 
 /**
