@@ -30,7 +30,6 @@
  * The command line is parsed strictly (bench/args.ts): an unknown flag or a bad size exits 2.
  */
 import { execFileSync, spawnSync } from "child_process";
-import { randomFillSync } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -38,7 +37,7 @@ import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
 import { publicationRecordProvider } from "../components/publicationRecord";
 import { modelBuildSpec, ModelBuildSpec } from "../lib/publication/buildSpec";
 import { headManifest } from "../lib/oci/client";
-import { ChildCopy, copyInChildProcess } from "../test/support/copyFixtures";
+import { ChildCopy, copyInChildProcess, writeRandomFile } from "../test/support/copyFixtures";
 import {
     baseImage,
     buildWithSpec,
@@ -59,20 +58,6 @@ function human(bytes: number): string {
     if (bytes >= GiB) return `${(bytes / GiB).toFixed(2)} GiB`;
     if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
     return `${bytes} B`;
-}
-
-/** Writes `size` random bytes (incompressible, like trained weights) in 8 MiB chunks. */
-function writeRandomFile(file: string, size: number): void {
-    const chunk = Buffer.alloc(8 * MiB);
-    const fd = fs.openSync(file, "w");
-    try {
-        for (let left = size; left > 0; left -= chunk.length) {
-            randomFillSync(chunk);
-            fs.writeSync(fd, chunk, 0, Math.min(left, chunk.length));
-        }
-    } finally {
-        fs.closeSync(fd);
-    }
 }
 
 function best<T extends { seconds: number }>(runs: T[]): T {

@@ -22,6 +22,7 @@ import {
     PublishedVersion,
     RecordedVersions,
     recorded,
+    reverifyRecord,
     reverifyVersions,
     without,
 } from "./publicationRecord";
@@ -344,17 +345,7 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
      * promoted digest and what the registry holds now; the state is left as it was.
      */
     async read(id: string, props: ImagePromotionOutputs) {
-        const history = props.history ?? {};
-        if (props.apiUrl && props.repositoryPath && Object.keys(history).length > 0) {
-            const endpoint = endpointOf({
-                ...(props as unknown as RegistryInputs),
-                apiUrl: props.apiUrl,
-                repositoryPath: props.repositoryPath,
-            });
-            const found = await reverifyVersions(endpoint, Object.keys(history));
-            const { stop } = tamperReport(props.repositoryUri, history, found, props.acknowledged);
-            if (stop.length > 0) throw new Error(stop.join("\n"));
-        }
+        await reverifyRecord(props);
         return { id, props };
     },
 

@@ -231,11 +231,13 @@ export function historiesOf(
 }
 
 /**
- * `pulumi refresh`: every recorded version against the registry (one request each). A tag that
- * moved or vanished, unless acknowledged, fails the refresh with the version, the recorded digest
- * and what the registry holds now; the state is left as it was.
+ * `pulumi refresh`: every recorded (or promoted) version against the registry (one request each).
+ * A tag that moved or vanished, unless acknowledged, fails the refresh with the version, the
+ * recorded digest and what the registry holds now; the state is left as it was.
  */
-async function reverifyRecord(props: PublicationRecordOutputs): Promise<void> {
+export async function reverifyRecord(
+    props: RecordedVersions<PublishedVersion> & { readonly repositoryUri: string },
+): Promise<void> {
     const history = props.history ?? {};
     if (!props.apiUrl || !props.repositoryPath || Object.keys(history).length === 0) return;
     const endpoint = endpointOf({
