@@ -4,7 +4,6 @@
  * forward/CONNECT proxy that counts what it carries, and a reverse proxy that puts a path prefix,
  * TLS or redirects in front of a real registry. All on 127.0.0.1.
  */
-import { execFileSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
@@ -12,6 +11,7 @@ import * as https from "https";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { selfSignedCertificate } from "./registry";
 
 interface RecordedRequest {
     readonly method: string;
@@ -78,32 +78,8 @@ export function serve(
 export function certificate(names: string[] = []): { cert: string; key: string } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "misbehaving-cert-"));
     try {
-        const san = ["IP:127.0.0.1", ...names.map((n) => `DNS:${n}`)].join(",");
-        execFileSync(
-            "openssl",
-            [
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                path.join(dir, "key.pem"),
-                "-out",
-                path.join(dir, "cert.pem"),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                `subjectAltName=${san}`,
-            ],
-            { stdio: "ignore" },
-        );
-        return {
-            cert: fs.readFileSync(path.join(dir, "cert.pem"), "utf8"),
-            key: fs.readFileSync(path.join(dir, "key.pem"), "utf8"),
-        };
+        const { cert, key } = selfSignedCertificate(dir, "server", names);
+        return { cert, key };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -63,9 +63,11 @@ export async function freePort(): Promise<number> {
     });
 }
 
-function selfSignedCertificate(
+/** A self-signed certificate (and key) in `dir` for `127.0.0.1` and the given DNS names. */
+export function selfSignedCertificate(
     dir: string,
     name: string,
+    dnsNames: string[] = [],
 ): { cert: string; key: string; certPath: string; keyPath: string } {
     const certPath = path.join(dir, `${name}.crt`);
     const keyPath = path.join(dir, `${name}.key`);
@@ -86,7 +88,7 @@ function selfSignedCertificate(
             "-subj",
             "/CN=127.0.0.1",
             "-addext",
-            "subjectAltName=IP:127.0.0.1",
+            `subjectAltName=${["IP:127.0.0.1", ...dnsNames.map((n) => `DNS:${n}`)].join(",")}`,
         ],
         { stdio: "ignore" },
     );
