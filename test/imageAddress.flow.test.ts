@@ -13,12 +13,11 @@ import { ImageOptions, MODEL_IMAGE_OPTIONS, SimulatedStack, imageStep } from "./
 import { digestOf, modelContext, startForwarder, useFlowEngine } from "./support/flow";
 import { stackFile } from "./support/program";
 import { programConfig } from "./support/pulumiCli";
-import { Recorder } from "./support/pulumiMocks";
+import { IMAGE, Recorder } from "./support/pulumiMocks";
 import { LocalRegistry, startRegistry } from "./support/registry";
 
 jest.setTimeout(180_000);
 
-const IMAGE = "docker:index/image:Image";
 const REPO = "address/m";
 
 let registry: LocalRegistry;

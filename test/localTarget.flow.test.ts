@@ -16,13 +16,10 @@ import { PromotingStack, SimulatedStack } from "./support/engine";
 import { modelContext, removedAfterSuite, useFlowEngine } from "./support/flow";
 import { runProgram, stackFile } from "./support/program";
 import { StackConfig } from "./support/pulumiCli";
+import { GUARD, IMAGE, PROMOTION } from "./support/pulumiMocks";
 import { LocalRegistry, startRegistry } from "./support/registry";
 
 jest.setTimeout(180_000);
-
-const GUARD = "pulumi-nodejs:dynamic/model-registry:TagGuard";
-const IMAGE = "docker:index/image:Image";
-const PROMOTION = "pulumi-nodejs:dynamic/model-registry:ImagePromotion";
 
 let registry: LocalRegistry;
 const hosts = useFlowEngine(async (keep) => {
