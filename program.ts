@@ -9,13 +9,12 @@ import {
     PromotedImage,
     PromotionSourceArgs,
     PromotionSourceCheck,
-    PublishedBefore,
-    PublishedVersion,
     RegistryCredentials,
     RegistryTarget,
     apiUrlOf,
     ecrPrivateCredentials,
     promotionSourceArgs,
+    publishedBefore,
     serverOf,
 } from "./components";
 
@@ -46,7 +45,7 @@ export function modelRegistry(config: StackConfig) {
     // This stack's own last outputs, read before anything is published: every version it
     // published, in every repository it ever published to (see ModelImageArgs.published). A
     // promoting stack reads them too: the versions it built before are never replaced.
-    const before = publishedBefore();
+    const before = publishedBefore("model");
     const image = source
         ? new PromotedImage(
               "model",
@@ -105,27 +104,6 @@ export function modelRegistry(config: StackConfig) {
         registry_login:
             repository instanceof LocalModelRegistry ? repository.credentials : undefined,
     };
-}
-
-/**
- * This stack's own last outputs, through a StackReference to itself: `repository_uri` and
- * `published_versions` (the current repository's), and `published_by_repository` (all of them).
- */
-function publishedBefore(): pulumi.Output<PublishedBefore> {
-    const self = new pulumi.StackReference("model-published-before", {
-        name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
-    });
-    return pulumi
-        .all([
-            self.getOutput("repository_uri"),
-            self.getOutput("published_versions"),
-            self.getOutput("published_by_repository"),
-        ])
-        .apply(([uri, versions, byRepository]) => ({
-            repositoryUri: typeof uri === "string" ? uri : "",
-            versions: (versions ?? {}) as Record<string, PublishedVersion>,
-            byRepository: (byRepository ?? {}) as Record<string, Record<string, PublishedVersion>>,
-        }));
 }
 
 type EcrPrivate = ReturnType<typeof ecrPrivateCredentials>;

@@ -129,7 +129,7 @@ export class ModelImage extends PublishedImage {
             {
                 ...registryInputs,
                 publisher,
-                published: args.published ?? lastPublished(name, this),
+                published: args.published ?? publishedBefore(name, { parent: this }),
                 acknowledged: args.acknowledgedTampering,
             },
             { parent: this },
@@ -208,17 +208,28 @@ export class ModelImage extends PublishedImage {
     }
 }
 
-/** This stack's own last outputs: the repository and the versions it published there. */
-function lastPublished(name: string, parent: pulumi.Resource): pulumi.Output<PublishedBefore> {
+/**
+ * This stack's own last outputs, through a StackReference to itself: `repository_uri` and
+ * `published_versions` (the current repository's), and `published_by_repository` (all of them).
+ */
+export function publishedBefore(
+    name: string,
+    opts?: pulumi.CustomResourceOptions,
+): pulumi.Output<PublishedBefore> {
     const self = new pulumi.StackReference(
         `${name}-published-before`,
         { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` },
-        { parent },
+        opts,
     );
     return pulumi
-        .all([self.getOutput("repository_uri"), self.getOutput("published_versions")])
-        .apply(([uri, versions]) => ({
+        .all([
+            self.getOutput("repository_uri"),
+            self.getOutput("published_versions"),
+            self.getOutput("published_by_repository"),
+        ])
+        .apply(([uri, versions, byRepository]) => ({
             repositoryUri: typeof uri === "string" ? uri : "",
             versions: (versions ?? {}) as Record<string, PublishedVersion>,
+            byRepository: (byRepository ?? {}) as Record<string, Record<string, PublishedVersion>>,
         }));
 }
