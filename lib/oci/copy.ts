@@ -215,7 +215,16 @@ async function copyContent(copy: Copy, manifest: Manifest, depth: number): Promi
             "invalid",
         );
     }
-    if (isIndex(manifest.mediaType, json)) {
+    const index = isIndex(manifest.mediaType, json);
+    if (!index && json.manifests !== undefined) {
+        // Copied as an image, it would leave the children it names behind.
+        throw registryError(
+            `${source.name}: ${manifest.digest} names child manifests but is not an index ` +
+                "(its manifests field is not a list, or it also has a config); it cannot be copied",
+            "protocol",
+        );
+    }
+    if (index) {
         if (depth >= MAX_DEPTH) {
             throw registryError(
                 `${source.name}: ${manifest.digest} nests indexes more than ${MAX_DEPTH} deep`,
