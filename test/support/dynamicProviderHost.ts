@@ -32,15 +32,31 @@ export async function serializeProviderAsPulumiUp(
     exportName: string,
     dir: string,
 ): Promise<string> {
-    const out = path.join(dir, "provider.js");
+    return (await serializeProvidersAsPulumiUp([[modulePath, exportName]], dir))[0];
+}
+
+/** serializeProviderAsPulumiUp of several providers in one process (ts-node, SDK loaded once). */
+export async function serializeProvidersAsPulumiUp(
+    providers: readonly (readonly [modulePath: string, exportName: string])[],
+    dir: string,
+): Promise<string[]> {
     const script = path.join(dir, "serialize.js");
+    const jobs = providers.map(([m, e], i) => [
+        path.join(PROJECT, m),
+        e,
+        path.join(dir, `provider${i}.js`),
+    ]);
     fs.writeFileSync(
         script,
         `require(${JSON.stringify(require.resolve("ts-node"))}).register({ transpileOnly: true, project: ${JSON.stringify(path.join(PROJECT, "tsconfig.json"))} });
          const pulumi = require(${JSON.stringify(require.resolve("@pulumi/pulumi"))});
-         const provider = require(${JSON.stringify(path.join(PROJECT, modulePath))})[${JSON.stringify(exportName)}];
-         pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })
-             .then((s) => require("fs").writeFileSync(${JSON.stringify(out)}, s.text));`,
+         (async () => {
+             for (const [module, name, out] of ${JSON.stringify(jobs)}) {
+                 const provider = require(module)[name];
+                 const s = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
+                 require("fs").writeFileSync(out, s.text);
+             }
+         })();`,
     );
     await new Promise<void>((resolve, reject) =>
         execFile(process.execPath, [script], { cwd: PROJECT }, (err, _out, stderr) =>
@@ -48,7 +64,7 @@ export async function serializeProviderAsPulumiUp(
         ),
     );
     fs.rmSync(script);
-    return fs.readFileSync(out, "utf8");
+    return jobs.map(([, , out]) => fs.readFileSync(out, "utf8"));
 }
 
 interface CheckFailure {

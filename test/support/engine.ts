@@ -15,7 +15,7 @@ import { RegistryInputs } from "../../lib/publication/publishInputs";
 import { docker } from "./docker";
 import {
     ProviderHost,
-    serializeProviderAsPulumiUp,
+    serializeProvidersAsPulumiUp,
     startDynamicProviderHost,
 } from "./dynamicProviderHost";
 import { LocalRegistry } from "./registry";
@@ -147,30 +147,18 @@ export interface Hosts {
 export async function startHosts(): Promise<Hosts> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "providers-"));
     const project = path.resolve(__dirname, "../..");
-    const guardText = await serializeProviderAsPulumiUp(
-        "components/tagGuard.ts",
-        "tagGuardProvider",
+    const texts = await serializeProvidersAsPulumiUp(
+        [
+            ["components/tagGuard.ts", "tagGuardProvider"],
+            ["components/publicationRecord.ts", "publicationRecordProvider"],
+            ["components/promotedImage.ts", "imagePromotionProvider"],
+            ["components/promotedImage.ts", "promotionSourceCheckProvider"],
+        ],
         dir,
     );
-    const recordText = await serializeProviderAsPulumiUp(
-        "components/publicationRecord.ts",
-        "publicationRecordProvider",
-        dir,
+    const [guard, record, promotion, sourceCheck] = await Promise.all(
+        texts.map((text) => startDynamicProviderHost(project, text)),
     );
-    const promotionText = await serializeProviderAsPulumiUp(
-        "components/promotedImage.ts",
-        "imagePromotionProvider",
-        dir,
-    );
-    const guard = await startDynamicProviderHost(project, guardText);
-    const record = await startDynamicProviderHost(project, recordText);
-    const sourceCheckText = await serializeProviderAsPulumiUp(
-        "components/promotedImage.ts",
-        "promotionSourceCheckProvider",
-        dir,
-    );
-    const promotion = await startDynamicProviderHost(project, promotionText);
-    const sourceCheck = await startDynamicProviderHost(project, sourceCheckText);
     return {
         guard,
         record,
