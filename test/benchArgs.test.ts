@@ -86,7 +86,8 @@ describe("npm run bench -- <flags>", () => {
         );
     }
 
-    it("exits 2 with one message and the usage, before any work", async () => {
+    // The three runs start bench/pipeline.ts in processes of their own, side by side.
+    it.concurrent("exits 2 with one message and the usage, before any work", async () => {
         expect(await bench(["--size=64MiB", "--sise", "1"])).toEqual({
             code: 2,
             stdout: "",
@@ -96,7 +97,7 @@ describe("npm run bench -- <flags>", () => {
         });
     });
 
-    it.each([["--help"], ["-h"]])(
+    it.concurrent.each([["--help"], ["-h"]])(
         "prints its help for %s and exits 0, running nothing",
         async (flag) => {
             expect(await bench([flag])).toEqual({ code: 0, stdout: HELP, stderr: "" });
