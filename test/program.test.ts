@@ -22,13 +22,14 @@ import { promotionSourceCheckProvider } from "../components/promotedImage";
 describe("index.ts", () => {
     it("runs the stack function on the stack's config and exports each of its outputs", async () => {
         const run = await runProgram(stackFile("dev"));
-        let exported: Record<string, unknown> = {};
-        await jest.isolateModulesAsync(async () => {
-            const sdk = await import("@pulumi/pulumi");
-            const cli = programConfig(stackFile("dev"), "dev");
-            await Recorder.start(sdk, { config: cli.config, secretKeys: cli.secretKeys });
-            exported = await import("../index");
+        // index.ts runs the program when it is loaded: under the same SDK, with fresh mocks.
+        const cli = programConfig(stackFile("dev"), "dev");
+        const recorder = await Recorder.start(run.pulumi, {
+            config: cli.config,
+            secretKeys: cli.secretKeys,
         });
+        const exported: Record<string, unknown> = await import("../index");
+        await recorder.settle();
         expect(Object.keys(exported).sort()).toEqual(Object.keys(run.outputs).sort());
         expect(exported.registry).toBe("ecr-public");
     });
