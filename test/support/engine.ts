@@ -143,7 +143,7 @@ export interface Hosts {
     stop(): Promise<void>;
 }
 
-/** Serializes the two providers as `pulumi up` does and starts a host for each. */
+/** Serializes the four providers as `pulumi up` does (in one process) and starts a host for each. */
 export async function startHosts(): Promise<Hosts> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "providers-"));
     const project = path.resolve(__dirname, "../..");
