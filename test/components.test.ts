@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as components from "../components";
-import { IMAGE, Recorder, REPO, valueOf } from "./support/pulumiMocks";
+import { GUARD, IMAGE, Recorder, REPO, STACK_REF, valueOf } from "./support/pulumiMocks";
 
 type Pulumi = typeof pulumi;
 type Components = typeof components;
@@ -190,6 +190,35 @@ describe("LocalModelRegistry", () => {
 });
 
 describe("ModelImage", () => {
+    it("tells the guard what its own stack published before, when not given `published`", async () => {
+        const repositoryUri = "registry.example.com:5000/ml/iris";
+        const earlier = { fingerprint: "f1", digest: `sha256:${"1".repeat(64)}` };
+        const elsewhere = { fingerprint: "f0", digest: `sha256:${"0".repeat(64)}` };
+        const recorder = await Recorder.start(pulumi, {
+            stackOutputs: {
+                dev: {
+                    repository_uri: repositoryUri,
+                    published_versions: { "1.0.0": earlier },
+                    published_by_repository: { "other.example/ml/iris": { "0.9.0": elsewhere } },
+                },
+            },
+        });
+        new components.ModelImage("m", {
+            registry: { server: "registry.example.com:5000", repositoryUri },
+            version: "1.1.0",
+            context: "model",
+        });
+        await recorder.settle();
+        expect(recorder.one(STACK_REF, "m-published-before").inputs.name).toBe(
+            "organization/model-registry/dev",
+        );
+        expect(recorder.one(GUARD).inputs.published).toEqual({
+            repositoryUri,
+            versions: { "1.0.0": earlier },
+            byRepository: { "other.example/ml/iris": { "0.9.0": elsewhere } },
+        });
+    });
+
     it("pushes to any registry target, anonymously when it has no credentials", async () => {
         const { c, recorder } = await fresh();
         const image = new c.ModelImage("m", {
