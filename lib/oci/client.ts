@@ -28,7 +28,7 @@ import {
     startOperation,
 } from "./endpoint";
 import { registryError } from "./errors";
-import { Answer, Response, SMALL_BODY_BYTES, endOperation } from "./http";
+import { Answer, SMALL_BODY_BYTES, endOperation } from "./http";
 import {
     Found,
     Manifest,
@@ -182,14 +182,10 @@ export async function authorizedRequest(
     headers: Record<string, string>,
     action: "pull" | "push,pull",
     body?: Buffer,
-): Promise<Response> {
+): Promise<Answer> {
     const op = startOperation(endpoint, { scopes: [], action });
     try {
-        const res = await authorized(op, method, path, headers, {
-            maxBytes: op.maxManifestBytes,
-            body,
-        });
-        return { status: res.status, headers: res.headers, body: res.body };
+        return await authorized(op, method, path, headers, { maxBytes: op.maxManifestBytes, body });
     } finally {
         await endOperation(op);
     }

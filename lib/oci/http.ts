@@ -20,7 +20,10 @@ import { proxyFor } from "./proxy";
 export const SMALL_BODY_BYTES = 256 * 1024;
 const MAX_REDIRECTS = 10;
 
-export interface Response {
+/** What one answer was for (the request that produced it, after redirects), and what it said. */
+export interface Answer {
+    readonly method: string;
+    readonly url: URL;
     readonly status: number;
     /** Lower-case names; a repeated header as an array. */
     readonly headers: Readonly<Record<string, string | string[] | undefined>>;
@@ -50,24 +53,18 @@ export interface BodyStream extends AsyncIterable<Buffer> {
     destroy(): void;
 }
 
-/** What one answer was for: the request that produced it, after redirects. */
-export interface Answer extends Response {
-    readonly method: string;
-    readonly url: URL;
-}
-
 /** A header's value; a repeated header's first value, except for challenges (all of them). */
-export function headerOf(headers: Response["headers"], name: string): string | undefined {
+export function headerOf(headers: Answer["headers"], name: string): string | undefined {
     const v = headers[name];
     if (!Array.isArray(v)) return v;
     return name === "www-authenticate" ? v.join(", ") : v[0];
 }
 
-export function isHtml(res: Response): boolean {
+export function isHtml(res: Answer): boolean {
     return /^\s*(text\/html|application\/xhtml)/i.test(headerOf(res.headers, "content-type") ?? "");
 }
 
-export function contentTypeNote(res: Response): string {
+export function contentTypeNote(res: Answer): string {
     const type = headerOf(res.headers, "content-type");
     return type ? ` (${shown(type.split(";")[0].trim(), 80)})` : "";
 }
@@ -116,7 +113,7 @@ export async function exchange(
         const location = headerOf(res.headers, "location");
         const redirect = [301, 302, 303, 307, 308].includes(res.status);
         if (!redirect || !location || (method !== "GET" && method !== "HEAD")) {
-            return { ...res, method, url: current };
+            return res;
         }
         if (hop >= MAX_REDIRECTS) {
             throw registryError(
@@ -167,7 +164,7 @@ async function attempts(
     url: URL,
     headers: Record<string, string>,
     opts: Exchange,
-): Promise<Response> {
+): Promise<Answer> {
     const oneShot = opts.body !== undefined && !Buffer.isBuffer(opts.body);
     const retries = oneShot ? 0 : (op.endpoint.retries ?? 3);
     const unbounded = oneShot || opts.stream === true;
@@ -215,16 +212,11 @@ async function attempts(
             last = (e as Error).message;
         }
     }
-    if (outOfTime) {
-        throw registryError(
-            `${op.name}: the registry at ${url.origin} did not finish the lookup within ${op.deadlineMs} ms ` +
-                `(${last || "no time left"}; ${made} attempts). Check the network and the registry address; nothing was pushed.`,
-            "unreachable",
-        );
-    }
+    const failed = outOfTime
+        ? `did not finish the lookup within ${op.deadlineMs} ms (${last || "no time left"}; ${made} attempts)`
+        : `cannot be reached (${last}; ${made} attempts)`;
     throw registryError(
-        `${op.name}: the registry at ${url.origin} cannot be reached (${last}; ${made} attempts). ` +
-            "Check the network and the registry address; nothing was pushed.",
+        `${op.name}: the registry at ${url.origin} ${failed}. Check the network and the registry address; nothing was pushed.`,
         "unreachable",
     );
 }
@@ -286,7 +278,7 @@ async function once(
     headers: Record<string, string>,
     opts: Exchange,
     wallMs: number,
-): Promise<Response> {
+): Promise<Answer> {
     const idleMs = op.endpoint.timeoutMs ?? 10_000;
     const proxy = proxyFor(url);
     const signal = Number.isFinite(wallMs) ? AbortSignal.timeout(wallMs) : undefined;
@@ -326,6 +318,8 @@ async function once(
     const wanted = status >= 200 && status < 300;
     if (wanted && opts.stream) {
         return {
+            method,
+            url,
             status,
             headers: res.headers,
             body: Buffer.alloc(0),
@@ -363,7 +357,7 @@ async function once(
         res.body.on("error", () => undefined).destroy();
         throw failure(e);
     }
-    return { status, headers: res.headers, body: Buffer.concat(chunks) };
+    return { method, url, status, headers: res.headers, body: Buffer.concat(chunks) };
 }
 
 /**
