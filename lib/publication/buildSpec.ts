@@ -2,12 +2,14 @@ import { createHash } from "crypto";
 import { promises as fs } from "fs";
 import * as path from "path";
 import { hashContext, listContext } from "./contextHash";
+import { FINGERPRINT_LABEL } from "./guard";
 import {
     DEFAULT_MAX_LAYER_BYTES,
     LayerLayoutError,
     ModelLayer,
     checkModelFileName,
     findMarker,
+    instructions,
     namedSources,
     planLayers,
     renderDockerfile,
@@ -156,12 +158,6 @@ async function layOut(
     context: string,
     input: ModelBuildInput,
 ): Promise<{ dockerfile: string; text: string; layers: ModelLayer[] } | undefined> {
-    const refuse = (e: unknown): never => {
-        if (e instanceof LayerLayoutError) {
-            throw new Error(`Dockerfile ${JSON.stringify(template)}: ${e.message}`);
-        }
-        throw e;
-    };
     try {
         if (!findMarker(text)) return undefined;
         const own = path.posix.relative(context, template);
@@ -197,7 +193,10 @@ async function layOut(
         else await writeIfChanged(`${dockerfile}.dockerignore`, ignore);
         return { dockerfile, text: generated, layers };
     } catch (e) {
-        return refuse(e);
+        if (e instanceof LayerLayoutError) {
+            throw new Error(`Dockerfile ${JSON.stringify(template)}: ${e.message}`);
+        }
+        throw e;
     }
 }
 
@@ -219,7 +218,9 @@ export const DOCKER_PROVIDER_VERSION: string = require("@pulumi/docker/package.j
  * so the Dockerfile must set it in its final stage. Returns what is missing, or undefined.
  */
 export function missingFingerprintLabel(dockerfileText: string): string | undefined {
-    const stage = finalStage(dockerfileText);
+    const all = instructions(dockerfileText.split(/\r?\n/));
+    // The final stage: the instructions after the last FROM.
+    const stage = all.slice(all.map((i) => i.keyword).lastIndexOf("FROM") + 1);
     let declared = false;
     let label: string | undefined;
     for (const { keyword, rest } of stage) {
@@ -227,7 +228,7 @@ export function missingFingerprintLabel(dockerfileText: string): string | undefi
         if (keyword === "LABEL") {
             for (const [key, value] of labelPairs(rest)) {
                 // Only after the ARG does `${MODEL_FINGERPRINT}` expand to the build arg.
-                if (key === FINGERPRINT_LABEL_KEY) label = declared ? value : "";
+                if (key === FINGERPRINT_LABEL) label = declared ? value : "";
             }
         }
     }
@@ -239,37 +240,6 @@ export function missingFingerprintLabel(dockerfileText: string): string | undefi
         'model-registry.publisher="${MODEL_PUBLISHER}" (with ARG MODEL_PUBLISHER), and set the ' +
         "label nowhere else after them."
     );
-}
-
-const FINGERPRINT_LABEL_KEY = "model-registry.fingerprint";
-
-/**
- * The instructions of a Dockerfile's final stage, as Docker reads them: comment lines dropped
- * (also inside a continuation), lines ending in `\` joined, the keyword upper-cased.
- */
-function finalStage(text: string): { keyword: string; rest: string }[] {
-    const instructions: { keyword: string; rest: string }[] = [];
-    let pending = "";
-    for (const raw of text.split(/\r?\n/)) {
-        if (/^\s*#/.test(raw)) continue;
-        const line = pending + raw;
-        if (/\\\s*$/.test(line)) {
-            pending = line.replace(/\\\s*$/, " ");
-            continue;
-        }
-        pending = "";
-        const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(line);
-        if (m) instructions.push({ keyword: m[1].toUpperCase(), rest: m[2].trim() });
-    }
-    if (pending) {
-        const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(pending);
-        if (m) instructions.push({ keyword: m[1].toUpperCase(), rest: m[2].trim() });
-    }
-    let from = -1;
-    instructions.forEach((ins, i) => {
-        if (ins.keyword === "FROM") from = i;
-    });
-    return instructions.slice(from + 1);
 }
 
 /** The `key=value` pairs of a LABEL instruction, keys and values unquoted. */

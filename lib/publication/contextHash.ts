@@ -1,5 +1,5 @@
-import { createHash, Hash } from "crypto";
-import { promises as fs, Stats } from "fs";
+import { createHash } from "crypto";
+import { constants, promises as fs, Stats } from "fs";
 import * as path from "path";
 import { cleanPath, IgnoreMatcher, MatchInfo, parseDockerignore } from "./dockerignore";
 
@@ -78,13 +78,13 @@ export async function hashContext(contextDir: string, dockerfile: string): Promi
         outer.update(cleanPath(name)).update(mode).update(content).update(Buffer.of(0));
     };
 
-    bytes += await hashFile(dockerfile, buffer, createHash("sha256"), (digest) =>
-        record("Dockerfile", goModeString(0), digest),
-    ).catch((e: NodeJS.ErrnoException) => {
+    const own = await hashFile(dockerfile, buffer).catch((e: NodeJS.ErrnoException) => {
         throw e.code === "ENOENT"
             ? new Error(`Dockerfile ${JSON.stringify(dockerfile)} does not exist`)
             : e;
     });
+    record("Dockerfile", goModeString(0), own.digest);
+    bytes += own.bytes;
 
     for (const { path: rel, stat: st } of entries) {
         const abs = path.join(contextDir, rel);
@@ -95,9 +95,9 @@ export async function hashContext(contextDir: string, dockerfile: string): Promi
             });
             record(rel, mode, createHash("sha256").update(target).digest());
         } else if (st.isFile()) {
-            bytes += await hashFile(abs, buffer, createHash("sha256"), (digest) =>
-                record(rel, mode, digest),
-            );
+            const file = await hashFile(abs, buffer);
+            record(rel, mode, file.digest);
+            bytes += file.bytes;
         } else {
             record(rel, mode, createHash("sha256").digest());
         }
@@ -195,13 +195,9 @@ async function readIgnore(
     return { matcher: undefined, ignoreFile: undefined };
 }
 
-/** Streams one file through `hash`, hands its digest to `done`, returns the bytes read. */
-async function hashFile(
-    file: string,
-    buffer: Buffer,
-    hash: Hash,
-    done: (digest: Buffer) => void,
-): Promise<number> {
+/** Streams one file through SHA-256: its digest and the bytes read. */
+async function hashFile(file: string, buffer: Buffer): Promise<{ digest: Buffer; bytes: number }> {
+    const hash = createHash("sha256");
     const handle = await fs.open(file, "r");
     try {
         const { size } = await handle.stat();
@@ -217,19 +213,11 @@ async function hashFile(
                 `${file} changed while it was being hashed (${size} bytes, read ${read})`,
             );
         }
-        done(hash.digest());
-        return read;
+        return { digest: hash.digest(), bytes: read };
     } finally {
         await handle.close();
     }
 }
-
-const S_IFMT = 0o170000;
-const S_IFLNK = 0o120000;
-const S_IFBLK = 0o060000;
-const S_IFDIR = 0o040000;
-const S_IFCHR = 0o020000;
-const S_IFIFO = 0o010000;
 
 /**
  * Go's `FileMode.String()` of the mode `os.Lstat` gives for a Unix `st_mode`, with the socket bit
@@ -237,6 +225,7 @@ const S_IFIFO = 0o010000;
  * `c`, `t`), `-` when there is none, then `rwxrwxrwx`.
  */
 export function goModeString(stMode: number): string {
+    const { S_IFMT, S_IFLNK, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO } = constants;
     const type = stMode & S_IFMT;
     let letters = "";
     if (type === S_IFDIR) letters += "d";

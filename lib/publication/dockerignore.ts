@@ -24,16 +24,16 @@ type MatchType = "exact" | "prefix" | "suffix" | "regexp";
 
 /** One pattern of a `.dockerignore`, after `ReadAll` and `New` have cleaned it. */
 export class Pattern {
-    /** The cleaned pattern, without its leading `!`. */
-    readonly text: string;
-    /** True for a `!` pattern: it re-includes what earlier patterns excluded. */
-    readonly exclusion: boolean;
     private compiled?: { type: MatchType; regexp?: RegExp };
 
-    constructor(text: string, exclusion: boolean) {
-        this.text = text;
-        this.exclusion = exclusion;
-    }
+    /**
+     * `text`: the cleaned pattern, without its leading `!`. `exclusion`: true for a `!` pattern,
+     * which re-includes what earlier patterns excluded.
+     */
+    constructor(
+        readonly text: string,
+        readonly exclusion: boolean,
+    ) {}
 
     /** `Pattern.match`: compiled on first use, as in Go, so a bad regexp fails only when reached. */
     matches(file: string): boolean {

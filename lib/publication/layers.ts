@@ -165,8 +165,11 @@ interface Instruction {
     readonly line: number;
 }
 
-/** Instructions as Docker reads them: comment lines dropped, `\` continuations joined. */
-function instructions(lines: readonly string[]): Instruction[] {
+/**
+ * Instructions as Docker reads them: comment lines dropped (also inside a continuation), lines
+ * ending in `\` joined, the keyword upper-cased.
+ */
+export function instructions(lines: readonly string[]): Instruction[] {
     const out: Instruction[] = [];
     let pending = "";
     let start = 0;
