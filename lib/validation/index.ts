@@ -8,16 +8,12 @@
  * Imports nothing of the project's.
  */
 
+import * as semver from "semver";
 import { Problem, plural } from "./problem";
 
 export type { Problem };
 export { plural };
 export { checkImageReference } from "./imageReference";
-
-// SemVer 2.0.0 (semver.org), without build metadata: `+` is not allowed in an OCI tag.
-const SEMVER =
-    /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$/;
-const SEMVER_WITH_BUILD = /^(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)\+[0-9A-Za-z.-]+$/;
 
 /** OCI distribution spec: the longest tag a registry must accept. */
 const MAX_TAG_LENGTH = 128;
@@ -57,7 +53,7 @@ export function checkModelVersion(value: string): Problem | undefined {
             suggestion: repairVersion(value),
         };
     }
-    const build = SEMVER_WITH_BUILD.exec(value);
+    const build = /^(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)\+[0-9A-Za-z.-]+$/.exec(value);
     if (build) {
         return {
             reason:
@@ -66,7 +62,8 @@ export function checkModelVersion(value: string): Problem | undefined {
             suggestion: repairVersion(build[1]),
         };
     }
-    if (!SEMVER.test(value)) {
+    // SemVer 2.0.0 as `semver` reads it, spelt as it prints it: no `v`, `=`, space or `+build`.
+    if (semver.valid(value) !== value) {
         return { reason: `it is not ${allowed}`, suggestion: repairVersion(value) };
     }
     return undefined;
@@ -88,7 +85,7 @@ export function repairVersion(value: string): string | undefined {
     if (patch === undefined && pre !== undefined && minor === undefined) return undefined;
     const core = `${major}.${minor ?? "0"}.${patch ?? "0"}`;
     const repaired = pre === undefined ? core : `${core}-${pre.replace(/_/g, ".")}`;
-    return SEMVER.test(repaired) ? repaired : undefined;
+    return semver.valid(repaired) === repaired ? repaired : undefined;
 }
 
 // ECR repository names (botocore model for ecr-public CreateRepository).
