@@ -6,7 +6,8 @@
  * its digest checked on the way: content that does not match it is never committed.
  */
 import { createHash } from "crypto";
-import { RegistrySession, sessionRequest, sessionStream } from "./client";
+import { sessionRequest, sessionStream } from "./client";
+import type { Operation } from "./endpoint";
 import { RegistryError, registryError, shown } from "./errors";
 import { Answer, BodyStream, headerOf, unexpected } from "./http";
 
@@ -32,8 +33,8 @@ export interface Descriptor {
 
 /** A copy in progress: its sessions, what it has done, and its counts (see `CopyResult`). */
 export interface Copy {
-    readonly source: RegistrySession;
-    readonly destination: RegistrySession;
+    readonly source: Operation;
+    readonly destination: Operation;
     /** Same registry, another repository: try a cross-repository mount first. */
     readonly mount: boolean;
     readonly onProgress: (e: CopyProgress) => void;
@@ -178,7 +179,7 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
 }
 
 /** Where an upload goes on: the Location of a 202 (or 201), relative or absolute, query kept. */
-function uploadLocation(destination: RegistrySession, res: Answer): URL {
+function uploadLocation(destination: Operation, res: Answer): URL {
     const location = headerOf(res.headers, "location");
     try {
         if (location) return new URL(location, res.url);

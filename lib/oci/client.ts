@@ -24,11 +24,11 @@ import {
     RegistryEndpoint,
     checkReference,
     isDigest,
-    isRepositoryPath,
-    startOperation,
+    openSession,
+    step,
 } from "./endpoint";
 import { registryError } from "./errors";
-import { Answer, SMALL_BODY_BYTES, endOperation } from "./http";
+import { Answer, SMALL_BODY_BYTES, closeSession } from "./http";
 import {
     Found,
     Manifest,
@@ -41,7 +41,8 @@ import {
     parsePlatform,
 } from "./manifests";
 
-export { checkSameRegistry } from "./endpoint";
+export { checkSameRegistry, openSession } from "./endpoint";
+export { closeSession } from "./http";
 export type { RegistryEndpoint } from "./endpoint";
 export type { RegistryError } from "./errors";
 export type { Manifest } from "./manifests";
@@ -160,12 +161,12 @@ async function withOperation<T>(
     reference: string,
     run: (op: Operation) => Promise<T>,
 ): Promise<T> {
-    const op = startOperation(endpoint);
+    const op = openSession(endpoint);
     try {
         checkReference(op, reference);
         return await run(op);
     } finally {
-        await endOperation(op);
+        await closeSession(op);
     }
 }
 
@@ -183,112 +184,29 @@ export async function authorizedRequest(
     action: "pull" | "push,pull",
     body?: Buffer,
 ): Promise<Answer> {
-    const op = startOperation(endpoint, { scopes: [], action });
+    const op = openSession(endpoint, action);
     try {
         return await authorized(op, method, path, headers, { maxBytes: op.maxManifestBytes, body });
     } finally {
-        await endOperation(op);
+        await closeSession(op);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sessions: the primitives of a copy between repositories (lib/oci/copy.ts)
-
-/**
- * One repository's connections and auth, kept for a job of many requests (a copy). Each call
- * below renews the session's `deadlineMs` and is bounded as a lookup's requests are (each
- * attempt by `requestDeadlineMs`, at most `retries` more); a streamed body only by the idle
- * timeout (`timeoutMs` between chunks), however long the whole. `closeSession` closes the
- * connections.
- */
-export interface RegistrySession {
-    readonly endpoint: RegistryEndpoint;
-    /** `registry <host>, repository <path>`: how messages name it. */
-    readonly name: string;
-}
-
-interface SessionOptions {
-    /** What the session does to its repository: `push,pull` for a destination. Defaults to `pull`. */
-    readonly action?: "pull" | "push,pull";
-    /**
-     * Other repositories of the same registry the session reads, as the source of a
-     * cross-repository mount: each adds its pull scope to the Bearer token request.
-     */
-    readonly alsoPull?: readonly string[];
-}
-
-/** Opens a session on `endpoint`, validated as every lookup validates it; nothing is sent yet. */
-export function openSession(
-    endpoint: RegistryEndpoint,
-    options: SessionOptions = {},
-): RegistrySession {
-    for (const repository of options.alsoPull ?? []) {
-        if (!isRepositoryPath(repository)) {
-            throw registryError(
-                `repository ${JSON.stringify(repository)} is not a valid repository path`,
-                "invalid",
-            );
-        }
-    }
-    const action = options.action ?? "pull";
-    const scopes = (options.alsoPull ?? []).map((r) => `repository:${r}:pull`);
-    return startOperation(endpoint, { action, scopes });
-}
-
-/** Closes a session's connections. */
-export async function closeSession(session: RegistrySession): Promise<void> {
-    await endOperation(session as Operation);
-}
-
-/** The session, its deadline renewed for the next step. */
-function step(session: RegistrySession): Operation {
-    const op = session as Operation;
-    op.deadline = Date.now() + op.deadlineMs;
-    return op;
-}
+// Sessions (see `openSession`): the primitives of a copy between repositories (lib/oci/copy.ts)
 
 /**
  * The manifest behind `reference` by the rules of `headManifest` (without a body) and
  * `getManifest` (with it): absent only when the registry says so; the body verified.
  */
 export async function findManifest(
-    session: RegistrySession,
+    session: Operation,
     reference: string,
     withBody: boolean,
 ): Promise<Found | undefined> {
     const op = step(session);
     checkReference(op, reference);
     return lookupManifest(op, reference, withBody);
-}
-
-/** The manifest `digest` that the index `reference` names, with its body; the registry must have it. */
-export async function findChild(
-    session: RegistrySession,
-    reference: string,
-    digest: string,
-): Promise<Manifest> {
-    return childManifest(step(session), reference, digest);
-}
-
-/**
- * The digest of the image for `platform` (`os/arch[/variant]`) in an index or manifest list,
- * as `getImageConfig` picks it.
- */
-export function platformDigest(
-    session: RegistrySession,
-    index: Manifest,
-    platform: string,
-): string {
-    const op = session as Operation;
-    const wanted = parsePlatform(op, platform);
-    const json = manifestJson(op, index);
-    if (!isIndex(index.mediaType, json)) {
-        throw registryError(
-            `${op.name}: ${index.digest} (${index.mediaType}) is not an index, so no platform can be chosen from it`,
-            "invalid",
-        );
-    }
-    return choosePlatform(op, index.digest, json, wanted);
 }
 
 /**
@@ -298,7 +216,7 @@ export function platformDigest(
  * bounded as a lookup's requests are; an expired Bearer token is renewed once.
  */
 export async function sessionRequest(
-    session: RegistrySession,
+    session: Operation,
     method: string,
     target: string | URL,
     headers: Record<string, string>,
@@ -320,14 +238,13 @@ export async function sessionRequest(
  * way the transfer has no wall-clock limit, only the idle timeout.
  */
 export async function sessionStream(
-    session: RegistrySession,
+    session: Operation,
     method: string,
     target: string | URL,
     headers: Record<string, string>,
     upload?: AsyncIterable<Buffer>,
 ): Promise<Answer> {
-    const op = step(session);
-    return authorized(op, method, target, headers, {
+    return authorized(step(session), method, target, headers, {
         maxBytes: SMALL_BODY_BYTES,
         body: upload,
         stream: upload === undefined,

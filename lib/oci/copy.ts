@@ -14,19 +14,18 @@
  * provider carries it): plain functions, Node built-ins and the client, no classes.
  */
 import { Copy, CopyProgress, Descriptor, copyBlobs } from "./blobs";
-import {
-    RegistrySession,
-    closeSession,
-    findChild,
-    findManifest,
-    openSession,
-    platformDigest,
-    sessionRequest,
-} from "./client";
-import { RegistryEndpoint, checkReference, isDigest } from "./endpoint";
+import { closeSession, findManifest, openSession, sessionRequest } from "./client";
+import { Operation, RegistryEndpoint, checkReference, isDigest, step } from "./endpoint";
 import { RegistryError, registryError, shown } from "./errors";
 import { headerOf, unexpected } from "./http";
-import { Manifest, isIndex, manifestJson } from "./manifests";
+import {
+    Manifest,
+    childManifest,
+    choosePlatform,
+    isIndex,
+    manifestJson,
+    parsePlatform,
+} from "./manifests";
 
 export type { CopyProgress } from "./blobs";
 
@@ -82,14 +81,13 @@ export async function copyImage(
     options: CopyOptions = {},
 ): Promise<CopyResult> {
     const src = openSession(source);
+    const dst = openSession(destination, "push,pull");
+    // One registry (origin and path prefix), another repository: a blob can be mounted from the
+    // source, with a token that may also pull it.
     const mount =
-        registryOf(source) === registryOf(destination) &&
+        src.base.origin + src.prefix === dst.base.origin + dst.prefix &&
         source.repository !== destination.repository;
-    const dst = openSession(destination, {
-        action: "push,pull",
-        alsoPull: mount ? [source.repository] : [],
-    });
-    let started = false;
+    if (mount) dst.scopes = [`repository:${source.repository}:pull`];
     let copy: Copy | undefined;
     try {
         checkReference(src, sourceReference);
@@ -100,7 +98,6 @@ export async function copyImage(
                 "invalid",
             );
         }
-        started = true;
         const image = await findManifest(src, sourceReference, true);
         if (!image?.body) {
             throw registryError(
@@ -110,8 +107,17 @@ export async function copyImage(
         }
         let top: Manifest = { digest: image.digest, mediaType: image.mediaType, body: image.body };
         if (options.platform !== undefined) {
-            const child = platformDigest(src, top, options.platform);
-            top = await findChild(src, sourceReference, child);
+            // As `getImageConfig` picks it.
+            const wanted = parsePlatform(src, options.platform);
+            const json = manifestJson(src, top);
+            if (!isIndex(top.mediaType, json)) {
+                throw registryError(
+                    `${src.name}: ${top.digest} (${top.mediaType}) is not an index, so no platform can be chosen from it`,
+                    "invalid",
+                );
+            }
+            const child = choosePlatform(src, top.digest, json, wanted);
+            top = await childManifest(step(src), sourceReference, child);
         }
         copy = {
             source: src,
@@ -149,20 +155,11 @@ export async function copyImage(
             ...copy.counts,
         };
     } catch (e) {
+        // An error before the copy started is "invalid", which `stopped` leaves as it is.
         const failure = (copy as Copy | undefined)?.failure;
-        throw started ? stopped(e, failure && failure.error === e ? failure.blob : undefined) : e;
+        throw stopped(e, failure && failure.error === e ? failure.blob : undefined);
     } finally {
         await Promise.all([closeSession(src), closeSession(dst)]);
-    }
-}
-
-/** `origin + path prefix`: two endpoints with the same one are one registry. */
-function registryOf(endpoint: RegistryEndpoint): string {
-    try {
-        const url = new URL(endpoint.apiUrl);
-        return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
-    } catch {
-        return ""; // openSession says what is wrong with it
     }
 }
 
@@ -233,7 +230,7 @@ async function copyContent(copy: Copy, manifest: Manifest, depth: number): Promi
         }
         for (const child of descriptors(source, manifest.digest, json.manifests)) {
             if (copy.done.has(child.digest)) continue;
-            const content = await findChild(source, manifest.digest, child.digest);
+            const content = await childManifest(step(source), manifest.digest, child.digest);
             await copyContent(copy, content, depth + 1);
             await putManifest(copy, content, child.digest);
             copy.done.add(child.digest);
@@ -273,7 +270,7 @@ async function putManifest(copy: Copy, manifest: Manifest, reference: string): P
  * The descriptors of a manifest field, checked; foreign (non-distributable) layers, which live
  * at their URLs and which Docker never pushes, are left out.
  */
-function descriptors(source: RegistrySession, owner: string, field: unknown): Descriptor[] {
+function descriptors(source: Operation, owner: string, field: unknown): Descriptor[] {
     if (field === undefined) return [];
     const list = Array.isArray(field) ? (field as unknown[]) : [field];
     const found: Descriptor[] = [];

@@ -44,6 +44,7 @@ export interface Operation {
     readonly base: URL;
     /** The path of `apiUrl`, without a trailing slash: `""` or e.g. `/mirror`. */
     readonly prefix: string;
+    /** `registry <host>, repository <path>`: how messages name it. */
     readonly name: string;
     /** Renewed for each step of a session (see `openSession`). */
     deadline: number;
@@ -55,8 +56,8 @@ export interface Operation {
     confirmed: boolean;
     /** Connections of this lookup, by proxy (or "direct"); closed when it ends. */
     readonly dispatchers: Map<string, Dispatcher>;
-    /** Token scopes asked for besides this repository's (e.g. pull on a mount's source). */
-    readonly scopes: readonly string[];
+    /** Token scopes asked for besides this repository's (a copy adds pull on a mount's source). */
+    scopes: readonly string[];
     /** What the requests do to the repository: the scope a Bearer token is asked for. */
     readonly action: "pull" | "push,pull";
     /** `maxManifestBytes`, with its default: 4 MiB, the ECR manifest size limit. */
@@ -136,10 +137,18 @@ export function checkSameRegistry(apiUrl: string, repositoryUri: string): string
     );
 }
 
-/** Refuses an endpoint that would send requests somewhere other than what it names. */
-export function startOperation(
+/**
+ * Opens a lookup, or a session: one repository's connections and auth, kept for a job of many
+ * requests (a copy). Each step of a session (`findManifest`, `sessionRequest`, `sessionStream`)
+ * renews its `deadlineMs` and is bounded as a lookup's requests are (each attempt by
+ * `requestDeadlineMs`, at most `retries` more); a streamed body only by the idle timeout
+ * (`timeoutMs` between chunks), however long the whole. `closeSession` closes the connections.
+ * Refuses an endpoint that would send requests somewhere other than what it names; nothing is
+ * sent yet.
+ */
+export function openSession(
     endpoint: RegistryEndpoint,
-    session: Pick<Operation, "scopes" | "action"> = { scopes: [], action: "pull" },
+    action: Operation["action"] = "pull",
 ): Operation {
     let base: URL;
     const named = withoutCredentials(String(endpoint.apiUrl));
@@ -184,13 +193,19 @@ export function startOperation(
         requestDeadlineMs: endpoint.requestDeadlineMs ?? Math.max(30_000, endpoint.timeoutMs ?? 0),
         confirmed: false,
         dispatchers: new Map(),
-        scopes: session.scopes,
-        action: session.action,
+        scopes: [],
+        action,
         maxManifestBytes: endpoint.maxManifestBytes ?? 4 * 1024 * 1024,
     };
 }
 
-export function isRepositoryPath(repository: unknown): boolean {
+/** The session, its deadline renewed for the next step. */
+export function step(session: Operation): Operation {
+    session.deadline = Date.now() + session.deadlineMs;
+    return session;
+}
+
+function isRepositoryPath(repository: unknown): boolean {
     const component = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
     return (
         typeof repository === "string" &&

@@ -259,7 +259,7 @@ function dispatcherFor(op: Operation, proxy: URL | undefined): Dispatcher {
 }
 
 /** Closes the connections of a lookup or session. */
-export async function endOperation(op: Operation): Promise<void> {
+export async function closeSession(op: Operation): Promise<void> {
     const dispatchers = [...op.dispatchers.values()];
     op.dispatchers.clear();
     await Promise.all(dispatchers.map((d) => d.destroy().catch(() => undefined)));
