@@ -31,7 +31,19 @@ export interface Descriptor {
     readonly size: number;
 }
 
-/** A copy in progress: its sessions, what it has done, and its counts (see `CopyResult`). */
+/** What a copy has written and skipped so far; its result (`CopyResult`) gives them. */
+export interface CopyCounts {
+    /** Manifests written: the tagged one and, for an index, each child. 0 when the tag already named the digest. */
+    manifests: number;
+    blobsUploaded: number;
+    bytesUploaded: number;
+    /** Blobs the destination repository already had. */
+    blobsSkipped: number;
+    /** Blobs mounted from the source repository (same registry); nothing sent. */
+    blobsMounted: number;
+}
+
+/** A copy in progress: its sessions, what it has done, and its counts. */
 export interface Copy {
     readonly source: Operation;
     readonly destination: Operation;
@@ -42,18 +54,11 @@ export interface Copy {
     readonly done: Set<string>;
     /** The first blob that failed, and why: the other transfers then stop. */
     failure?: { readonly error: unknown; readonly blob: Descriptor };
-    readonly counts: {
-        manifests: number;
-        blobsUploaded: number;
-        bytesUploaded: number;
-        blobsSkipped: number;
-        blobsMounted: number;
-    };
+    readonly counts: CopyCounts;
 }
 
 /** Blobs of one manifest transferred at once, as `docker push` uploads them (5). */
 const PARALLEL_BLOBS = 5;
-const MiB = 1024 * 1024;
 
 /**
  * The blobs of one manifest, PARALLEL_BLOBS at a time, each once, the largest first (the copy
@@ -224,7 +229,7 @@ async function sendBlob(copy: Copy, blob: Descriptor, location: URL): Promise<UR
     // What went wrong on the way in (the source, the digest, the progress callback): the PATCH
     // then fails with undici's view of it, and this is the real reason.
     let failure: unknown;
-    const every = Math.max(MiB, Math.ceil(size / 100));
+    const every = Math.max(1024 * 1024, Math.ceil(size / 100));
     async function* verified(): AsyncGenerator<Buffer> {
         try {
             const hash = createHash(digest.split(":")[0]);

@@ -105,23 +105,20 @@ export async function getImageConfig(
         const wanted = platform === undefined ? undefined : parsePlatform(op, platform);
         const top = await lookupManifest(op, reference, true);
         if (!top?.body) return undefined;
-        let image = { digest: top.digest, mediaType: top.mediaType, json: manifestJson(op, top) };
-        if (isIndex(image.mediaType, image.json)) {
-            const digest = choosePlatform(op, reference, image.json, wanted);
-            const child = await childManifest(op, reference, digest);
-            image = {
-                digest: child.digest,
-                mediaType: child.mediaType,
-                json: manifestJson(op, child),
-            };
-            if (isIndex(image.mediaType, image.json)) {
+        let image: Found = top;
+        let json = manifestJson(op, image);
+        if (isIndex(image.mediaType, json)) {
+            const digest = choosePlatform(op, reference, json, wanted);
+            image = await childManifest(op, reference, digest);
+            json = manifestJson(op, image);
+            if (isIndex(image.mediaType, json)) {
                 throw registryError(
                     `${op.name}: ${digest} is an index inside an index`,
                     "protocol",
                 );
             }
         }
-        const config = image.json.config as { digest?: unknown; size?: unknown } | undefined;
+        const config = json.config as { digest?: unknown; size?: unknown } | undefined;
         if (!config || typeof config.digest !== "string" || !isDigest(config.digest)) {
             throw registryError(
                 `${op.name}: ${reference} (${image.mediaType || "unknown media type"}) is not an image manifest with a config blob`,

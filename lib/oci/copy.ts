@@ -13,13 +13,14 @@
  * Like the registry client, this module survives Pulumi's closure serialization (a dynamic
  * provider carries it): plain functions, Node built-ins and the client, no classes.
  */
-import { Copy, CopyProgress, Descriptor, copyBlobs } from "./blobs";
+import { Copy, CopyCounts, CopyProgress, Descriptor, copyBlobs } from "./blobs";
 import { closeSession, findManifest, openSession, sessionRequest } from "./client";
 import { Operation, RegistryEndpoint, checkReference, isDigest, step } from "./endpoint";
 import { RegistryError, registryError, shown } from "./errors";
 import { headerOf, unexpected } from "./http";
 import {
     Manifest,
+    SCHEMA1_TYPES,
     childManifest,
     choosePlatform,
     isIndex,
@@ -42,24 +43,12 @@ interface CopyOptions {
     readonly platform?: string;
 }
 
-export interface CopyResult {
+export interface CopyResult extends Readonly<CopyCounts> {
     /** Manifest digest under the destination tag: the same as the source's. */
     readonly digest: string;
     readonly mediaType: string;
-    /** Manifests written: the tagged one and, for an index, each child. 0 when the tag already named the digest. */
-    readonly manifests: number;
-    readonly blobsUploaded: number;
-    readonly bytesUploaded: number;
-    /** Blobs the destination repository already had. */
-    readonly blobsSkipped: number;
-    /** Blobs mounted from the source repository (same registry); nothing sent. */
-    readonly blobsMounted: number;
 }
 
-const SCHEMA1_TYPES = [
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    "application/vnd.docker.distribution.manifest.v1+json",
-];
 /** Indexes inside indexes are allowed, this deep. */
 const MAX_DEPTH = 4;
 

@@ -9,17 +9,25 @@ import { Operation, isDigest } from "./endpoint";
 import { RegistryError, registryError, shown } from "./errors";
 import { Answer, headerOf, isHtml, unexpected } from "./http";
 
-/** Every manifest type a registry may store under a tag; a strict registry serves only these. */
-const MANIFEST_MEDIA_TYPES = [
+/** An image index and a Docker manifest list: manifests that name other manifests. */
+const INDEX_TYPES = [
     "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
+];
+/** Docker schema 1: signed (its digest covers only the payload), then unsigned. */
+export const SCHEMA1_TYPES = [
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
     "application/vnd.docker.distribution.manifest.v1+json",
-    "application/vnd.oci.artifact.manifest.v1+json",
 ];
-const MANIFEST_ACCEPT = [...MANIFEST_MEDIA_TYPES, "*/*;q=0.1"].join(", ");
+/** Every manifest type a registry may store under a tag; a strict registry serves only these. */
+const MANIFEST_ACCEPT = [
+    ...INDEX_TYPES,
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    ...SCHEMA1_TYPES,
+    "application/vnd.oci.artifact.manifest.v1+json",
+    "*/*;q=0.1",
+].join(", ");
 
 export interface Manifest {
     readonly digest: string;
@@ -111,8 +119,7 @@ function manifestFrom(op: Operation, reference: string, res: Answer): Found {
         }
     }
     // A signed schema 1 manifest's digest covers its payload, without the signatures.
-    const signed = mediaType === "application/vnd.docker.distribution.manifest.v1+prettyjws";
-    const hashed = (signed && schema1Payload(body)) || body;
+    const hashed = (mediaType === SCHEMA1_TYPES[0] && schema1Payload(body)) || body;
     const algorithm = (byDigest ? reference : (header ?? "sha256:")).split(":")[0];
     const computed = digestOf(algorithm, hashed);
     if (byDigest && computed !== reference) throw digestMismatch(op, reference, computed);
@@ -161,8 +168,7 @@ export function manifestJson(op: { readonly name: string }, found: Found): Recor
 
 export function isIndex(mediaType: string, json: Record<string, unknown>): boolean {
     return (
-        mediaType === "application/vnd.oci.image.index.v1+json" ||
-        mediaType === "application/vnd.docker.distribution.manifest.list.v2+json" ||
+        INDEX_TYPES.includes(mediaType) ||
         (Array.isArray(json.manifests) && json.config === undefined)
     );
 }

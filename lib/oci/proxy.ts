@@ -47,7 +47,7 @@ export function proxyFor(
         const portMatches = entryPort === "" || entryPort === port;
         const entryIp = parseIp(entryHost);
         if (entryIp) {
-            if (ip && sameIp(ip, entryIp) && portMatches) return undefined;
+            if (ip && String(ip) === String(entryIp) && portMatches) return undefined;
             continue;
         }
         const domain = entryHost.startsWith("*.") ? entryHost.slice(1) : entryHost;
@@ -116,10 +116,6 @@ export function isLoopbackHost(hostname: string): boolean {
 
 function isLoopback(ip: number[]): boolean {
     return ip.length === 4 ? ip[0] === 127 : ip.every((b, i) => b === (i === 15 ? 1 : 0));
-}
-
-function sameIp(a: number[], b: number[]): boolean {
-    return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function inNetwork(ip: number[], net: number[], bits: number): boolean {
