@@ -2,7 +2,7 @@
  * The one message a refused config becomes: each problem with its key, the value (credentials
  * and secrets masked) and the command that fixes it.
  */
-import { Problem } from "../lib/validation";
+import { Problem, plural } from "../lib/validation";
 import { withoutCredentials } from "../lib/oci/errors";
 import { CONFIG_KEYS, ConfigKey, KeySpec, SECRET_KEYS, StackName } from "./keys";
 
@@ -80,9 +80,8 @@ export function formatProblems(
         const reason = /[.?!]$/.test(p.reason) ? p.reason : `${p.reason}.`;
         return `  - ${ctx.project}:${p.key}${where} ${shown}: ${reason}\n    Fix: ${fixFor(p)}`;
     });
-    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
     return (
-        `Invalid configuration for stack "${ctx.stack}" (${count}); nothing was created or pushed.\n` +
+        `Invalid configuration for stack "${ctx.stack}" (${plural(problems.length, "problem")}); nothing was created or pushed.\n` +
         lines.join("\n")
     );
 }

@@ -95,11 +95,11 @@ function human(bytes: number): string {
 
 /**
  * An upper bound of a layer blob's size for these file sizes: the tar (a header of up to three
- * 512-byte blocks per file and per directory, for long names, content padded to 512, the end
- * blocks) and gzip's worst case on incompressible data (stored blocks: under 0.1% more).
+ * 512-byte blocks per file and per directory, no more of them than files, for long names, content
+ * padded to 512, the end blocks) and gzip's worst case on incompressible data (stored blocks: under 0.1% more).
  */
-export function blobBound(sizes: readonly number[], directories = sizes.length): number {
-    let tar = 1024 + 3 * 512 * directories;
+export function blobBound(sizes: readonly number[]): number {
+    let tar = 1024 + 3 * 512 * sizes.length;
     for (const size of sizes) tar += 3 * 512 + Math.ceil(size / 512) * 512;
     return tar + Math.ceil(tar / 1000) + 64 * 1024;
 }
