@@ -3,10 +3,11 @@
  * one, by digest, and keeps (and re-verifies) every version this stack promoted.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { PromotionDecision, TagState, decidePromotion } from "../lib/publication/promotion";
+import { PromotionDecision, decidePromotion } from "../lib/publication/promotion";
 import {
     RegistryInputs,
     checkInputs,
+    checkResult,
     endpointOf,
     recordKeyOf,
 } from "../lib/publication/publishInputs";
@@ -17,16 +18,16 @@ import {
     headManifest,
 } from "../lib/oci/client";
 import { CopyProgress, copyImage } from "../lib/oci/copy";
-import { tamperReport } from "../lib/publication/guard";
 import {
     PublishedVersion,
     RecordedVersions,
+    historiesOf,
     recorded,
+    reverifyHistory,
     reverifyRecord,
-    reverifyVersions,
     without,
 } from "./publicationRecord";
-import type { PublishedBefore } from "./tagGuard";
+import { PublishedBefore, publishedByKey } from "./tagGuard";
 
 /** The image label with the build context's checksum (see model/Dockerfile). */
 const MODEL_SHA256_LABEL = "model-registry.model.sha256";
@@ -58,28 +59,6 @@ export interface ImagePromotionInputs
     readonly warnings?: readonly string[];
 }
 
-/**
- * The versions this stack's last outputs (`i.published`) record for the repository of `i` (its
- * record key): `published_by_repository`'s entry, and `published_versions` when it was the same
- * repository. A stack that built versions here and then promotes keeps them this way.
- */
-export function publishedHere(
-    i: Pick<ImagePromotionInputs, "repositoryUri" | "recordKey" | "published">,
-): Record<string, PublishedVersion> {
-    const found: Record<string, PublishedVersion> = {};
-    const key = recordKeyOf(i) ?? "";
-    const add = (versions: object | undefined) => {
-        for (const [v, p] of Object.entries(versions ?? {}) as [string, PublishedVersion][]) {
-            if (typeof p?.digest === "string" && p.digest) {
-                found[v] = { fingerprint: p.fingerprint ?? "", digest: p.digest };
-            }
-        }
-    };
-    add(i.published?.byRepository?.[key]);
-    if (i.published?.repositoryUri === i.repositoryUri) add(i.published.versions);
-    return found;
-}
-
 /** A promoted version as the outputs keep it. */
 type Promoted = PublishedVersion & { readonly source: string };
 
@@ -106,22 +85,13 @@ const PROMOTION_INPUTS = [
     "sourceRepositoryPath",
 ] as const;
 
-export function sourceEndpoint(
-    i: Pick<
-        ImagePromotionInputs,
-        "sourceApiUrl" | "sourceRepositoryPath" | "sourceCredentials" | "sourceCaCertificate"
-    >,
-): RegistryEndpoint {
-    return {
+export function sourceEndpoint(i: PromotionSourceCheckInputs): RegistryEndpoint {
+    return endpointOf({
         apiUrl: i.sourceApiUrl,
-        repository: i.sourceRepositoryPath,
-        credentials: i.sourceCredentials?.username ? i.sourceCredentials : undefined,
-        caCertificate: i.sourceCaCertificate || undefined,
-    };
-}
-
-function destinationEndpoint(i: ImagePromotionInputs): RegistryEndpoint {
-    return endpointOf({ ...i, fingerprint: "" });
+        repositoryPath: i.sourceRepositoryPath,
+        credentials: i.sourceCredentials,
+        caCertificate: i.sourceCaCertificate,
+    });
 }
 
 function problemsOf(i: ImagePromotionInputs, phase: "check" | "apply") {
@@ -138,19 +108,14 @@ function problemsOf(i: ImagePromotionInputs, phase: "check" | "apply") {
     return { unknown: false, problems };
 }
 
-async function tagState(endpoint: RegistryEndpoint, tag: string): Promise<TagState> {
-    const found = await headManifest(endpoint, tag);
-    return found.exists ? { exists: true, digest: found.digest } : { exists: false };
-}
-
 /** Asks both registries (two requests on an unchanged run) and decides. */
 export async function evaluatePromotion(
     i: ImagePromotionInputs,
     recorded: string | undefined,
 ): Promise<PromotionDecision> {
     const [source, destination] = await Promise.all([
-        tagState(sourceEndpoint(i), i.tag),
-        tagState(destinationEndpoint(i), i.tag),
+        headManifest(sourceEndpoint(i), i.tag),
+        headManifest(endpointOf(i), i.tag),
     ]);
     return decidePromotion({
         tag: i.tag,
@@ -191,14 +156,10 @@ export async function promote(
     const checked = problemsOf(i, "apply");
     if (checked.problems.length > 0) throw new Error(checked.problems.join("\n"));
     const key = recordKeyOf(i) ?? "";
-    const histories: Record<string, Record<string, Promoted>> = {};
-    for (const [k, h] of Object.entries(previous?.histories ?? {})) histories[k] = { ...h };
-    const oldKey = recordKeyOf(previous);
-    if (oldKey && previous?.history) {
-        histories[oldKey] = { ...previous.history, ...histories[oldKey] };
-    }
+    const histories = historiesOf(previous?.histories, recordKeyOf(previous), previous?.history);
     const history: Record<string, Promoted> = {};
-    for (const [t, p] of Object.entries(publishedHere(i))) history[t] = { ...p, source: "" };
+    for (const [t, p] of Object.entries(publishedByKey(i)[key] ?? {}))
+        history[t] = { ...p, source: "" };
     Object.assign(history, histories[key]);
     const decision = await evaluatePromotion(i, history[i.tag]?.digest);
     if (decision.action === "refuse") throw new Error(decision.message);
@@ -215,13 +176,9 @@ export async function promote(
                     `source image has, or publish the version for ${i.platform} there.`,
             );
         }
-        const result = await copyImage(
-            sourceEndpoint(i),
-            decision.digest,
-            destinationEndpoint(i),
-            i.tag,
-            { onProgress: progressLogger(ref) },
-        );
+        const result = await copyImage(sourceEndpoint(i), decision.digest, endpointOf(i), i.tag, {
+            onProgress: progressLogger(ref),
+        });
         if (result.digest !== decision.digest) {
             throw new Error(
                 `${ref} was copied as ${result.digest}, not the source's ${decision.digest}; the copy is not exact.`,
@@ -229,7 +186,7 @@ export async function promote(
         }
     } else {
         // Already here (rollback): the labels from this stack's own copy.
-        config = await getImageConfig(destinationEndpoint(i), decision.digest, i.platform).catch(
+        config = await getImageConfig(endpointOf(i), decision.digest, i.platform).catch(
             () => undefined,
         );
     }
@@ -252,34 +209,6 @@ export async function promote(
     };
 }
 
-/** Every repository's promoted tags and digests in the state (an older one has one repository). */
-function promotedHistoriesOf(
-    olds: Partial<ImagePromotionInputs>,
-): Record<string, Record<string, string>> {
-    const all: Record<string, Record<string, string>> = {};
-    for (const [k, h] of Object.entries(olds.promotedHistories ?? {})) all[k] = { ...h };
-    const oldKey = recordKeyOf(olds);
-    if (oldKey && olds.promotedHistory) {
-        all[oldKey] = { ...olds.promotedHistory, ...all[oldKey] };
-    }
-    return all;
-}
-
-/**
- * The other promoted versions against the destination (one request each): which stop the run,
- * which only warn (acknowledged in `acknowledgedTampering`).
- */
-async function otherVersions(
-    i: ImagePromotionInputs,
-    endpoint: RegistryEndpoint,
-    history: Readonly<Record<string, string>>,
-): Promise<{ stop: string[]; warn: string[] }> {
-    const tags = Object.keys(history).filter((t) => t !== i.tag);
-    const found = await reverifyVersions(endpoint, tags);
-    const recorded = Object.fromEntries(tags.map((t) => [t, { digest: history[t] }]));
-    return tamperReport(i.repositoryUri, recorded, found, i.acknowledged);
-}
-
 /**
  * The promotion's dynamic provider. `check` (every preview and up) asks both registries and
  * refuses what would move a tag or promote a version the source does not have; `create` and
@@ -288,16 +217,17 @@ async function otherVersions(
 export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
     async check(olds: Partial<ImagePromotionInputs>, news: ImagePromotionInputs) {
         const checked = problemsOf(news, "check");
-        const fail = (reasons: string[]) => ({
-            inputs: news,
-            failures: reasons.map((reason) => ({ property: "tag", reason })),
-        });
         if (checked.unknown) return { inputs: news };
-        if (checked.problems.length > 0) return fail(checked.problems);
-        const histories = promotedHistoriesOf(olds);
+        if (checked.problems.length > 0) return checkResult(news, checked.problems);
+        const histories = historiesOf(
+            olds.promotedHistories,
+            recordKeyOf(olds),
+            olds.promotedHistory,
+        );
         const history = (histories[recordKeyOf(news) ?? ""] ??= {});
         // What this stack built here before it promoted is its history too.
-        for (const [t, p] of Object.entries(publishedHere(news))) history[t] ??= p.digest;
+        for (const [t, p] of Object.entries(publishedByKey(news)[recordKeyOf(news) ?? ""] ?? {}))
+            history[t] ??= p.digest;
         const recorded = history[news.tag] || undefined;
         let decision: PromotionDecision;
         let report: { stop: string[]; warn: string[] };
@@ -305,15 +235,20 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
             decision = await evaluatePromotion(news, recorded);
             // Every other version this stack promoted: a tag deleted or moved since stops the
             // run here, before anything is copied, unless acknowledged.
-            report = await otherVersions(news, destinationEndpoint(news), history);
+            report = await reverifyHistory(
+                news,
+                endpointOf(news),
+                Object.fromEntries(Object.entries(history).map(([t, digest]) => [t, { digest }])),
+                news.tag,
+            );
         } catch (e) {
-            return fail([
+            return checkResult(news, [
                 `cannot check ${news.sourceRepositoryUri}:${news.tag} and ${news.repositoryUri}:${news.tag}, ` +
                     `so nothing is copied: ${(e as Error).message}`,
             ]);
         }
-        if (decision.action === "refuse") return fail([decision.message]);
-        if (report.stop.length > 0) return fail(report.stop);
+        if (decision.action === "refuse") return checkResult(news, [decision.message]);
+        if (report.stop.length > 0) return checkResult(news, report.stop);
         const destinationDigest = decision.action === "unchanged" ? decision.digest : "";
         history[news.tag] = decision.digest;
         return {

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PromotionSource } from "../lib/publication/promotion";
-import { checkInputs } from "../lib/publication/publishInputs";
+import { checkInputs, checkResult } from "../lib/publication/publishInputs";
 import { headManifest } from "../lib/oci/client";
 import { PublishedImage } from "./modelImage";
 import { ImagePromotion, PromotionSourceCheckInputs, sourceEndpoint } from "./imagePromotion";
@@ -180,9 +180,9 @@ export const promotionSourceCheckProvider: pulumi.dynamic.ResourceProvider = {
                 ? [...(olds.passedTags ?? [])]
                 : [];
         const problem = passed.includes(news.tag) ? undefined : await sourceProblem(news, "check");
-        if (problem) return { inputs: news, failures: [{ property: "tag", reason: problem }] };
+        if (problem) return checkResult(news, [problem]);
         if (!passed.includes(news.tag)) passed.push(news.tag);
-        return { inputs: { ...news, passedTags: passed }, failures: [] };
+        return checkResult({ ...news, passedTags: passed });
     },
     async diff(_id: string, olds: PromotionSourceCheckInputs, news: PromotionSourceCheckInputs) {
         const keys = ["tag", "sourceRepositoryUri"] as const;

@@ -4,6 +4,7 @@ import {
     REQUIRED_INPUTS,
     RegistryInputs,
     checkInputs,
+    checkResult,
     endpointOf,
     recordKeyOf,
 } from "../lib/publication/publishInputs";
@@ -50,6 +51,23 @@ export async function reverifyVersions(
         await closeSession(session);
     }
     return found;
+}
+
+/**
+ * The versions of `history` but `except` against the registry (one request each), as
+ * `tamperReport` reports them: which stop the run, which only warn (acknowledged).
+ */
+export async function reverifyHistory(
+    i: { readonly repositoryUri: string; readonly acknowledged?: Readonly<Record<string, string>> },
+    endpoint: RegistryEndpoint,
+    history: Readonly<Record<string, { readonly digest: string }>>,
+    except?: string,
+): Promise<{ stop: string[]; warn: string[] }> {
+    const found = await reverifyVersions(
+        endpoint,
+        Object.keys(history).filter((t) => t !== except),
+    );
+    return tamperReport(i.repositoryUri, history, found, i.acknowledged);
 }
 
 /** One published version, as the registry answered after the push. */
@@ -154,7 +172,7 @@ export async function recordPublication(
     const ref = `${inputs.repositoryUri}:${inputs.tag}`;
     const head = await headManifest(endpoint, inputs.tag);
     const key = recordKeyOf(inputs) ?? "";
-    const histories = historiesOf(previous);
+    const histories = historiesOf(previous?.histories, recordKeyOf(previous), previous?.history);
     const earlier = histories[key]?.[inputs.tag];
     if (!head.exists) {
         throw new Error(
@@ -217,16 +235,18 @@ export async function recordPublication(
     };
 }
 
-/** Every repository's history in a previous record (an older state has only `history`). */
-export function historiesOf(
-    previous: Partial<PublicationRecordOutputs> | undefined,
-): Record<string, Record<string, PublishedVersion>> {
-    const all: Record<string, Record<string, PublishedVersion>> = {};
-    for (const [key, history] of Object.entries(previous?.histories ?? {})) {
-        all[key] = { ...history };
-    }
-    const key = recordKeyOf(previous);
-    if (key && previous?.history) all[key] = { ...previous.history, ...all[key] };
+/**
+ * Every repository's history carried in a state, by record key: `histories`, with an older
+ * state's single `history` (the repository of record key `key`) under it.
+ */
+export function historiesOf<V>(
+    histories: Readonly<Record<string, Readonly<Record<string, V>>>> | undefined,
+    key?: string,
+    history?: Readonly<Record<string, V>>,
+): Record<string, Record<string, V>> {
+    const all: Record<string, Record<string, V>> = {};
+    for (const [k, h] of Object.entries(histories ?? {})) all[k] = { ...h };
+    if (key && history) all[key] = { ...history, ...all[key] };
     return all;
 }
 
@@ -241,12 +261,11 @@ export async function reverifyRecord(
     const history = props.history ?? {};
     if (!props.apiUrl || !props.repositoryPath || Object.keys(history).length === 0) return;
     const endpoint = endpointOf({
-        ...(props as unknown as RegistryInputs),
+        ...props,
         apiUrl: props.apiUrl,
         repositoryPath: props.repositoryPath,
     });
-    const found = await reverifyVersions(endpoint, Object.keys(history));
-    const { stop } = tamperReport(props.repositoryUri, history, found, props.acknowledged);
+    const { stop } = await reverifyHistory(props, endpoint, history);
     if (stop.length > 0) throw new Error(stop.join("\n"));
 }
 
@@ -257,11 +276,7 @@ export async function reverifyRecord(
  */
 export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
     async check(_olds: Partial<PublicationRecordInputs>, news: PublicationRecordInputs) {
-        const checked = checkInputs(news, "check", RECORD_INPUTS);
-        return {
-            inputs: news,
-            failures: checked.problems.map((reason) => ({ property: "tag", reason })),
-        };
+        return checkResult(news, checkInputs(news, "check", RECORD_INPUTS).problems);
     },
 
     async diff(_id: string, olds: PublicationRecordOutputs, news: PublicationRecordInputs) {
@@ -278,8 +293,8 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
         // Nothing new was published: confirm, with one request, that the registry still holds
         // what this stack recorded. The image step does not push an unchanged version again, so
         // a tag deleted or moved since would otherwise go unnoticed; the update reports it.
-        const checked = checkInputs(news, "check", RECORD_INPUTS);
-        if (checked.unknown) return { changes: false, replaces: [] };
+        if (checkInputs(news, "check", RECORD_INPUTS).unknown)
+            return { changes: false, replaces: [] };
         const head = await headManifest(endpointOf(news), news.tag);
         const holds = head.exists && head.digest === olds.digest;
         return { changes: !holds, replaces: [] };

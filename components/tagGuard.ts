@@ -7,17 +7,17 @@ import {
     decide,
     indexFor,
     nextVersion,
-    tamperReport,
 } from "../lib/publication/guard";
 import {
     REQUIRED_INPUTS,
     RegistryInputs,
     checkInputs,
+    checkResult,
     endpointOf,
     recordKeyOf,
 } from "../lib/publication/publishInputs";
 import { getImageConfig, headManifest } from "../lib/oci/client";
-import { PublishedVersion, reverifyVersions, without } from "./publicationRecord";
+import { PublishedVersion, historiesOf, reverifyHistory, without } from "./publicationRecord";
 import { RegistryInputArgs } from "./registry";
 
 /** Versions by record key (see `recordKeyOf`), then by tag. */
@@ -99,11 +99,7 @@ export async function evaluateGuard(
         publisher: inputs.publisher,
     };
     const head = await headManifest(endpoint, inputs.tag);
-    const decision = decide(
-        wanted,
-        head.exists ? { exists: true, digest: head.digest } : { exists: false },
-        verified,
-    );
+    const decision = decide(wanted, head, verified);
     if (decision.action !== "inspect") return decision;
     const config = await getImageConfig(endpoint, decision.digest, inputs.platform);
     if (!config) {
@@ -171,34 +167,35 @@ export function knownHistories(
     if (tag && fingerprint && verifiedDigest) {
         put(oldKey, { tag, fingerprint, digest: verifiedDigest }, false);
     }
-    const published = wanted.published;
-    const fromOutputs = (key: string | undefined, versions: object | undefined) => {
-        for (const [v, p] of Object.entries(versions ?? {}) as [string, PublishedVersion][]) {
-            if (typeof p?.digest === "string") {
-                put(key, { tag: v, fingerprint: p.fingerprint ?? "", digest: p.digest }, true);
-            }
-        }
-    };
-    for (const [key, versions] of Object.entries(published?.byRepository ?? {})) {
-        fromOutputs(key, versions);
-    }
-    if (published?.repositoryUri) {
-        const key =
-            published.repositoryUri === wanted.repositoryUri
-                ? recordKeyOf(wanted)
-                : recordKeyOf(published);
-        fromOutputs(key, published.versions);
+    for (const [key, versions] of Object.entries(publishedByKey(wanted))) {
+        for (const [tag, p] of Object.entries(versions)) put(key, { tag, ...p }, true);
     }
     return all;
 }
 
-/** The claims carried in the state, by record key (see `TagGuardInputs.claimed`). */
-function claimsOf(
-    previous: Partial<TagGuardInputs> | undefined,
-): Record<string, Record<string, string>> {
-    const claims: Record<string, Record<string, string>> = {};
-    for (const [key, tags] of Object.entries(previous?.claimed ?? {})) claims[key] = { ...tags };
-    return claims;
+/**
+ * The versions this stack's last outputs (`i.published`) record, by record key: every entry of
+ * `published_by_repository`, and `published_versions` under its repository's key (`i`'s own when
+ * it is `i`'s repository). A stack that built versions here and then promotes keeps them this way.
+ */
+export function publishedByKey(
+    i: Pick<TagGuardInputs, "repositoryUri" | "recordKey" | "published">,
+): Record<string, Record<string, PublishedVersion>> {
+    const all: Record<string, Record<string, PublishedVersion>> = {};
+    const add = (key: string | undefined, versions: object | undefined) => {
+        for (const [v, p] of Object.entries(versions ?? {}) as [string, PublishedVersion][]) {
+            if (key && typeof p?.digest === "string" && p.digest) {
+                (all[key] ??= {})[v] = { fingerprint: p.fingerprint ?? "", digest: p.digest };
+            }
+        }
+    };
+    const published = i.published;
+    for (const [key, versions] of Object.entries(published?.byRepository ?? {})) add(key, versions);
+    if (published?.repositoryUri) {
+        const same = published.repositoryUri === i.repositoryUri;
+        add(recordKeyOf(same ? i : published), published.versions);
+    }
+    return all;
 }
 
 /**
@@ -233,13 +230,6 @@ function claimProblem(wanted: TagGuardInputs, claimed: string | undefined): stri
     );
 }
 
-/** The other known versions against the registry: which stop the run, which only warn. */
-async function oldVersions(wanted: TagGuardInputs, known: Record<string, Verified>) {
-    const tags = Object.keys(known).filter((t) => t !== wanted.tag);
-    const found = await reverifyVersions(endpointOf(wanted), tags);
-    return tamperReport(wanted.repositoryUri, known, found, wanted.acknowledged);
-}
-
 /**
  * The guard's dynamic provider. `check` runs in every preview and up, before anything is built:
  * it asks the registry every time (the registry is the truth, not this stack's state) and refuses
@@ -251,29 +241,26 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
         const key = recordKeyOf(news) ?? "";
         const histories = knownHistories(olds, news);
         const known = (histories[key] ??= {});
-        const claims = claimsOf(olds);
+        // The claims carried in the state (see `TagGuardInputs.claimed`).
+        const claims = historiesOf(olds.claimed);
         const result = await guard(news, known[news.tag], "check");
-        const fail = (reasons: string[]) => ({
-            inputs: news,
-            failures: reasons.map((reason) => ({ property: "tag", reason })),
-        });
-        if (result.unknown || result.problems.length > 0) return fail(result.problems);
+        if (result.unknown || result.problems.length > 0) return checkResult(news, result.problems);
         // A tag absent now may have been pushed by a killed run: only its claimed content passes.
         const claim = result.verifiedDigest ? undefined : claims[key]?.[news.tag];
         const claimed = claimProblem(news, claim);
-        if (claimed) return fail([claimed]);
+        if (claimed) return checkResult(news, [claimed]);
         // Every other version this stack published, one request each: a tag deleted or moved
         // since stops the run here, before anything is built, unless acknowledged.
         let report: { stop: string[]; warn: string[] };
         try {
-            report = await oldVersions(news, known);
+            report = await reverifyHistory(news, endpointOf(news), known, news.tag);
         } catch (e) {
-            return fail([
+            return checkResult(news, [
                 `cannot re-verify the versions this stack published to ${news.repositoryUri}, so ` +
                     `nothing is built or pushed: ${(e as Error).message}`,
             ]);
         }
-        if (report.stop.length > 0) return fail(report.stop);
+        if (report.stop.length > 0) return checkResult(news, report.stop);
         if (result.verifiedDigest) {
             known[news.tag] = {
                 tag: news.tag,
@@ -283,16 +270,13 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
         }
         // Kept in the state once the guard's step is applied, before docker.Image can push.
         claims[key] = { ...claims[key], [news.tag]: news.fingerprint };
-        return {
-            inputs: {
-                ...without(news, "verifiedHistory"),
-                verifiedDigest: result.verifiedDigest,
-                verifiedHistories: histories,
-                claimed: claims,
-                warnings: report.warn,
-            },
-            failures: [],
-        };
+        return checkResult({
+            ...without(news, "verifiedHistory"),
+            verifiedDigest: result.verifiedDigest,
+            verifiedHistories: histories,
+            claimed: claims,
+            warnings: report.warn,
+        });
     },
 
     async diff(_id: string, olds: TagGuardInputs, news: TagGuardInputs) {
@@ -310,20 +294,11 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async create(inputs: TagGuardInputs) {
-        const known = knownHistories(inputs, inputs)[recordKeyOf(inputs) ?? ""] ?? {};
-        const result = await guard(inputs, known[inputs.tag], "apply");
-        if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
-        return {
-            id: inputs.repositoryUri,
-            outs: publishedOuts(inputs, result.verifiedDigest),
-        };
+        return { id: inputs.repositoryUri, outs: await applied(inputs) };
     },
 
     async update(_id: string, _olds: TagGuardInputs, news: TagGuardInputs) {
-        const known = knownHistories(news, news)[recordKeyOf(news) ?? ""] ?? {};
-        const result = await guard(news, known[news.tag], "apply");
-        if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
-        return { outs: publishedOuts(news, result.verifiedDigest) };
+        return { outs: await applied(news) };
     },
 
     async delete() {
@@ -331,13 +306,17 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-function publishedOuts(inputs: TagGuardInputs, verifiedDigest: string) {
+/** Create and update: the guard asks the registry again, right before the push. */
+async function applied(inputs: TagGuardInputs) {
+    const known = knownHistories(inputs, inputs)[recordKeyOf(inputs) ?? ""] ?? {};
+    const result = await guard(inputs, known[inputs.tag], "apply");
+    if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
     return {
         repositoryUri: inputs.repositoryUri,
         tag: inputs.tag,
         fingerprint: inputs.fingerprint,
         publisher: inputs.publisher,
-        verifiedDigest,
+        verifiedDigest: result.verifiedDigest,
         warnings: inputs.warnings ?? [],
     };
 }

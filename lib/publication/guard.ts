@@ -156,7 +156,7 @@ export function nextVersion(version: string): string {
     return m ? `${m[1]}.${m[2]}.${Number(m[3]) + 1}` : "<next version>";
 }
 
-/** What the registry holds now under a version this stack recorded. */
+/** What a registry holds under a tag: absent, or a manifest digest. */
 export type TagNow =
     { readonly exists: false } | { readonly exists: true; readonly digest: string };
 

@@ -4,7 +4,7 @@
  * the source and the destination registries hold. The immutability rule is the guard's: a
  * destination tag is written only when absent, and only with the source's digest.
  */
-import { ABSENT, nextVersion } from "./guard";
+import { ABSENT, TagNow, nextVersion } from "./guard";
 import { Problem, checkRepositoryName } from "../validation";
 
 /** Where a promoting stack takes its images from. */
@@ -77,10 +77,6 @@ export function parsePromotionSource(
     return { source: { kind: "repository", repositoryUri: text } };
 }
 
-/** What a registry holds under a tag: absent, or a manifest digest. */
-export type TagState =
-    { readonly exists: false } | { readonly exists: true; readonly digest: string };
-
 export type PromotionDecision =
     /** Copy the source image (blobs and exact manifest bytes) to the destination tag. */
     | { readonly action: "copy"; readonly digest: string }
@@ -100,8 +96,8 @@ export function decidePromotion(args: {
     readonly sourceName: string;
     readonly sourceUri: string;
     readonly destinationUri: string;
-    readonly source: TagState;
-    readonly destination: TagState;
+    readonly source: TagNow;
+    readonly destination: TagNow;
     readonly published?: string;
     readonly recorded?: string;
     /** What the user acknowledged the destination tag holds now (`acknowledgedTampering`). */

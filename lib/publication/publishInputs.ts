@@ -103,11 +103,18 @@ export function checkInputs(
 }
 
 /** The registry client's endpoint for these inputs. */
-export function endpointOf(inputs: RegistryInputs): RegistryEndpoint {
+export function endpointOf(
+    inputs: Pick<RegistryInputs, "apiUrl" | "repositoryPath" | "credentials" | "caCertificate">,
+): RegistryEndpoint {
     return {
         apiUrl: inputs.apiUrl,
         repository: inputs.repositoryPath,
         credentials: inputs.credentials?.username ? inputs.credentials : undefined,
         caCertificate: inputs.caCertificate || undefined,
     };
+}
+
+/** A dynamic provider's `check` result: `inputs`, refused for `reasons` (none: accepted). */
+export function checkResult<T>(inputs: T, reasons: readonly string[] = []) {
+    return { inputs, failures: reasons.map((reason) => ({ property: "tag", reason })) };
 }
