@@ -148,16 +148,14 @@ export async function listContext(
         for (const d of dirents) {
             const rel = relDir === "" ? d.name : `${relDir}/${d.name}`;
             const isDir = d.isDirectory();
-            const verdict = matcher?.check(rel, isDir, parent);
-            if (verdict?.excluded) {
+            const verdict = matcher.check(rel, isDir, parent);
+            if (verdict.excluded) {
                 if (isDir && !verdict.skipDir) await walk(rel, verdict.info, true);
-                continue;
+            } else if (isDir) {
+                await walk(rel, verdict.info);
+            } else {
+                entries.push({ path: rel, stat: await fs.lstat(path.join(contextDir, rel)) });
             }
-            if (isDir) {
-                await walk(rel, verdict?.info);
-                continue;
-            }
-            entries.push({ path: rel, stat: await fs.lstat(path.join(contextDir, rel)) });
         }
     };
     await walk("", undefined);
@@ -168,7 +166,7 @@ export async function listContext(
 async function readIgnore(
     contextDir: string,
     dockerfile: string,
-): Promise<{ matcher: IgnoreMatcher | undefined; ignoreFile: string | undefined }> {
+): Promise<{ matcher: IgnoreMatcher; ignoreFile: string | undefined }> {
     for (const candidate of [
         `${dockerfile}.dockerignore`,
         path.join(contextDir, ".dockerignore"),
@@ -181,18 +179,14 @@ async function readIgnore(
             throw e;
         }
         try {
-            const matcher = parseDockerignore(text);
-            return {
-                matcher: matcher.patterns.length > 0 ? matcher : undefined,
-                ignoreFile: candidate,
-            };
+            return { matcher: parseDockerignore(text), ignoreFile: candidate };
         } catch (e) {
             throw new Error(
                 `unable to parse ${JSON.stringify(candidate)}: ${(e as Error).message}`,
             );
         }
     }
-    return { matcher: undefined, ignoreFile: undefined };
+    return { matcher: new IgnoreMatcher([]), ignoreFile: undefined };
 }
 
 /** Streams one file through SHA-256: its digest and the bytes read. */
