@@ -213,12 +213,11 @@ async function fetchToken(
     }
     if (params.service) url.searchParams.set("service", params.service);
     // Ask for the repository scope this request needs, as Docker's client does, plus the
-    // challenge's own scope when it names another (the token spec allows several).
+    // challenge's own scope when it names another (the token spec allows several), and the
+    // session's others, each once.
     const needed = `repository:${op.endpoint.repository}:${op.action}`;
-    url.searchParams.append("scope", needed);
-    if (params.scope && params.scope !== needed) url.searchParams.append("scope", params.scope);
-    for (const scope of op.scopes) {
-        if (scope !== needed && scope !== params.scope) url.searchParams.append("scope", scope);
+    for (const scope of new Set([needed, params.scope, ...op.scopes])) {
+        if (scope) url.searchParams.append("scope", scope);
     }
     const headers: Record<string, string> = { Accept: "application/json" };
     if (credentials) headers.Authorization = basic(credentials);

@@ -28,7 +28,7 @@ import {
     step,
 } from "./endpoint";
 import { registryError } from "./errors";
-import { Answer, SMALL_BODY_BYTES, closeSession } from "./http";
+import { Answer, MANIFEST_BYTES, SMALL_BODY_BYTES, closeSession } from "./http";
 import {
     Found,
     Manifest,
@@ -84,9 +84,7 @@ export async function getManifest(
 ): Promise<Manifest | undefined> {
     return withOperation(endpoint, reference, async (op) => {
         const found = await lookupManifest(op, reference, true);
-        return found?.body
-            ? { digest: found.digest, mediaType: found.mediaType, body: found.body }
-            : undefined;
+        return found?.body ? { ...found, body: found.body } : undefined;
     });
 }
 
@@ -183,7 +181,7 @@ export async function authorizedRequest(
 ): Promise<Answer> {
     const op = openSession(endpoint, action);
     try {
-        return await authorized(op, method, path, headers, { maxBytes: op.maxManifestBytes, body });
+        return await authorized(op, method, path, headers, { maxBytes: MANIFEST_BYTES, body });
     } finally {
         await closeSession(op);
     }
@@ -207,7 +205,7 @@ export async function findManifest(
 }
 
 /**
- * One request of a session, its answer read in full (up to `maxManifestBytes`). `target` is a
+ * One request of a session, its answer read in full (up to MANIFEST_BYTES). `target` is a
  * path relative to `apiUrl`, or a URL the registry named (an upload location), which gets the
  * Authorization only on the registry's own origin. GET and HEAD follow redirects. Retried and
  * bounded as a lookup's requests are; an expired Bearer token is renewed once.
@@ -219,9 +217,8 @@ export async function sessionRequest(
     headers: Record<string, string>,
     body?: Buffer,
 ): Promise<Answer> {
-    const op = step(session);
-    return authorized(op, method, target, headers, {
-        maxBytes: op.maxManifestBytes,
+    return authorized(step(session), method, target, headers, {
+        maxBytes: MANIFEST_BYTES,
         body,
         renew: true,
     });

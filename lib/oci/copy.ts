@@ -94,7 +94,7 @@ export async function copyImage(
                 "invalid",
             );
         }
-        let top: Manifest = { digest: image.digest, mediaType: image.mediaType, body: image.body };
+        let top: Manifest = { ...image, body: image.body };
         if (options.platform !== undefined) {
             // As `getImageConfig` picks it.
             const wanted = parsePlatform(src, options.platform);

@@ -32,8 +32,6 @@ export interface RegistryEndpoint {
     readonly deadlineMs?: number;
     /** Retries after a server error, throttling or a connection failure. Defaults to 3. */
     readonly retries?: number;
-    /** Largest manifest accepted. Defaults to 4 MiB, the ECR manifest size limit. */
-    readonly maxManifestBytes?: number;
     /** Largest image config blob accepted. Defaults to 8 MiB. */
     readonly maxConfigBytes?: number;
 }
@@ -60,8 +58,6 @@ export interface Operation {
     scopes: readonly string[];
     /** What the requests do to the repository: the scope a Bearer token is asked for. */
     readonly action: "pull" | "push,pull";
-    /** `maxManifestBytes`, with its default: 4 MiB, the ECR manifest size limit. */
-    readonly maxManifestBytes: number;
 }
 
 /**
@@ -195,7 +191,6 @@ export function openSession(
         dispatchers: new Map(),
         scopes: [],
         action,
-        maxManifestBytes: endpoint.maxManifestBytes ?? 4 * 1024 * 1024,
     };
 }
 

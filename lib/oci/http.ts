@@ -18,6 +18,8 @@ import { proxyFor } from "./proxy";
 
 /** Token answers, error bodies and redirects: small, whatever the server sends. */
 export const SMALL_BODY_BYTES = 256 * 1024;
+/** Largest manifest (or other answer a lookup reads whole): 4 MiB, the ECR manifest size limit. */
+export const MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 10;
 
 /** What one answer was for (the request that produced it, after redirects), and what it said. */

@@ -7,7 +7,7 @@ import { createHash } from "crypto";
 import { authorized, confirmRegistry } from "./auth";
 import { Operation, isDigest } from "./endpoint";
 import { RegistryError, registryError, shown } from "./errors";
-import { Answer, headerOf, isHtml, unexpected } from "./http";
+import { Answer, MANIFEST_BYTES, headerOf, isHtml, unexpected } from "./http";
 
 /** An image index and a Docker manifest list: manifests that name other manifests. */
 const INDEX_TYPES = [
@@ -29,18 +29,16 @@ const MANIFEST_ACCEPT = [
     "*/*;q=0.1",
 ].join(", ");
 
-export interface Manifest {
-    readonly digest: string;
-    readonly mediaType: string;
-    /** The manifest exactly as the registry serves it. */
-    readonly body: Buffer;
-}
-
 /** A manifest looked up, with its body when it was fetched with GET. */
 export interface Found {
     readonly digest: string;
     readonly mediaType: string;
+    /** The manifest exactly as the registry serves it. */
     readonly body?: Buffer;
+}
+
+export interface Manifest extends Found {
+    readonly body: Buffer;
 }
 
 /**
@@ -55,7 +53,7 @@ export async function lookupManifest(
 ): Promise<Found | undefined> {
     const path = `/v2/${op.endpoint.repository}/manifests/${reference}`;
     const headers = { Accept: MANIFEST_ACCEPT };
-    const opts = { maxBytes: op.maxManifestBytes };
+    const opts = { maxBytes: MANIFEST_BYTES };
     const [first, second] = withBody ? ["GET", "HEAD"] : ["HEAD", "GET"];
     let res = await authorized(op, first, path, headers, opts);
     if (res.status === 404) {
@@ -90,7 +88,7 @@ export async function childManifest(
             "protocol",
         );
     }
-    return { digest: child.digest, mediaType: child.mediaType, body: child.body };
+    return { ...child, body: child.body };
 }
 
 /** Digest and media type of a manifest answer, verified against the body when there is one. */
