@@ -65,14 +65,10 @@ export function readBuild(r: ConfigReader, promoting: boolean) {
 
     const platformText = r.str("platform");
     const platform = normalizePlatform(platformText);
-    const platformProblem = checkPlatform(platform);
-    if (platformProblem) r.fail("platform", platformText, platformProblem);
+    r.fail("platform", platformText, checkPlatform(platform));
 
     const baseImage = r.str("baseImage");
-    if (baseImage !== "") {
-        const p = checkImageReference(baseImage);
-        if (p) r.fail("baseImage", baseImage, p);
-    }
+    if (baseImage !== "") r.fail("baseImage", baseImage, checkImageReference(baseImage));
     return { modelContext, dockerfile, platform, baseImage };
 }
 

@@ -17,8 +17,14 @@ export class ConfigReader {
         readonly registryPassword: pulumi.Output<string> | undefined,
     ) {}
 
-    fail(key: ConfigKey, value: string | undefined, p: Problem & { fix?: string }, index?: number) {
-        this.problems.push({ ...p, key, value, index: index ?? p.index });
+    /** Records what is wrong with a key's value; nothing when `p` is undefined (the value is fine). */
+    fail(
+        key: ConfigKey,
+        value: string | undefined,
+        p: (Problem & { fix?: string }) | undefined,
+        index?: number,
+    ) {
+        if (p) this.problems.push({ ...p, key, value, index: index ?? p.index });
     }
 
     /** The CLI writes every declared default into the config, so a default is as good as unset. */

@@ -24,8 +24,7 @@ import { ConfigReader } from "./reader";
 export function readRepositoryName(r: ConfigReader, ctx: StackName): string {
     const repositoryName = r.str("repositoryName");
     if (repositoryName !== "") {
-        const p = checkRepositoryName(repositoryName);
-        if (p) r.fail("repositoryName", repositoryName, p);
+        r.fail("repositoryName", repositoryName, checkRepositoryName(repositoryName));
         return repositoryName;
     }
     const derived = toRepositoryName(`${ctx.project}-${ctx.stack}`);
@@ -41,8 +40,7 @@ export function readRepositoryName(r: ConfigReader, ctx: StackName): string {
 export function readCatalog(r: ConfigReader, platform: string): StackConfig["catalog"] {
     const text = (key: "description" | "aboutText" | "usageText") => {
         const value = r.str(key);
-        const p = checkCatalogText(value, CATALOG_LIMITS[key]);
-        if (p) r.fail(key, value, { ...p, suggestion: undefined });
+        r.fail(key, value, checkCatalogText(value, CATALOG_LIMITS[key]));
         return value;
     };
     const description = text("description");
@@ -51,8 +49,7 @@ export function readCatalog(r: ConfigReader, platform: string): StackConfig["cat
 
     const list = (key: "architectures" | "operatingSystems") => {
         const values = r.list(key);
-        const p = checkCatalogList(values);
-        if (p) r.fail(key, r.raw[key], p);
+        r.fail(key, r.raw[key], checkCatalogList(values));
         return values;
     };
     // An empty architectures list (its default) derives the badge from the platform. An empty
@@ -89,7 +86,7 @@ export function readRepository(r: ConfigReader) {
     const pushPrincipals = r.list("pushPrincipals");
     pushPrincipals.forEach((arn, index) => {
         const p = checkPrincipalArn(arn, { ecrPublic: registry === "ecr-public" });
-        if (p) r.fail("pushPrincipals", arn, p, index);
+        r.fail("pushPrincipals", arn, p, index);
     });
     const duplicate = firstDuplicate(pushPrincipals);
     if (duplicate) {
@@ -185,9 +182,8 @@ export function readTargetSettings(
     }
 
     const image = r.str("localRegistryImage");
-    const imageProblem = checkImageReference(image);
-    if (imageProblem && !ignored.has("localRegistryImage")) {
-        r.fail("localRegistryImage", image, imageProblem);
+    if (!ignored.has("localRegistryImage")) {
+        r.fail("localRegistryImage", image, checkImageReference(image));
     }
     const portText = r.raw.localRegistryPort;
     const port = portText === undefined ? 5000 : Number(portText);

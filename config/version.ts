@@ -19,8 +19,7 @@ export function readModelVersion(r: ConfigReader, misspelt: boolean): string {
         }
         return "";
     }
-    const p = checkModelVersion(modelVersion);
-    if (p) r.fail("modelVersion", modelVersion, p);
+    r.fail("modelVersion", modelVersion, checkModelVersion(modelVersion));
     return modelVersion;
 }
 
@@ -30,10 +29,9 @@ export function readPromotionSource(
     ctx: StackName,
 ): { source?: PromotionSource; problem?: Problem } {
     const promotion = parsePromotionSource(r.str("promoteFrom"), ctx);
-    if (promotion.problem) r.fail("promoteFrom", r.raw.promoteFrom, promotion.problem);
+    r.fail("promoteFrom", r.raw.promoteFrom, promotion.problem);
     if (promotion.source?.kind === "stack" && !promotion.source.name.includes("/")) {
-        const p = checkStackFile(promotion.source.name);
-        if (p) r.fail("promoteFrom", r.raw.promoteFrom, p);
+        r.fail("promoteFrom", r.raw.promoteFrom, checkStackFile(promotion.source.name));
     }
     return promotion;
 }

@@ -363,7 +363,6 @@ const DOMAIN = new RegExp(
     `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?$`,
 );
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
 /** The digests Docker accepts (go-digest's Validate): a known algorithm and its length, lower-case hex. */
 const DIGEST = /^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$/;
 /** distribution/reference's limit on a name (domain and path). */
@@ -408,7 +407,7 @@ export function checkImageReference(value: string): Problem | undefined {
             suggestion: DIGEST.test(lower) ? value.replace(digest, lower) : undefined,
         };
     }
-    if (tag !== undefined && !TAG.test(tag)) {
+    if (tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(tag)) {
         return {
             reason: `the tag ${JSON.stringify(tag)} is not a valid tag (1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'); ${expected}`,
         };
