@@ -6,10 +6,10 @@
  * its digest checked on the way: content that does not match it is never committed.
  */
 import { createHash } from "crypto";
-import { sessionRequest, sessionStream } from "./client";
+import { sessionRequest } from "./client";
 import type { Operation } from "./endpoint";
 import { RegistryError, registryError, shown } from "./errors";
-import { Answer, BodyStream, headerOf, unexpected } from "./http";
+import { Answer, BodyStream, SMALL_BODY_BYTES, headerOf, unexpected } from "./http";
 
 /** One blob's progress, for a caller that logs large transfers. */
 export interface CopyProgress {
@@ -207,11 +207,12 @@ function uploadLocation(destination: Operation, res: Answer): URL {
 async function sendBlob(copy: Copy, blob: Descriptor, location: URL): Promise<URL> {
     const { source, destination, onProgress } = copy;
     const { digest, size } = blob;
-    const download = await sessionStream(
+    const download = await sessionRequest(
         source,
         "GET",
         `/v2/${source.endpoint.repository}/blobs/${digest}`,
         {},
+        { stream: true },
     );
     const stream: BodyStream | undefined = download.stream;
     if (download.status !== 200 || !stream) {
@@ -274,12 +275,12 @@ async function sendBlob(copy: Copy, blob: Descriptor, location: URL): Promise<UR
     }
     let patch: Answer;
     try {
-        patch = await sessionStream(
+        patch = await sessionRequest(
             destination,
             "PATCH",
             location,
             { "Content-Type": "application/octet-stream", "Content-Length": String(size) },
-            verified(),
+            { body: verified(), maxBytes: SMALL_BODY_BYTES },
         );
     } catch (e) {
         throw failure ?? e;

@@ -28,7 +28,7 @@ import {
     step,
 } from "./endpoint";
 import { registryError } from "./errors";
-import { Answer, MANIFEST_BYTES, SMALL_BODY_BYTES, closeSession } from "./http";
+import { Answer, Exchange, MANIFEST_BYTES, closeSession } from "./http";
 import {
     Found,
     Manifest,
@@ -205,43 +205,25 @@ export async function findManifest(
 }
 
 /**
- * One request of a session, its answer read in full (up to MANIFEST_BYTES). `target` is a
- * path relative to `apiUrl`, or a URL the registry named (an upload location), which gets the
- * Authorization only on the registry's own origin. GET and HEAD follow redirects. Retried and
- * bounded as a lookup's requests are; an expired Bearer token is renewed once.
+ * One request of a session. `target` is a path relative to `apiUrl`, or a URL the registry named
+ * (an upload location), which gets the Authorization only on the registry's own origin. GET and
+ * HEAD follow redirects. Retried and bounded as a lookup's requests are, its answer read in full
+ * (up to MANIFEST_BYTES); an expired Bearer token is renewed once. For a body too large for
+ * memory: `body` as an async iterable is sent as it is produced (give its Content-Length), once:
+ * it is not retried, and the registry must already have authenticated the session (the upload's
+ * POST does that); with `stream`, a 2xx answer's body comes as `stream`. Either way the transfer
+ * has no wall-clock limit, only the idle timeout.
  */
 export async function sessionRequest(
     session: Operation,
     method: string,
     target: string | URL,
     headers: Record<string, string>,
-    body?: Buffer,
+    opts: Partial<Exchange> = {},
 ): Promise<Answer> {
     return authorized(step(session), method, target, headers, {
         maxBytes: MANIFEST_BYTES,
-        body,
-        renew: true,
-    });
-}
-
-/**
- * A request whose body is too large for memory. With `upload`, the body is sent as it is
- * produced (give its Content-Length), once: it is not retried, and the registry must already
- * have authenticated the session (the upload's POST does that). Without, a 2xx answer's body
- * comes as `stream`, redirects followed (without the Authorization on another origin). Either
- * way the transfer has no wall-clock limit, only the idle timeout.
- */
-export async function sessionStream(
-    session: Operation,
-    method: string,
-    target: string | URL,
-    headers: Record<string, string>,
-    upload?: AsyncIterable<Buffer>,
-): Promise<Answer> {
-    return authorized(step(session), method, target, headers, {
-        maxBytes: SMALL_BODY_BYTES,
-        body: upload,
-        stream: upload === undefined,
+        ...opts,
         renew: true,
     });
 }

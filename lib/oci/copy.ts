@@ -242,7 +242,7 @@ async function putManifest(copy: Copy, manifest: Manifest, reference: string): P
         "PUT",
         `/v2/${destination.endpoint.repository}/manifests/${reference}`,
         { "Content-Type": manifest.mediaType },
-        manifest.body,
+        { body: manifest.body },
     );
     if (put.status !== 201 && put.status !== 200) throw unexpected(destination, put, "201");
     const stored = headerOf(put.headers, "docker-content-digest");

@@ -135,8 +135,7 @@ export function checkSameRegistry(apiUrl: string, repositoryUri: string): string
 
 /**
  * Opens a lookup, or a session: one repository's connections and auth, kept for a job of many
- * requests (a copy). Each step of a session (`findManifest`, `sessionRequest`, `sessionStream`)
- * renews its `deadlineMs` and is bounded as a lookup's requests are (each attempt by
+ * requests (a copy). Each step of a session (`findManifest`, `sessionRequest`) renews its `deadlineMs` and is bounded as a lookup's requests are (each attempt by
  * `requestDeadlineMs`, at most `retries` more); a streamed body only by the idle timeout
  * (`timeoutMs` between chunks), however long the whole. `closeSession` closes the connections.
  * Refuses an endpoint that would send requests somewhere other than what it names; nothing is

@@ -260,7 +260,6 @@ function dispatcherFor(op: Operation, proxy: URL | undefined): Dispatcher {
     return dispatcher;
 }
 
-/** Closes the connections of a lookup or session. */
 export async function closeSession(op: Operation): Promise<void> {
     const dispatchers = [...op.dispatchers.values()];
     op.dispatchers.clear();
