@@ -41,16 +41,13 @@ export function readConfig(
     ctx: StackName,
 ): StackConfig {
     const raw: RawConfig = {};
+    // A value the user set with --secret on any key is never shown in a message.
+    const secretValues = new Set<string>();
     for (const key of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
         const value = all[`${ctx.project}:${key}`];
         if (value !== undefined && !SECRET_KEYS.has(key)) raw[key] = value;
+        if (isSecret(`${ctx.project}:${key}`)) secretValues.add(key);
     }
-    // A value the user set with --secret on any key is never shown in a message.
-    const secretValues = new Set(
-        (Object.keys(CONFIG_KEYS) as ConfigKey[]).filter((key) =>
-            isSecret(`${ctx.project}:${key}`),
-        ),
-    );
     // The password becomes a secret Output, so it stays encrypted in the state and masked in
     // output. Its declared default, "", is no password.
     const password = all[`${ctx.project}:registryPassword`] ?? "";

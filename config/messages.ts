@@ -60,17 +60,11 @@ export function formatProblems(
         // A value set with --secret is never shown, nor a fix derived from it; credentials typed
         // into a URL are masked in the value and in the fix.
         const secret = secretValues.has(problem.key) && problem.value !== undefined;
+        const masked = (text: string | undefined) =>
+            text === undefined ? undefined : withoutCredentials(text);
         const p: ConfigProblem = secret
             ? { ...problem, value: undefined, suggestion: undefined, shown: "is set (a secret)" }
-            : {
-                  ...problem,
-                  value:
-                      problem.value === undefined ? undefined : withoutCredentials(problem.value),
-                  suggestion:
-                      problem.suggestion === undefined
-                          ? undefined
-                          : withoutCredentials(problem.suggestion),
-              };
+            : { ...problem, value: masked(problem.value), suggestion: masked(problem.suggestion) };
         const shown =
             p.shown ??
             (p.value === undefined
