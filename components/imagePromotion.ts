@@ -332,6 +332,7 @@ export class ImagePromotion extends pulumi.dynamic.Resource {
             name,
             {
                 ...args,
+                credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
                 digest: undefined,
                 modelSha256: undefined,
                 history: undefined,

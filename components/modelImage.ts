@@ -18,12 +18,41 @@ export abstract class PublishedImage extends pulumi.ComponentResource {
     /** Every version this stack published (built or promoted) to the repository, with digests. */
     public readonly publishedVersions!: pulumi.Output<Record<string, PublishedVersion>>;
 
-    protected publish(outputs: {
-        [K in "imageUri" | "imageRef" | "version" | "modelSha256" | "publishedVersions"]: this[K];
-    }): void {
+    /** Sets the outputs from `step`, the resource that recorded the version (record or promotion). */
+    protected publish(
+        registry: RegistryTarget,
+        version: string,
+        step: Pick<PublicationRecord, "digest" | "history">,
+        modelSha256: pulumi.Output<string>,
+    ): void {
+        const outputs = {
+            imageUri: pulumi.interpolate`${registry.repositoryUri}:${version}`,
+            imageRef: pulumi.interpolate`${registry.repositoryUri}@${step.digest}`,
+            version: pulumi.output(version),
+            modelSha256,
+            publishedVersions: step.history,
+        };
         Object.assign(this, outputs);
         this.registerOutputs(outputs);
     }
+}
+
+/**
+ * The registry-facing inputs of the guard, the record and the promotion, for `version` in
+ * `registry` (`platform` defaults to `linux/amd64`). A bad version or platform is refused first.
+ */
+export function targetInputs(registry: RegistryTarget, version: string, platform = "linux/amd64") {
+    checkImageArgs(version, platform);
+    return {
+        repositoryUri: registry.repositoryUri,
+        apiUrl: apiUrlOf(registry),
+        repositoryPath: repositoryPathOf(registry.repositoryUri),
+        tag: version,
+        platform,
+        credentials: registry.credentials,
+        caCertificate: registry.caCertificate,
+        recordKey: registry.recordKey,
+    };
 }
 
 export interface ModelImageArgs {
@@ -91,8 +120,7 @@ export class ModelImage extends PublishedImage {
     constructor(name: string, args: ModelImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("model-registry:index:ModelImage", name, {}, opts);
 
-        const platform = args.platform ?? "linux/amd64";
-        checkImageArgs(args.version, platform);
+        const target = targetInputs(args.registry, args.version, args.platform);
         const publisher = args.publisher ?? `${pulumi.getProject()}/${pulumi.getStack()}`;
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(
@@ -100,7 +128,7 @@ export class ModelImage extends PublishedImage {
                 context: args.context,
                 dockerfile: args.dockerfile,
                 version: args.version,
-                platform,
+                platform: target.platform,
                 baseImage: args.baseImage,
                 sourceUrl: args.sourceUrl,
                 revision: args.revision,
@@ -110,19 +138,7 @@ export class ModelImage extends PublishedImage {
         );
         const credentials = pulumi.output(args.registry.credentials);
         const imageUri = pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`;
-        const apiUrl = apiUrlOf(args.registry);
-        const repositoryPath = repositoryPathOf(args.registry.repositoryUri);
-        const registryInputs = {
-            repositoryUri: args.registry.repositoryUri,
-            apiUrl,
-            repositoryPath,
-            tag: args.version,
-            fingerprint: spec.fingerprint,
-            platform,
-            credentials,
-            caCertificate: args.registry.caCertificate,
-            recordKey: args.registry.recordKey,
-        };
+        const registryInputs = { ...target, fingerprint: spec.fingerprint, credentials };
 
         const guard = new TagGuard(
             `${name}-guard`,
@@ -198,13 +214,7 @@ export class ModelImage extends PublishedImage {
             { parent: this, dependsOn: [image] },
         );
 
-        this.publish({
-            imageUri,
-            imageRef: pulumi.interpolate`${args.registry.repositoryUri}@${record.digest}`,
-            version: pulumi.output(args.version),
-            modelSha256: spec.modelSha256,
-            publishedVersions: record.history,
-        });
+        this.publish(args.registry, args.version, record, spec.modelSha256);
     }
 }
 

@@ -1,30 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
-import { PromotionSource } from "../lib/publication/promotion";
+import { PromotionSource, notPublished } from "../lib/publication/promotion";
 import { checkInputs, checkResult } from "../lib/publication/publishInputs";
 import { headManifest } from "../lib/oci/client";
-import { PublishedImage } from "./modelImage";
+import { PublishedImage, targetInputs } from "./modelImage";
 import { ImagePromotion, PromotionSourceCheckInputs, sourceEndpoint } from "./imagePromotion";
 import type { PublishedBefore } from "./tagGuard";
 import {
     RegistryCredentials,
     RegistryTarget,
     apiUrlOf,
-    checkImageArgs,
     repositoryPathOf,
     serverOf,
 } from "./registry";
 
-export type {
-    ImagePromotionInputs,
-    ImagePromotionOutputs,
-    PromotionSourceCheckInputs,
-} from "./imagePromotion";
-export {
-    ImagePromotion,
-    evaluatePromotion,
-    imagePromotionProvider,
-    promote,
-} from "./imagePromotion";
+// test/support/engine.ts serializes the promotion's provider from this file, as `pulumi up` does.
+export { imagePromotionProvider } from "./imagePromotion";
 
 /**
  * The source of a promotion as `promoteFrom` names it: a repository as is, or another stack's
@@ -150,23 +140,18 @@ async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "ap
     );
     if (checked.unknown) return undefined;
     if (checked.problems.length > 0) return checked.problems.join("\n");
-    const notPublished = (why: string) =>
-        `${i.sourceName} has not published ${i.tag} (${why}), so there is nothing to promote, and ` +
-        `nothing was created or copied. Fix: publish ${i.tag} there first, or set modelVersion to ` +
-        `a version it has published.`;
-    // A stack source: its own record says what it published (the promotion then checks that
-    // the registry still holds it).
-    if (i.sourcePublished !== undefined) {
-        return i.sourcePublished === ""
-            ? notPublished(`its published_versions output has no ${i.tag}`)
-            : undefined;
+    // A stack source's own record says what it published (the promotion then checks that the
+    // registry still holds it); a repository source is asked whether it has the tag.
+    let exists = true;
+    if (i.sourcePublished === undefined) {
+        try {
+            exists = (await headManifest(sourceEndpoint(i), i.tag)).exists;
+        } catch (e) {
+            return `cannot check ${i.sourceRepositoryUri}:${i.tag}, so nothing is created or copied: ${(e as Error).message}`;
+        }
     }
-    try {
-        if ((await headManifest(sourceEndpoint(i), i.tag)).exists) return undefined;
-    } catch (e) {
-        return `cannot check ${i.sourceRepositoryUri}:${i.tag}, so nothing is created or copied: ${(e as Error).message}`;
-    }
-    return notPublished(`${i.sourceRepositoryUri}:${i.tag} does not exist`);
+    const { sourceName, sourceRepositoryUri: sourceUri, tag, sourcePublished: published } = i;
+    return notPublished({ sourceName, sourceUri, tag, published }, exists);
 }
 
 /**
@@ -251,23 +236,10 @@ export class PromotedImage extends PublishedImage {
     constructor(name: string, args: PromotedImageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("model-registry:index:PromotedImage", name, {}, opts);
 
-        const platform = args.platform ?? "linux/amd64";
-        checkImageArgs(args.version, platform);
-        const apiUrl = apiUrlOf(args.registry);
-
         const promotion = new ImagePromotion(
             `${name}-promotion`,
             {
-                repositoryUri: args.registry.repositoryUri,
-                apiUrl,
-                repositoryPath: repositoryPathOf(args.registry.repositoryUri),
-                tag: args.version,
-                platform,
-                credentials: args.registry.credentials
-                    ? pulumi.secret(args.registry.credentials)
-                    : undefined,
-                caCertificate: args.registry.caCertificate,
-                recordKey: args.registry.recordKey,
+                ...targetInputs(args.registry, args.version, args.platform),
                 ...sourceInputs(args.source, args.version),
                 acknowledged: args.acknowledgedTampering,
                 published: args.published,
@@ -279,12 +251,6 @@ export class PromotedImage extends PublishedImage {
         );
         promotion.warnings.apply((ws) => (ws ?? []).forEach((w) => pulumi.log.warn(w, this)));
 
-        this.publish({
-            imageUri: pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`,
-            imageRef: pulumi.interpolate`${args.registry.repositoryUri}@${promotion.digest}`,
-            version: pulumi.output(args.version),
-            modelSha256: promotion.modelSha256,
-            publishedVersions: promotion.history,
-        });
+        this.publish(args.registry, args.version, promotion, promotion.modelSha256);
     }
 }

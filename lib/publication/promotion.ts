@@ -77,6 +77,25 @@ export function parsePromotionSource(
     return { source: { kind: "repository", repositoryUri: text } };
 }
 
+/**
+ * Why the source has no `tag` to promote, or undefined when it has: its record when it is a stack
+ * (`published`, as `decidePromotion` takes it), else whether its tag exists now.
+ */
+export function notPublished(
+    a: { sourceName: string; sourceUri: string; tag: string; published?: string },
+    sourceExists: boolean,
+): string | undefined {
+    if (a.published === undefined ? sourceExists : a.published !== "") return undefined;
+    return (
+        `${a.sourceName} has not published ${a.tag} (${
+            a.published === ""
+                ? `its published_versions output has no ${a.tag}`
+                : `${a.sourceUri}:${a.tag} does not exist`
+        }), so there is nothing to promote, and nothing was created or copied. Fix: publish ` +
+        `${a.tag} there first, or set modelVersion to a version it has published.`
+    );
+}
+
 export type PromotionDecision =
     /** Copy the source image (blobs and exact manifest bytes) to the destination tag. */
     | { readonly action: "copy"; readonly digest: string }
@@ -131,17 +150,8 @@ export function decidePromotion(args: {
         );
     }
 
-    // What the source published: its record when it is a stack, else what its tag holds now.
-    if (published === "" || (published === undefined && !source.exists)) {
-        return refuse(
-            `${sourceName} has not published ${tag} (${
-                published === ""
-                    ? `its published_versions output has no ${tag}`
-                    : `${args.sourceUri}:${tag} does not exist`
-            }), so there is nothing to promote, and nothing was created or copied. Fix: publish ` +
-                `${tag} there first, or set modelVersion to a version it has published.`,
-        );
-    }
+    const unpublished = notPublished(args, source.exists);
+    if (unpublished) return refuse(unpublished);
     const wanted = published ?? (source as { digest: string }).digest;
     if (published !== undefined && source.exists && source.digest !== published) {
         if (destination.exists && destination.digest === published) {
