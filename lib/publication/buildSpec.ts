@@ -4,7 +4,7 @@ import * as path from "path";
 import { hashContext, listContext } from "./contextHash";
 import { FINGERPRINT_LABEL } from "./guard";
 import {
-    DEFAULT_MAX_LAYER_BYTES,
+    LAYER_CAPS,
     LayerLayoutError,
     ModelLayer,
     checkModelFileName,
@@ -38,8 +38,8 @@ export interface ModelBuildInput {
     readonly publisher?: string;
     /**
      * The target registry's largest layer, in bytes (see `LAYER_CAPS` in lib/publication/layers.ts).
-     * Defaults to ECR Public's, the smallest. Only read when the Dockerfile has a
-     * `# model-layers:` line.
+     * Defaults to ECR Public's, the smallest, so the image fits anywhere. Only read when the
+     * Dockerfile has a `# model-layers:` line.
      */
     readonly maxLayerBytes?: number;
     /**
@@ -177,7 +177,7 @@ async function layOut(
             });
         const layers = planLayers(
             files,
-            input.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES,
+            input.maxLayerBytes ?? LAYER_CAPS["ecr-public"],
             input.parallelLayers,
         );
         const generated = renderDockerfile(text, layers, template);

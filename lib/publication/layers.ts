@@ -52,9 +52,6 @@ export const LAYER_CAPS = {
     local: 10_000 * MiB,
 } as const;
 
-/** The cap when the target is not said: the smallest of them, so the image fits anywhere. */
-export const DEFAULT_MAX_LAYER_BYTES = LAYER_CAPS["ecr-public"];
-
 /** How many layers a model is spread over when its files allow it. */
 export const PARALLEL_LAYERS = 8;
 
