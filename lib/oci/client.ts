@@ -34,7 +34,7 @@ import {
     Manifest,
     childManifest,
     choosePlatform,
-    fetchBlob,
+    fetchConfig,
     isIndex,
     lookupManifest,
     manifestJson,
@@ -123,12 +123,7 @@ export async function getImageConfig(
                 "protocol",
             );
         }
-        const blob = await fetchBlob(
-            op,
-            config.digest,
-            typeof config.size === "number" ? config.size : undefined,
-            op.endpoint.maxConfigBytes ?? 8 * 1024 * 1024,
-        );
+        const blob = await fetchConfig(op, config.digest, config.size);
         let labels: Record<string, string> = {};
         try {
             const parsed = JSON.parse(blob.toString("utf8")) as { config?: { Labels?: unknown } };

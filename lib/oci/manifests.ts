@@ -130,14 +130,13 @@ function manifestFrom(op: Operation, reference: string, res: Answer): Found {
     return { digest: header ?? computed, mediaType, body };
 }
 
-/** A blob (an image config) by digest: redirects followed, size capped, digest verified. */
-export async function fetchBlob(
-    op: Operation,
-    digest: string,
-    size: number | undefined,
-    maxBytes: number,
-): Promise<Buffer> {
-    if (size !== undefined && size > maxBytes) {
+/**
+ * An image config by digest: redirects followed, size capped (`maxConfigBytes`, the size its
+ * descriptor gives checked first), digest verified.
+ */
+export async function fetchConfig(op: Operation, digest: string, size: unknown): Promise<Buffer> {
+    const maxBytes = op.endpoint.maxConfigBytes ?? 8 * 1024 * 1024;
+    if (typeof size === "number" && size > maxBytes) {
         throw registryError(
             `${op.name}: the blob ${digest} is ${size} bytes, more than the ${maxBytes}-byte limit (maxConfigBytes)`,
             "protocol",
