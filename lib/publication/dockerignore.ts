@@ -13,6 +13,7 @@
  * `a` (negation is `[^a]`); `**foo` matches any path ending in `foo`; a pattern's `[`, `]`, `^`
  * and `\x` escapes reach Go's regular-expression engine unchanged.
  */
+import * as path from "path";
 
 /** A line of `.dockerignore` that Docker rejects; the build and docker.Image's Check fail on it. */
 export class DockerignoreError extends Error {}
@@ -181,19 +182,10 @@ export function parseDockerignore(text: string): IgnoreMatcher {
     return new IgnoreMatcher(readIgnoreFile(text));
 }
 
-/** Go's `filepath.Clean` on Linux. */
+/** Go's `filepath.Clean` on Linux: `path.posix.normalize` without its trailing slash. */
 export function cleanPath(p: string): string {
-    if (p === "") return ".";
-    const rooted = p.startsWith("/");
-    const out: string[] = [];
-    for (const seg of p.split("/")) {
-        if (seg === "" || seg === ".") continue;
-        if (seg !== "..") out.push(seg);
-        else if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
-        else if (!rooted) out.push("..");
-    }
-    const joined = out.join("/");
-    return rooted ? `/${joined}` : joined === "" ? "." : joined;
+    const clean = path.posix.normalize(p);
+    return clean.length > 1 && clean.endsWith("/") ? clean.slice(0, -1) : clean;
 }
 
 /** Go's `unicode.IsSpace`: not U+FEFF, which `String.trim` would also remove. */
