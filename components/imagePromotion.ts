@@ -95,17 +95,16 @@ export function sourceEndpoint(i: PromotionSourceCheckInputs): RegistryEndpoint 
 }
 
 function problemsOf(i: ImagePromotionInputs, phase: "check" | "apply") {
-    const checked = checkInputs({ ...i }, phase, PROMOTION_INPUTS);
+    const checked = checkInputs(i, phase, PROMOTION_INPUTS);
     if (checked.unknown || checked.problems.length > 0) return checked;
-    const problems = [...checked.problems];
     const mismatch = checkSameRegistry(i.sourceApiUrl, i.sourceRepositoryUri);
-    if (mismatch) problems.push(`source: ${mismatch}`);
+    if (mismatch) checked.problems.push(`source: ${mismatch}`);
     if (i.sourceRepositoryUri === i.repositoryUri) {
-        problems.push(
+        checked.problems.push(
             `the source ${i.sourceRepositoryUri} is this stack's own repository: a stack cannot promote from itself`,
         );
     }
-    return { unknown: false, problems };
+    return checked;
 }
 
 /** Asks both registries (two requests on an unchanged run) and decides. */

@@ -186,17 +186,15 @@ export async function recordPublication(
         );
     }
     const pushed = digestOf(inputs.repoDigest);
-    if (pushed) {
-        if (pushed !== head.digest) {
-            throw new Error(
-                `${ref} holds ${head.digest}, but this run pushed ${pushed}: another publisher pushed ` +
-                    `the same tag at about the same time, and the registry kept the last push. ` +
-                    `Find out which image is the right ${inputs.tag} before anyone pulls it: compare ` +
-                    `${inputs.repositoryUri}@${head.digest} and ${inputs.repositoryUri}@${pushed}; then ` +
-                    `restore the right one under the tag (skopeo copy) or publish a new version. ` +
-                    `Only one stack should publish to a repository.`,
-            );
-        }
+    if (pushed && pushed !== head.digest) {
+        throw new Error(
+            `${ref} holds ${head.digest}, but this run pushed ${pushed}: another publisher pushed ` +
+                `the same tag at about the same time, and the registry kept the last push. ` +
+                `Find out which image is the right ${inputs.tag} before anyone pulls it: compare ` +
+                `${inputs.repositoryUri}@${head.digest} and ${inputs.repositoryUri}@${pushed}; then ` +
+                `restore the right one under the tag (skopeo copy) or publish a new version. ` +
+                `Only one stack should publish to a repository.`,
+        );
     }
     const config = await getImageConfig(endpoint, head.digest, inputs.platform);
     const label = config?.labels[FINGERPRINT_LABEL];

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
     Decision,
-    Publication,
     Verified,
     UNCLAIM,
     decide,
@@ -83,41 +82,11 @@ export interface TagGuardArgs extends RegistryInputArgs {
 const GUARD_INPUTS = [...REQUIRED_INPUTS, "publisher"] as const;
 
 /**
- * Asks the registry what the tag holds and decides. One HEAD request when the tag is absent or
- * holds the digest this stack verified before; otherwise the image config is read too (by digest,
- * so it is the same image the HEAD saw).
+ * Asks the registry what the tag holds and decides: the reasons to refuse, or the digest verified
+ * as this content ("" when the tag is absent). One HEAD request when the tag is absent or holds
+ * the digest this stack verified before; otherwise the image config is read too (by digest, so it
+ * is the same image the HEAD saw).
  */
-export async function evaluateGuard(
-    inputs: TagGuardInputs,
-    verified: Verified | undefined,
-): Promise<Decision> {
-    const endpoint = endpointOf(inputs);
-    const wanted: Publication = {
-        repositoryUri: inputs.repositoryUri,
-        tag: inputs.tag,
-        fingerprint: inputs.fingerprint,
-        publisher: inputs.publisher,
-    };
-    const head = await headManifest(endpoint, inputs.tag);
-    const decision = decide(wanted, head, verified);
-    if (decision.action !== "inspect") return decision;
-    const config = await getImageConfig(endpoint, decision.digest, inputs.platform);
-    if (!config) {
-        return {
-            action: "refuse",
-            message:
-                `${inputs.repositoryUri}:${inputs.tag} changed while it was being checked (its image ` +
-                `${decision.digest} vanished). Nothing was built or pushed; run again.`,
-        };
-    }
-    return decide(
-        wanted,
-        { exists: true, digest: decision.digest, labels: config.labels },
-        verified,
-    );
-}
-
-/** The reasons to refuse, or the digest verified as this content ("" when the tag is absent). */
 async function guard(
     inputs: TagGuardInputs,
     verified: Verified | undefined,
@@ -127,18 +96,34 @@ async function guard(
     if (checked.unknown || checked.problems.length > 0) {
         return { ...checked, verifiedDigest: "" };
     }
+    const refused = (problem: string) => ({
+        problems: [problem],
+        unknown: false,
+        verifiedDigest: "",
+    });
+    const ref = `${inputs.repositoryUri}:${inputs.tag}`;
     let decision: Decision;
     try {
-        decision = await evaluateGuard(inputs, verified);
+        const endpoint = endpointOf(inputs);
+        decision = decide(inputs, await headManifest(endpoint, inputs.tag), verified);
+        if (decision.action === "inspect") {
+            const { digest } = decision;
+            const config = await getImageConfig(endpoint, digest, inputs.platform);
+            if (!config) {
+                return refused(
+                    `${ref} changed while it was being checked (its image ${digest} vanished). ` +
+                        `Nothing was built or pushed; run again.`,
+                );
+            }
+            decision = decide(inputs, { exists: true, digest, labels: config.labels }, verified);
+        }
     } catch (e) {
-        const problem =
-            `cannot check whether ${inputs.repositoryUri}:${inputs.tag} is already published, so ` +
-            `nothing is built or pushed: ${(e as Error).message}`;
-        return { problems: [problem], unknown: false, verifiedDigest: "" };
+        return refused(
+            `cannot check whether ${ref} is already published, so nothing is built or pushed: ` +
+                (e as Error).message,
+        );
     }
-    if (decision.action === "refuse") {
-        return { problems: [decision.message], unknown: false, verifiedDigest: "" };
-    }
+    if (decision.action === "refuse") return refused(decision.message);
     const verifiedDigest = decision.action === "adopt" ? decision.digest : "";
     return { problems: [], unknown: false, verifiedDigest };
 }

@@ -28,8 +28,11 @@ export interface Publication {
     readonly publisher: string;
 }
 
-/** What the registry holds under the tag. `labels` is absent until the image config was read. */
-export type RemoteTag =
+/**
+ * What a registry holds under a tag: absent, or a manifest digest (and the image's labels, once
+ * its config was read).
+ */
+export type TagNow =
     | { readonly exists: false }
     | {
           readonly exists: true;
@@ -59,7 +62,7 @@ export type Decision =
  */
 export function decide(
     wanted: Publication,
-    remote: RemoteTag,
+    remote: TagNow,
     verified?: Verified | undefined,
 ): Decision {
     const ref = `${wanted.repositoryUri}:${wanted.tag}`;
@@ -155,10 +158,6 @@ export function nextVersion(version: string): string {
     const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
     return m ? `${m[1]}.${m[2]}.${Number(m[3]) + 1}` : "<next version>";
 }
-
-/** What a registry holds under a tag: absent, or a manifest digest. */
-export type TagNow =
-    { readonly exists: false } | { readonly exists: true; readonly digest: string };
 
 /**
  * What a user writes in `acknowledgedTampering` for a version whose tag was deleted: the value
