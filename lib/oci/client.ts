@@ -1,22 +1,16 @@
 /**
- * A small OCI Distribution API client: does a tag exist in a repository, what digest is behind
- * it, what manifest and image config does it name; and the sessions a copy between repositories
- * is made of (lib/oci/copy.ts). Speaks the standard auth flow (anonymous, HTTP Basic, and the
- * Bearer token challenge that public.ecr.aws, private ECR and most registries use), follows
- * redirects safely, honours HTTPS_PROXY / HTTP_PROXY / NO_PROXY as Docker does, and bounds every
- * lookup: an idle timeout, a wall-clock deadline per request and per lookup, a cap on every body
- * it reads, and a bounded retry on server errors and connection failures.
+ * The registry client's entry point: does a tag exist in a repository, what digest is behind it,
+ * what manifest and image config does it name; and the sessions a copy between repositories is
+ * made of (copy.ts). Every request is bounded (`http.ts`: timeouts, deadlines, body caps,
+ * retries, safe redirects, proxies as Docker picks them) and authenticated as Docker's client does
+ * (`auth.ts`); a tag is absent only when the registry says so unambiguously (`lookupManifest`).
+ * With credentials, the client authenticates before asking (registries hide private repositories
+ * from anonymous requests behind a 404).
  *
- * A tag counts as absent only when the registry says so unambiguously: the endpoint answered
- * `GET /v2/` as a registry does, and both HEAD and GET of the manifest answered 404. With
- * credentials, the client authenticates before asking (registries hide private repositories from
- * anonymous requests behind a 404).
- *
- * This file is the entry point; the work is done by `endpoint.ts` (validation), `http.ts` (one
- * bounded request), `auth.ts` and `manifests.ts`. Dynamic providers (the immutability guard's,
- * the promotion's) carry these modules through Pulumi's closure serialization: undici is the
- * only package (see `http.ts`), everything else is Node built-ins, and no class is defined in
- * them (the serializer mishandles Error subclasses; see `registryError`).
+ * Dynamic providers (the immutability guard's, the promotion's) carry these modules through
+ * Pulumi's closure serialization: undici is the only package (see `http.ts`), everything else is
+ * Node built-ins, and no class is defined in them (the serializer mishandles Error subclasses;
+ * see `registryError`).
  */
 import { authorized } from "./auth";
 import {
@@ -202,12 +196,10 @@ export async function findManifest(
 /**
  * One request of a session. `target` is a path relative to `apiUrl`, or a URL the registry named
  * (an upload location), which gets the Authorization only on the registry's own origin. GET and
- * HEAD follow redirects. Retried and bounded as a lookup's requests are, its answer read in full
- * (up to MANIFEST_BYTES); an expired Bearer token is renewed once. For a body too large for
- * memory: `body` as an async iterable is sent as it is produced (give its Content-Length), once:
- * it is not retried, and the registry must already have authenticated the session (the upload's
- * POST does that); with `stream`, a 2xx answer's body comes as `stream`. Either way the transfer
- * has no wall-clock limit, only the idle timeout.
+ * HEAD follow redirects. Retried and bounded as a lookup's requests are, its answer read up to
+ * MANIFEST_BYTES; an expired Bearer token is renewed once. `opts` as `Exchange` says; a body sent
+ * as it is produced needs its Content-Length, and the session authenticated already (the upload's
+ * POST does that).
  */
 export async function sessionRequest(
     session: Operation,
