@@ -2,6 +2,7 @@ import { createHash } from "crypto";
 import { promises as fs } from "fs";
 import * as path from "path";
 import { hashContext, listContext } from "./contextHash";
+import { cleanPath } from "./dockerignore";
 import { FINGERPRINT_LABEL } from "./guard";
 import {
     LAYER_CAPS,
@@ -83,9 +84,7 @@ export interface ModelBuildSpec {
 export async function modelBuildSpec(input: ModelBuildInput): Promise<ModelBuildSpec> {
     // One spelling per path ("model/", "./model" and "model" are the same context), so a
     // respelling in config does not change docker.Image's inputs.
-    const context = path.posix
-        .normalize(input.context.split(path.sep).join("/"))
-        .replace(/(.)\/+$/, "$1");
+    const context = cleanPath(input.context.split(path.sep).join("/"));
     const template = path.posix.join(context, input.dockerfile ?? "Dockerfile");
     const templateText = await fs.readFile(template).catch((e: NodeJS.ErrnoException) => {
         throw new Error(
