@@ -148,12 +148,8 @@ function isKind(p: string, kind: "dir" | "file"): boolean {
  * cannot be parsed; undefined when it carries none.
  */
 function withoutUserinfo(text: string): string | undefined {
-    let url: URL;
-    try {
-        url = new URL(text);
-    } catch {
-        return /^[^\s/]*@/.test(text) ? "" : undefined;
-    }
+    if (!URL.canParse(text)) return /^[^\s/]*@/.test(text) ? "" : undefined;
+    const url = new URL(text);
     if (url.username === "" && url.password === "") return undefined;
     url.username = "";
     url.password = "";

@@ -209,12 +209,7 @@ export function readTargetSettings(
 
 /** A registry API base URL: http(s), a host and an optional port, nothing else. */
 function checkRegistryUrl(text: string): Problem | undefined {
-    let url: URL | undefined;
-    try {
-        url = new URL(text);
-    } catch {
-        url = undefined;
-    }
+    const url = URL.canParse(text) ? new URL(text) : undefined;
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.host === "") {
         return {
             reason: "expected the registry's URL, http:// or https:// with a host and port, such as http://127.0.0.1:5000",
