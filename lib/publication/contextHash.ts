@@ -171,13 +171,11 @@ async function readIgnore(
         `${dockerfile}.dockerignore`,
         path.join(contextDir, ".dockerignore"),
     ]) {
-        let text: string;
-        try {
-            text = await fs.readFile(candidate, "utf8");
-        } catch (e) {
-            if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+        const text = await fs.readFile(candidate, "utf8").catch((e: NodeJS.ErrnoException) => {
+            if (e.code === "ENOENT") return undefined;
             throw e;
-        }
+        });
+        if (text === undefined) continue;
         try {
             return { matcher: parseDockerignore(text), ignoreFile: candidate };
         } catch (e) {
