@@ -27,7 +27,7 @@ import {
     reverifyRecord,
     without,
 } from "./publicationRecord";
-import { PublishedBefore, publishedByKey } from "./tagGuard";
+import { HistoryInputs, publishedByKey } from "./tagGuard";
 
 /** The image label with the build context's checksum (see model/Dockerfile). */
 const MODEL_SHA256_LABEL = "model-registry.model.sha256";
@@ -38,7 +38,8 @@ export interface ImagePromotionInputs
     extends
         Omit<RegistryInputs, "fingerprint">,
         // The source: what the source check gets.
-        Omit<PromotionSourceCheckInputs, "passedTags"> {
+        Omit<PromotionSourceCheckInputs, "passedTags">,
+        HistoryInputs {
     /** Set by `check`: what the destination held under the tag ("" when absent). */
     readonly destinationDigest?: string;
     /** The previous form of `promotedHistories`: one repository's, the state's record key. */
@@ -48,26 +49,14 @@ export interface ImagePromotionInputs
      * with its digest, by record key (see `recordKeyOf`).
      */
     readonly promotedHistories?: Readonly<Record<string, Readonly<Record<string, string>>>>;
-    /**
-     * What this stack published before this run (its own last outputs): the versions it built
-     * before it promoted, too, which a promotion never replaces and re-verifies like its own.
-     */
-    readonly published?: PublishedBefore;
-    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
-    readonly acknowledged?: Readonly<Record<string, string>>;
-    /** Set by `check`: the acknowledged tampered versions found, as warnings for the program. */
-    readonly warnings?: readonly string[];
 }
 
 /** A promoted version as the outputs keep it. */
 type Promoted = PublishedVersion & { readonly source: string };
 
+/** `digest` is the same in the source and here. */
 export interface ImagePromotionOutputs extends RecordedVersions<Promoted> {
-    readonly repositoryUri: string;
-    readonly tag: string;
     readonly sourceRepositoryUri: string;
-    /** Manifest digest under the tag: the same in the source and here. */
-    readonly digest: string;
     /** The source image's build context checksum label. */
     readonly modelSha256: string;
     readonly warnings?: readonly string[];
@@ -198,12 +187,9 @@ export async function promote(
         },
     };
     return {
-        repositoryUri: i.repositoryUri,
-        tag: i.tag,
         sourceRepositoryUri: i.sourceRepositoryUri,
-        digest: decision.digest,
         modelSha256: config?.labels[MODEL_SHA256_LABEL] ?? "",
-        ...recorded(i, histories, key),
+        ...recorded(i, histories, decision.digest),
         warnings: i.warnings ?? [],
     };
 }

@@ -94,6 +94,11 @@ export interface PublicationRecordInputs extends RegistryInputs {
  * where `pulumi refresh` re-verifies them.
  */
 export interface RecordedVersions<V extends PublishedVersion> {
+    readonly repositoryUri: string;
+    /** The last version published. */
+    readonly tag: string;
+    /** Manifest digest under the tag, `sha256:...`. */
+    readonly digest: string;
     /** Every version this stack published to the current repository. */
     readonly history: Readonly<Record<string, V>>;
     /**
@@ -117,20 +122,23 @@ export interface RecordedVersions<V extends PublishedVersion> {
 
 /** What the stack keeps: the last publication and every version published. */
 export interface PublicationRecordOutputs extends RecordedVersions<PublishedVersion> {
-    readonly repositoryUri: string;
-    readonly tag: string;
     readonly fingerprint: string;
-    readonly digest: string;
 }
 
-/** What a run records: the histories with the current one's, and where refresh re-verifies them. */
+/**
+ * What a run records: the tag and its `digest`, the histories with the current one's, and where
+ * refresh re-verifies them.
+ */
 export function recorded<V extends PublishedVersion>(
-    i: Omit<RecordedVersions<V>, "history" | "histories">,
+    i: Omit<RecordedVersions<V>, "digest" | "history" | "histories">,
     histories: Record<string, Readonly<Record<string, V>>>,
-    key: string,
+    digest: string,
 ): RecordedVersions<V> {
     return {
-        history: histories[key],
+        repositoryUri: i.repositoryUri,
+        tag: i.tag,
+        digest,
+        history: histories[recordKeyOf(i) ?? ""],
         histories,
         ...(i.recordKey ? { recordKey: i.recordKey } : {}),
         apiUrl: i.apiUrl,
@@ -224,13 +232,7 @@ export async function recordPublication(
         ...histories[key],
         [inputs.tag]: { fingerprint: inputs.fingerprint, digest: head.digest },
     };
-    return {
-        repositoryUri: inputs.repositoryUri,
-        tag: inputs.tag,
-        fingerprint: inputs.fingerprint,
-        digest: head.digest,
-        ...recorded(inputs, histories, key),
-    };
+    return { fingerprint: inputs.fingerprint, ...recorded(inputs, histories, head.digest) };
 }
 
 /**
@@ -253,9 +255,7 @@ export function historiesOf<V>(
  * A tag that moved or vanished, unless acknowledged, fails the refresh with the version, the
  * recorded digest and what the registry holds now; the state is left as it was.
  */
-export async function reverifyRecord(
-    props: RecordedVersions<PublishedVersion> & { readonly repositoryUri: string },
-): Promise<void> {
+export async function reverifyRecord(props: RecordedVersions<PublishedVersion>): Promise<void> {
     const history = props.history ?? {};
     if (!props.apiUrl || !props.repositoryPath || Object.keys(history).length === 0) return;
     const endpoint = endpointOf({

@@ -34,8 +34,22 @@ export interface PublishedBefore {
     readonly byRepository?: ByRepository<PublishedVersion>;
 }
 
+/** What the guard and the promotion are told of this stack's past, and report of it. */
+export interface HistoryInputs {
+    /**
+     * What this stack published before this run (its own last outputs, so every version is known
+     * from the moment its publishing run ended), built or promoted: never published again with
+     * other content, and re-verified like the versions the step itself recorded.
+     */
+    readonly published?: PublishedBefore;
+    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
+    readonly acknowledged?: Readonly<Record<string, string>>;
+    /** Set by `check`: the acknowledged tampered versions found, as warnings for the program. */
+    readonly warnings?: readonly string[];
+}
+
 /** The guard's inputs as the dynamic provider sees them (plain values). */
-export interface TagGuardInputs extends RegistryInputs {
+export interface TagGuardInputs extends RegistryInputs, HistoryInputs {
     /** `<project>/<stack>` of this stack (the publisher label). */
     readonly publisher: string;
     /**
@@ -60,15 +74,6 @@ export interface TagGuardInputs extends RegistryInputs {
      * never published again with other content, even after it was deleted.
      */
     readonly claimed?: ByRepository<string>;
-    /**
-     * What this stack published before this run (its own last outputs, so every version is known
-     * from the moment its publishing run ended). Versions of another repository are ignored.
-     */
-    readonly published?: PublishedBefore;
-    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
-    readonly acknowledged?: Readonly<Record<string, string>>;
-    /** Set by `check`: the acknowledged tampered versions found, as warnings for the program. */
-    readonly warnings?: readonly string[];
 }
 
 /** The guard's arguments: the registry-facing inputs, and who publishes. */
