@@ -94,13 +94,9 @@ function isDefault(key: ConfigKey, text: string): boolean {
 
 /** The known key closest to `key`: the same but for case, else within a small edit distance. */
 function closestKey(key: string): ConfigKey | undefined {
-    const keys = Object.keys(CONFIG_KEYS) as ConfigKey[];
-    const lower = key.toLowerCase();
-    const sameButCase = keys.find((k) => k.toLowerCase() === lower);
-    if (sameButCase) return sameButCase;
     let best: { key: ConfigKey; distance: number } | undefined;
-    for (const k of keys) {
-        const distance = editDistance(lower, k.toLowerCase());
+    for (const k of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
+        const distance = editDistance(key.toLowerCase(), k.toLowerCase());
         if (!best || distance < best.distance) best = { key: k, distance };
     }
     // At most 2 edits, and fewer than a third of the key: "kmsKeyId" is not "modelVersion".
