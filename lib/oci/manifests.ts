@@ -21,8 +21,9 @@ export const SCHEMA1_TYPES = [
 ];
 /** Every manifest type a registry may store under a tag; a strict registry serves only these. */
 const MANIFEST_ACCEPT = [
-    ...INDEX_TYPES,
+    INDEX_TYPES[0],
     "application/vnd.oci.image.manifest.v1+json",
+    INDEX_TYPES[1],
     "application/vnd.docker.distribution.manifest.v2+json",
     ...SCHEMA1_TYPES,
     "application/vnd.oci.artifact.manifest.v1+json",
