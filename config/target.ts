@@ -113,10 +113,10 @@ export function readTargetSettings(
     pushPrincipals: readonly string[],
 ) {
     const ignored = new Set<ConfigKey>();
-    const onlyFor = (key: ConfigKey, target: RegistryKind, why: string) => {
+    const onlyFor = (key: ConfigKey, target: RegistryKind, why: string, value = r.raw[key]) => {
         if (r.isSet(key) && registry && registry !== target) {
             ignored.add(key);
-            r.fail(key, r.raw[key], {
+            r.fail(key, value, {
                 reason: `${why}, so it is only read when registry is ${target} (this stack's registry is ${registry}); remove it`,
                 fix: `pulumi config rm ${key}`,
             });
@@ -174,11 +174,8 @@ export function readTargetSettings(
         if (username !== "" && password !== undefined) {
             registryCredentials = { username, password };
         }
-    } else if (password !== undefined && registry) {
-        r.fail("registryPassword", "[secret]", {
-            reason: `it is the password for registryUrl, so it is only read when registry is local (this stack's registry is ${registry}); remove it`,
-            fix: "pulumi config rm registryPassword",
-        });
+    } else {
+        onlyFor("registryPassword", "local", "it is the password for registryUrl", "[secret]");
     }
 
     const image = r.str("localRegistryImage");

@@ -93,7 +93,8 @@ function human(bytes: number): string {
 /**
  * An upper bound of a layer blob's size for these file sizes: the tar (a header of up to three
  * 512-byte blocks per file and per directory, no more of them than files, for long names, content
- * padded to 512, the end blocks) and gzip's worst case on incompressible data (stored blocks: under 0.1% more).
+ * padded to 512, the end blocks) and gzip's worst case on incompressible data (stored blocks:
+ * under 0.1% more).
  */
 export function blobBound(sizes: readonly number[]): number {
     let tar = 1024 + 3 * 512 * sizes.length;
