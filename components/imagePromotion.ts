@@ -321,7 +321,6 @@ export class ImagePromotion extends pulumi.dynamic.Resource {
                 digest: undefined,
                 modelSha256: undefined,
                 history: undefined,
-                histories: undefined,
                 warnings: undefined,
             },
             opts,

@@ -243,9 +243,6 @@ export class PromotedImage extends PublishedImage {
                 ...sourceInputs(args.source, args.version),
                 acknowledged: args.acknowledgedTampering,
                 published: args.published,
-                destinationDigest: undefined,
-                promotedHistories: undefined,
-                warnings: undefined,
             },
             { parent: this },
         );

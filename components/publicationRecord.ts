@@ -324,9 +324,6 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
 export class PublicationRecord extends pulumi.dynamic.Resource {
     declare public readonly digest: pulumi.Output<string>;
     declare public readonly history: pulumi.Output<Record<string, PublishedVersion>>;
-    declare public readonly histories: pulumi.Output<
-        Record<string, Record<string, PublishedVersion>>
-    >;
 
     constructor(name: string, args: PublicationRecordArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -337,7 +334,6 @@ export class PublicationRecord extends pulumi.dynamic.Resource {
                 credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
                 digest: undefined,
                 history: undefined,
-                histories: undefined,
             },
             opts,
             "model-registry",

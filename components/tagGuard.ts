@@ -29,8 +29,6 @@ export type ByRepository<T> = Readonly<Record<string, Readonly<Record<string, T>
 export interface PublishedBefore {
     readonly repositoryUri: string;
     readonly versions: Readonly<Record<string, PublishedVersion>>;
-    /** The record key of `repositoryUri`, when it is not `repositoryUri` itself. */
-    readonly recordKey?: string;
     readonly byRepository?: ByRepository<PublishedVersion>;
 }
 
@@ -183,7 +181,7 @@ export function publishedByKey(
     for (const [key, versions] of Object.entries(published?.byRepository ?? {})) add(key, versions);
     if (published?.repositoryUri) {
         const same = published.repositoryUri === i.repositoryUri;
-        add(recordKeyOf(same ? i : published), published.versions);
+        add(same ? recordKeyOf(i) : published.repositoryUri, published.versions);
     }
     return all;
 }
@@ -316,9 +314,7 @@ async function applied(inputs: TagGuardInputs) {
  * nothing is built or pushed.
  */
 export class TagGuard extends pulumi.dynamic.Resource {
-    declare public readonly repositoryUri: pulumi.Output<string>;
     declare public readonly tag: pulumi.Output<string>;
-    declare public readonly fingerprint: pulumi.Output<string>;
     /** The digest the guard found holding this content ("" when it found the tag absent). */
     declare public readonly verifiedDigest: pulumi.Output<string>;
     /** Acknowledged tampered versions this run found (see `tamperReport`). */
@@ -332,8 +328,6 @@ export class TagGuard extends pulumi.dynamic.Resource {
                 ...args,
                 credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
                 verifiedDigest: undefined,
-                verifiedHistories: undefined,
-                claimed: undefined,
                 warnings: undefined,
             },
             opts,
