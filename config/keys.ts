@@ -120,7 +120,7 @@ export const CONFIG_KEYS = {
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 
-/** Keys declared `secret: true` in Pulumi.yaml: read with `getSecret`, never shown in messages. */
+/** Keys declared `secret: true` in Pulumi.yaml: read as a secret Output, never shown in messages. */
 export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(["registryPassword"]);
 
 /** Raw config text by key, as `pulumi.Config.get` returns it (arrays are JSON text). */
