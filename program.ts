@@ -10,11 +10,11 @@ import {
     PromotionSourceArgs,
     PromotionSourceCheck,
     RegistryCredentials,
-    RegistryTarget,
     apiUrlOf,
     ecrPrivateCredentials,
     promotionSourceArgs,
     publishedBefore,
+    secretCredentials,
     serverOf,
 } from "./components";
 
@@ -113,11 +113,7 @@ function repositoryFor(
     c: StackConfig,
     ecrPrivate: EcrPrivate | undefined,
     opts: pulumi.ComponentResourceOptions,
-): {
-    repositoryUri: pulumi.Output<string>;
-    repositoryName: pulumi.Output<string>;
-    registry: RegistryTarget;
-} {
+) {
     switch (c.registry) {
         case "ecr-private":
             return new PrivateModelRepository(
@@ -196,16 +192,11 @@ function withSourceCredentials(
 
 /** `scheme://host[:port]` of a URL, with the default port dropped; "" when it is not a URL. */
 function originOf(url: string): string {
-    try {
-        return new URL(url).origin;
-    } catch {
-        return "";
-    }
+    return URL.canParse(url) ? new URL(url).origin : "";
 }
 
 /** The credentials for a registry the user runs, as one secret. */
 function localCredentials(c: StackConfig): pulumi.Output<RegistryCredentials> | undefined {
     if (!c.registryCredentials) return undefined;
-    const { username, password } = c.registryCredentials;
-    return pulumi.secret(password.apply((p) => ({ username, password: p })));
+    return secretCredentials(c.registryCredentials.username, c.registryCredentials.password);
 }

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { checkRepositoryName } from "../lib/validation";
-import { RegistryCredentials, RegistryTarget } from "./registry";
+import { RegistryCredentials, RegistryTarget, secretCredentials } from "./registry";
 import { RegistryLogin } from "./registryLogin";
 
 export interface LocalModelRegistryArgs {
@@ -33,9 +33,6 @@ const REGISTRY_DATA_PATH = "/var/lib/registry";
 
 /** Where the registry container reads its htpasswd file (next to registry:2's config.yml). */
 export const HTPASSWD_PATH = "/etc/docker/registry/htpasswd";
-
-/** The user name of the registry the component runs. */
-export const REGISTRY_USERNAME = "model-registry";
 
 /**
  * A registry on this machine, for trying the project without a cloud account: either one the user
@@ -112,14 +109,10 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
             );
             const login = new RegistryLogin(
                 `${name}-registry-login`,
-                { username: REGISTRY_USERNAME },
+                { username: "model-registry" },
                 { parent: this },
             );
-            this.credentials = pulumi.secret(
-                pulumi
-                    .all([login.username, login.password])
-                    .apply(([username, password]) => ({ username, password })),
-            );
+            this.credentials = secretCredentials(login.username, login.password);
             credentials = this.credentials;
             const container = new docker.Container(
                 `${name}-registry`,

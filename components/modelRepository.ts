@@ -124,7 +124,7 @@ export class ModelRepository extends pulumi.ComponentResource {
                 {
                     repositoryName: repository.repositoryName,
                     region: ECR_PUBLIC_REGION,
-                    policy: JSON.stringify(pushPolicy(pushPrincipals)),
+                    policy: JSON.stringify(pushOnlyPolicy(pushPrincipals, PUSH_ACTIONS)),
                 },
                 { parent: this },
             );
@@ -147,11 +147,6 @@ export class ModelRepository extends pulumi.ComponentResource {
             registryId: this.registryId,
         });
     }
-}
-
-/** A repository policy granting the push actions to the given principals. */
-export function pushPolicy(principals: readonly string[]) {
-    return pushOnlyPolicy(principals, PUSH_ACTIONS);
 }
 
 /** The gallery usage text when none is given: how to pull a version, and to pin it by digest. */

@@ -6,6 +6,7 @@ import {
     RegistryTarget,
     principalChecks,
     pushOnlyPolicy,
+    secretCredentials,
     throwFirstProblem,
 } from "./registry";
 
@@ -102,7 +103,7 @@ export class PrivateModelRepository extends pulumi.ComponentResource {
                 `${name}-push-policy`,
                 {
                     repository: repository.name,
-                    policy: JSON.stringify(privatePushPolicy(pushPrincipals)),
+                    policy: JSON.stringify(pushOnlyPolicy(pushPrincipals, PRIVATE_PUSH_ACTIONS)),
                 },
                 { parent: this },
             );
@@ -137,11 +138,7 @@ export function ecrPrivateCredentials(parent?: pulumi.Resource): {
 } {
     const token = aws.ecr.getAuthorizationTokenOutput({}, parent ? { parent } : undefined);
     return {
-        credentials: pulumi.secret(
-            pulumi
-                .all([token.userName, token.password])
-                .apply(([username, password]) => ({ username, password })),
-        ),
+        credentials: secretCredentials(token.userName, token.password),
         server: token.proxyEndpoint.apply((endpoint) => endpoint.replace(/^https?:\/\//, "")),
     };
 }
@@ -163,11 +160,6 @@ export function untaggedOnlyLifecyclePolicy(days: number) {
             },
         ],
     };
-}
-
-/** A repository policy granting the push actions to the given principals. */
-export function privatePushPolicy(principals: readonly string[]) {
-    return pushOnlyPolicy(principals, PRIVATE_PUSH_ACTIONS);
 }
 
 function validate(

@@ -68,10 +68,16 @@ export function ecrPublicCredentials(parent: pulumi.Resource): pulumi.Output<Reg
         { region: ECR_PUBLIC_REGION },
         { parent },
     );
+    return secretCredentials(token.userName, token.password);
+}
+
+/** A user name and password as one secret `RegistryCredentials`. */
+export function secretCredentials(
+    username: pulumi.Input<string>,
+    password: pulumi.Input<string>,
+): pulumi.Output<RegistryCredentials> {
     return pulumi.secret(
-        pulumi
-            .all([token.userName, token.password])
-            .apply(([username, password]) => ({ username, password })),
+        pulumi.all([username, password]).apply(([username, password]) => ({ username, password })),
     );
 }
 
