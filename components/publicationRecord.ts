@@ -17,7 +17,6 @@ import {
     headManifest,
     openSession,
 } from "../lib/oci/client";
-import { RegistryInputArgs } from "./registry";
 
 const RECORD_INPUTS = [...REQUIRED_INPUTS, "repoDigest"] as const;
 
@@ -89,14 +88,21 @@ export interface PublicationRecordInputs extends RegistryInputs {
 }
 
 /**
- * What a record of publications keeps besides the last one (the publication record's, the
- * promotion's): every version in the current repository, every repository's by record key, and
- * where `pulumi refresh` re-verifies them.
+ * What a record of publications keeps (the publication record's, the promotion's): the last tag
+ * published and its digest, every version in the current repository, every repository's by
+ * record key, and, from the inputs, the key `history` follows and where `pulumi refresh`
+ * re-verifies it (refresh gets only the outputs; the credentials are secret in the state, as the
+ * input is).
  */
-export interface RecordedVersions<V extends PublishedVersion> {
-    readonly repositoryUri: string;
-    /** The last version published. */
-    readonly tag: string;
+export interface RecordedVersions<V extends PublishedVersion>
+    extends
+        Pick<RegistryInputs, "repositoryUri" | "tag">,
+        Partial<
+            Pick<
+                RegistryInputs,
+                "apiUrl" | "repositoryPath" | "caCertificate" | "credentials" | "recordKey"
+            >
+        > {
     /** Manifest digest under the tag, `sha256:...`. */
     readonly digest: string;
     /** Every version this stack published to the current repository. */
@@ -107,16 +113,6 @@ export interface RecordedVersions<V extends PublishedVersion> {
      * back finds its versions recorded.
      */
     readonly histories?: Readonly<Record<string, Readonly<Record<string, V>>>>;
-    /** The key `history` follows, when it is not `repositoryUri` (see `RegistryInputs`). */
-    readonly recordKey?: string;
-    /**
-     * Where `pulumi refresh` re-verifies `history` (it gets only the outputs): the registry API,
-     * the repository path, the CA, and the credentials (secret in the state, as the input is).
-     */
-    readonly apiUrl?: string;
-    readonly repositoryPath?: string;
-    readonly caCertificate?: string;
-    readonly credentials?: { readonly username: string; readonly password: string };
     readonly acknowledged?: Readonly<Record<string, string>>;
 }
 
@@ -156,13 +152,11 @@ export function without<T extends object>(o: T, key: keyof T): T {
     return copy;
 }
 
+/** A provider's inputs as a component passes them: each field an Input. */
+export type ProviderArgs<T> = { readonly [K in keyof T]: pulumi.Input<T[K]> };
+
 /** The record's arguments: the registry-facing inputs, and what docker.Image reported. */
-export interface PublicationRecordArgs extends RegistryInputArgs {
-    /** docker.Image's `repoDigest` ("" when it only built). */
-    readonly repoDigest: pulumi.Input<string>;
-    /** See `ModelImageArgs.acknowledgedTampering`. */
-    readonly acknowledged?: pulumi.Input<Record<string, string> | undefined>;
-}
+export type PublicationRecordArgs = ProviderArgs<PublicationRecordInputs>;
 
 /**
  * After the image step: reads what the registry holds under the tag and records it. A push must

@@ -16,8 +16,13 @@ import {
     recordKeyOf,
 } from "../lib/publication/publishInputs";
 import { getImageConfig, headManifest } from "../lib/oci/client";
-import { PublishedVersion, historiesOf, reverifyHistory, without } from "./publicationRecord";
-import { RegistryInputArgs } from "./registry";
+import {
+    ProviderArgs,
+    PublishedVersion,
+    historiesOf,
+    reverifyHistory,
+    without,
+} from "./publicationRecord";
 
 /** Versions by record key (see `recordKeyOf`), then by tag. */
 export type ByRepository<T> = Readonly<Record<string, Readonly<Record<string, T>>>>;
@@ -74,13 +79,10 @@ export interface TagGuardInputs extends RegistryInputs, HistoryInputs {
     readonly claimed?: ByRepository<string>;
 }
 
-/** The guard's arguments: the registry-facing inputs, and who publishes. */
-export interface TagGuardArgs extends RegistryInputArgs {
-    /** `<project>/<stack>` of this stack (the publisher label). */
-    readonly publisher: pulumi.Input<string>;
-    readonly published?: pulumi.Input<PublishedBefore | undefined>;
-    readonly acknowledged?: pulumi.Input<Record<string, string> | undefined>;
-}
+/** The guard's arguments: the registry-facing inputs, who publishes, and this stack's past. */
+export type TagGuardArgs = ProviderArgs<
+    Pick<TagGuardInputs, keyof RegistryInputs | "publisher" | "published" | "acknowledged">
+>;
 
 const GUARD_INPUTS = [...REQUIRED_INPUTS, "publisher"] as const;
 
