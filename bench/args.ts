@@ -4,8 +4,8 @@
  */
 import { parseArgs } from "util";
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
 
 export const USAGE =
     "usage: npm run bench -- [--size <size>] [--no-docker]   (size: 1GiB, 256MiB, 1048576 …)";

@@ -1,6 +1,7 @@
 /** The benches' forwarder on 127.0.0.1 in front of a registry: counts what it passes on. */
 import * as http from "http";
 import { AddressInfo } from "net";
+import { forward } from "../test/support/misbehavingServers";
 
 /**
  * Forwards every request to `target` and records it (`requests`, as `METHOD path`) and the most
@@ -13,16 +14,7 @@ export async function countingForwarder(target: string) {
         requests.push(`${req.method} ${req.url}`);
         stats.peak = Math.max(stats.peak, ++stats.inFlight);
         res.on("close", () => stats.inFlight--);
-        const upstream = http.request(
-            new URL(req.url ?? "/", target),
-            { method: req.method, headers: { ...req.headers, host: new URL(target).host } },
-            (up) => {
-                res.writeHead(up.statusCode ?? 502, up.headers);
-                up.pipe(res);
-            },
-        );
-        upstream.on("error", () => res.destroy());
-        req.pipe(upstream);
+        forward(req, res, new URL(target));
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     const { port } = server.address() as AddressInfo;

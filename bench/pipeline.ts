@@ -47,12 +47,10 @@ import {
 } from "../test/support/docker";
 import { LocalRegistry, startRegistry, storedBlobs } from "../test/support/registry";
 import { tool } from "../test/support/tools";
-import { BenchArgs, HELP, parseBenchArgs, USAGE, UsageError } from "./args";
+import { BenchArgs, GiB, HELP, MiB, parseBenchArgs, USAGE, UsageError } from "./args";
 import { countingForwarder } from "./forwarder";
 
 const PROJECT = path.resolve(__dirname, "..");
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 
 function human(bytes: number): string {
     if (bytes >= GiB) return `${(bytes / GiB).toFixed(2)} GiB`;
@@ -84,12 +82,12 @@ function timeHasher(dir: string): { seconds: number; peakAboveBaseline: number; 
     return JSON.parse(out);
 }
 
-/** Times a command-line hasher over the file. */
-function timeTool(command: string, args: string[]): { seconds: number } {
+/** Runs a command to completion; its wall time in seconds. */
+function timed(command: string, args: string[], cwd?: string): number {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(command, args, { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`${command} failed: ${r.stderr}`);
-    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+    const r = spawnSync(command, args, { encoding: "utf8", cwd, maxBuffer: 64 * MiB });
+    if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} failed: ${r.stderr}`);
+    return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 async function checksum(size: number, work: string): Promise<void> {
@@ -98,19 +96,19 @@ async function checksum(size: number, work: string): Promise<void> {
     const file = path.join(dir, "weights.bin");
     writeRandomFile(file, size);
     fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM scratch\nCOPY weights.bin /\n");
-    const sha256sum = () => timeTool("sha256sum", [file]);
+    const sha256sum = () => timed("sha256sum", [file]);
     // openssl uses the same SHA code as Node; a stricter reference than coreutils' own.
-    const openssl = () => timeTool("openssl", ["dgst", "-sha256", file]);
+    const openssl = () => timed("openssl", ["dgst", "-sha256", file]);
     sha256sum(); // warm the page cache so every run reads from memory
-    const tool = best([sha256sum(), sha256sum(), sha256sum()]);
-    const ssl = best([openssl(), openssl(), openssl()]);
+    const tool = Math.min(sha256sum(), sha256sum(), sha256sum());
+    const ssl = Math.min(openssl(), openssl(), openssl());
     const ours = best([timeHasher(dir), timeHasher(dir), timeHasher(dir)]);
     const rate = (seconds: number) => `${human(size / seconds)}/s`;
     console.log(`model file: ${human(size)} of random bytes`);
     console.log(
-        `checksum throughput: program ${rate(ours.seconds)}, sha256sum ${rate(tool.seconds)}, ` +
-            `ratio ${(tool.seconds / ours.seconds).toFixed(2)} (goal >= 0.90); ` +
-            `openssl dgst -sha256 ${rate(ssl.seconds)}, ratio ${(ssl.seconds / ours.seconds).toFixed(2)}`,
+        `checksum throughput: program ${rate(ours.seconds)}, sha256sum ${rate(tool)}, ` +
+            `ratio ${(tool / ours.seconds).toFixed(2)} (goal >= 0.90); ` +
+            `openssl dgst -sha256 ${rate(ssl)}, ratio ${(ssl / ours.seconds).toFixed(2)}`,
     );
     console.log(
         `checksum memory: peak RSS ${human(ours.peakAboveBaseline)} above baseline (goal < 100 MiB)`,
@@ -245,7 +243,7 @@ async function guardFigures(apiUrl: string, repository: string, spec: ModelBuild
     try {
         const inputs: TagGuardInputs = {
             repositoryUri: `${forwarder.host}/${repository}`,
-            apiUrl: `http://${forwarder.host}`,
+            apiUrl: forwarder.apiUrl,
             repositoryPath: repository,
             tag: spec.args.MODEL_VERSION,
             fingerprint: spec.fingerprint,
@@ -283,14 +281,6 @@ async function guardFigures(apiUrl: string, repository: string, spec: ModelBuild
     } finally {
         await forwarder.close();
     }
-}
-
-/** Runs a command to completion; its wall time in seconds. */
-function timed(command: string, args: string[], cwd?: string): number {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(command, args, { encoding: "utf8", cwd, maxBuffer: 64 * MiB });
-    if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} failed: ${r.stderr}`);
-    return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 async function promoteFigures(
