@@ -1,4 +1,4 @@
-import { PolicyPack } from "@pulumi/policy";
+import { PolicyPack, ReportViolation, ResourceValidationArgs } from "@pulumi/policy";
 import {
     DEFAULT_PROD_STACK_PATTERN,
     imageTagsAreSemver,
@@ -7,17 +7,27 @@ import {
     prodStacksOnlyPromote,
 } from "./rules";
 
-/** The production-stack pattern both production rules take from the pack's config. */
-const prodStackConfig = {
-    properties: {
-        prodStackPattern: {
-            type: "string" as const,
-            default: DEFAULT_PROD_STACK_PATTERN,
-            description:
-                "Regular expression for the names of production stacks, matched without regard to case.",
+/** A production rule's config (the production-stack pattern), and the rule run with it. */
+function prodStackRule(rule: typeof prodStacksOnlyPromote) {
+    return {
+        configSchema: {
+            properties: {
+                prodStackPattern: {
+                    type: "string" as const,
+                    default: DEFAULT_PROD_STACK_PATTERN,
+                    description:
+                        "Regular expression for the names of production stacks, matched without regard to case.",
+                },
+            },
         },
-    },
-};
+        validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) =>
+            rule(
+                args,
+                reportViolation,
+                args.getConfig<{ prodStackPattern?: string }>().prodStackPattern,
+            ),
+    };
+}
 
 new PolicyPack("model-registry", {
     policies: [
@@ -26,26 +36,19 @@ new PolicyPack("model-registry", {
             description:
                 "Container image tags are SemVer versions, never `latest` and never left out.",
             enforcementLevel: "mandatory",
-            validateResource: (args, reportViolation) => imageTagsAreSemver(args, reportViolation),
+            validateResource: imageTagsAreSemver,
         },
         {
             name: "prod-repositories-keep-images",
             description: "Repositories of production stacks do not set forceDestroy.",
             enforcementLevel: "mandatory",
-            configSchema: prodStackConfig,
-            validateResource: (args, reportViolation) =>
-                prodRepositoriesKeepImages(
-                    args,
-                    reportViolation,
-                    args.getConfig<{ prodStackPattern?: string }>().prodStackPattern,
-                ),
+            ...prodStackRule(prodRepositoriesKeepImages),
         },
         {
             name: "private-ecr-tags-immutable",
             description: "Private ECR repositories use IMMUTABLE image tags.",
             enforcementLevel: "mandatory",
-            validateResource: (args, reportViolation) =>
-                privateEcrTagsImmutable(args, reportViolation),
+            validateResource: privateEcrTagsImmutable,
         },
         {
             name: "prod-stacks-only-promote",
@@ -53,13 +56,7 @@ new PolicyPack("model-registry", {
                 "Production stacks promote an image another stack built (promoteFrom); they do not build.",
             // Optional: a warning unless the pack's config makes it mandatory.
             enforcementLevel: "advisory",
-            configSchema: prodStackConfig,
-            validateResource: (args, reportViolation) =>
-                prodStacksOnlyPromote(
-                    args,
-                    reportViolation,
-                    args.getConfig<{ prodStackPattern?: string }>().prodStackPattern,
-                ),
+            ...prodStackRule(prodStacksOnlyPromote),
         },
     ],
 });
