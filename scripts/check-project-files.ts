@@ -19,14 +19,9 @@ function main(): number {
     const validate = ajv.compile(schema);
 
     const project: unknown = YAML.parse(fs.readFileSync("Pulumi.yaml", "utf8"));
-    const problems: string[] = [];
     if (!validate(project)) {
         for (const e of validate.errors ?? [])
-            problems.push(`Pulumi.yaml${e.instancePath || "/"}: ${e.message}`);
-    }
-
-    if (problems.length > 0) {
-        console.error(problems.join("\n"));
+            console.error(`Pulumi.yaml${e.instancePath || "/"}: ${e.message}`);
         return 1;
     }
     console.log("Pulumi.yaml matches the project schema.");
