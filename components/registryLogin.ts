@@ -1,33 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 
-/** The login a registry the stack runs accepts, and its htpasswd line. */
-export interface RegistryLoginOutputs {
-    readonly username: string;
-    /** Random, 32 characters of base64url (192 bits); a secret. */
-    readonly password: string;
-    /** `<username>:<bcrypt hash of password>\n`, what distribution's htpasswd auth reads; a secret. */
-    readonly htpasswd: string;
-}
-
 /**
  * bcrypt cost of the htpasswd line. The registry checks the hash on every request, and the
  * password is 192 random bits, which no cost would make easier or harder to guess: the cost of
  * `htpasswd -B`'s default.
  */
 export const BCRYPT_COST = 5;
-
-/** A new password for `username`, and its htpasswd line. */
-export function newRegistryLogin(username: string): RegistryLoginOutputs {
-    // Required here, not imported at the top: the provider is serialized into the state, and a
-    // require inside the function is what the serializer keeps as a require.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const crypto = require("crypto") as typeof import("crypto");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const bcrypt = require("bcryptjs") as typeof import("bcryptjs");
-    const password = crypto.randomBytes(24).toString("base64url");
-    const hash = bcrypt.hashSync(password, bcrypt.genSaltSync(BCRYPT_COST));
-    return { username, password, htpasswd: `${username}:${hash}\n` };
-}
 
 /**
  * Makes the password once, when the resource is created; it never changes afterwards (no
@@ -40,8 +18,16 @@ export const registryLoginProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: changed, replaces: changed ? ["username"] : [] };
     },
 
-    async create(inputs: { username: string }) {
-        return { id: inputs.username, outs: newRegistryLogin(inputs.username) };
+    async create({ username }: { username: string }) {
+        // Required here, not imported at the top: the provider is serialized into the state, and a
+        // require inside the function is what the serializer keeps as a require.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const crypto = require("crypto") as typeof import("crypto");
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const bcrypt = require("bcryptjs") as typeof import("bcryptjs");
+        const password = crypto.randomBytes(24).toString("base64url");
+        const hash = bcrypt.hashSync(password, bcrypt.genSaltSync(BCRYPT_COST));
+        return { id: username, outs: { username, password, htpasswd: `${username}:${hash}\n` } };
     },
 
     async delete() {
@@ -55,7 +41,9 @@ export const registryLoginProvider: pulumi.dynamic.ResourceProvider = {
  */
 export class RegistryLogin extends pulumi.dynamic.Resource {
     declare public readonly username: pulumi.Output<string>;
+    /** Random, 32 characters of base64url (192 bits); a secret. */
     declare public readonly password: pulumi.Output<string>;
+    /** `<username>:<bcrypt hash of password>\n`, what distribution's htpasswd auth reads; a secret. */
     declare public readonly htpasswd: pulumi.Output<string>;
 
     constructor(
