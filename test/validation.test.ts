@@ -46,6 +46,14 @@ describe("checkModelVersion", () => {
         ["1.0.0+build.5", /build metadata/, "1.0.0"],
         ["1.0.0-rc.1+sha.abc", /build metadata/, "1.0.0-rc.1"],
         ["1.0.0-", /not a SemVer version/, undefined],
+        [
+            "9007199254740992.0.0",
+            /at most 9007199254740991, so that versions can be ordered/,
+            undefined,
+        ],
+        // No suggestion that would itself be refused: a number too big to order, a tag too long.
+        ["v9007199254740993.0.0", /leading "v"/, undefined],
+        [` 1.0.0-${"a".repeat(251)} `, /white space/, undefined],
     ])("refuses %j", (v, reason, suggestion) => {
         const p = checkModelVersion(v);
         expect(p?.reason).toMatch(reason);

@@ -70,6 +70,12 @@ export function checkModelVersion(value: string): Problem | undefined {
             suggestion: repairVersion(build[1]),
         };
     }
+    const numbers = /^(\d+)\.(\d+)\.(\d+)(-|$)/.exec(value)?.slice(1, 4) ?? [];
+    if (numbers.some((n) => !Number.isSafeInteger(Number(n)))) {
+        return {
+            reason: `its numbers must be at most ${Number.MAX_SAFE_INTEGER}, so that versions can be ordered`,
+        };
+    }
     // SemVer 2.0.0 as `semver` reads it, spelt as it prints it: no `v`, `=`, space or `+build`.
     if (semver.valid(value) !== value) {
         return { reason: `it is not ${allowed}`, suggestion: repairVersion(value) };
