@@ -143,9 +143,7 @@ async function timedPush(local: string): Promise<number> {
     const ref = `${registry.host}/bench/model:1.0.0`;
     try {
         await docker(["tag", local, ref]);
-        const t0 = process.hrtime.bigint();
-        await docker(["push", ref]);
-        return Number(process.hrtime.bigint() - t0) / 1e9;
+        return timed(dockerCli(), ["push", ref]);
     } finally {
         await registry.stop();
         await docker(["rmi", ref]).catch(() => undefined);
@@ -217,9 +215,7 @@ async function pipeline(size: number, work: string): Promise<void> {
         writeRandomFile(path.join(ctx, changed), fs.statSync(path.join(ctx, changed)).size);
         const v2 = await specFor("1.1.0");
         await buildWithSpec(v2, tag("1.1.0"), work);
-        t0 = Date.now();
-        await docker(["push", tag("1.1.0")]);
-        const pushSeconds = (Date.now() - t0) / 1000;
+        const pushSeconds = timed(dockerCli(), ["push", tag("1.1.0")]);
         const after = storedBlobs(registry);
         const added = [...after.keys()].filter((d) => !before.has(d));
         const addedBytes = added.reduce((n, d) => n + (after.get(d) ?? 0), 0);
