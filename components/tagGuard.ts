@@ -142,23 +142,18 @@ export function knownHistories(
     previous: Partial<TagGuardInputs> | undefined,
     wanted: TagGuardInputs,
 ): Record<string, Record<string, Verified>> {
-    const all: Record<string, Record<string, Verified>> = {};
-    const put = (key: string | undefined, v: Verified, replace: boolean) => {
-        if (!key || !v.tag || !v.digest) return;
-        const history = (all[key] ??= {});
-        if (replace || !history[v.tag]) history[v.tag] = v;
-    };
-    const oldKey = recordKeyOf(previous);
-    for (const [key, history] of Object.entries(previous?.verifiedHistories ?? {})) {
-        for (const v of Object.values(history ?? {})) put(key, v, true);
-    }
-    for (const v of Object.values(previous?.verifiedHistory ?? {})) put(oldKey, v, false);
+    // The older forms of the state: one repository's history, and before it the last tag alone.
     const { tag, fingerprint, verifiedDigest } = previous ?? {};
-    if (tag && fingerprint && verifiedDigest) {
-        put(oldKey, { tag, fingerprint, digest: verifiedDigest }, false);
-    }
+    const last =
+        tag && fingerprint && verifiedDigest
+            ? { tag, fingerprint, digest: verifiedDigest }
+            : undefined;
+    const all = historiesOf(previous?.verifiedHistories, recordKeyOf(previous), {
+        ...(last ? { [last.tag]: last } : {}),
+        ...previous?.verifiedHistory,
+    });
     for (const [key, versions] of Object.entries(publishedByKey(wanted))) {
-        for (const [tag, p] of Object.entries(versions)) put(key, { tag, ...p }, true);
+        for (const [t, p] of Object.entries(versions)) (all[key] ??= {})[t] = { tag: t, ...p };
     }
     return all;
 }
