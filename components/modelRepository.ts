@@ -88,7 +88,6 @@ export class ModelRepository extends pulumi.ComponentResource {
         super("model-registry:index:ModelRepository", name, {}, opts);
 
         const catalog = args.catalog ?? {};
-        const forceDestroy = args.forceDestroy ?? false;
         const pushPrincipals = args.pushPrincipals ?? [];
         validate(args, catalog, pushPrincipals);
 
@@ -101,7 +100,7 @@ export class ModelRepository extends pulumi.ComponentResource {
             {
                 repositoryName: args.repositoryName,
                 region: ECR_PUBLIC_REGION,
-                forceDestroy,
+                forceDestroy: args.forceDestroy ?? false,
                 catalogData: {
                     description: catalog.description || undefined,
                     aboutText: catalog.aboutText || undefined,

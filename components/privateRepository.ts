@@ -7,6 +7,7 @@ import {
     principalChecks,
     pushOnlyPolicy,
     secretCredentials,
+    serverOf,
     throwFirstProblem,
 } from "./registry";
 
@@ -114,7 +115,7 @@ export class PrivateModelRepository extends pulumi.ComponentResource {
         this.arn = repository.arn;
         this.registryId = repository.registryId;
         this.registry = {
-            server: repository.repositoryUrl.apply((uri) => uri.split("/")[0]),
+            server: serverOf(repository.repositoryUrl),
             repositoryUri: repository.repositoryUrl,
             credentials: args.credentials ?? ecrPrivateCredentials(this).credentials,
         };
