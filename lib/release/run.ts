@@ -153,14 +153,14 @@ export async function runRelease(
             const versions = Object.keys(publishedDigests(outputs)).sort(byVersion);
             const has =
                 versions.length > 0
-                    ? `it has published ${versions.join(", ")}`
-                    : "it has published no versions yet (no published_versions output)";
+                    ? `It has published ${versions.join(", ")}`
+                    : "It has published no versions yet (no published_versions output)";
             const publishThere = STACK_NAME.test(source)
                 ? commandLine({ version, to: source })
                 : `publish ${version} in stack ${source}`;
             return fail(
                 `stack ${source} has not published ${version}, so stack ${target} (which promotes ` +
-                    `from ${source}) cannot promote it; nothing was changed. ${capitalize(has)}.\n` +
+                    `from ${source}) cannot promote it; nothing was changed. ${has}.\n` +
                     `  Fix: ${publishThere} first, or release a version ${source} has published.`,
             );
         }
@@ -274,8 +274,4 @@ export async function runRelease(
     );
     io.stdout(formatTable(rows));
     return EXIT_OK;
-}
-
-function capitalize(text: string): string {
-    return text.charAt(0).toUpperCase() + text.slice(1);
 }
