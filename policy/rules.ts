@@ -58,19 +58,23 @@ export function imageTagsAreSemver(resource: PolicyResource, report: Report): vo
     }
 }
 
-/** Production stacks never set `forceDestroy` on a repository: destroying it would delete every version. */
+/**
+ * Production stacks never set `forceDestroy` on a repository: destroying it would delete every
+ * version. The stack's `forceDestroy` is ECR Public's `forceDestroy` and private ECR's `forceDelete`.
+ */
 export function prodRepositoriesKeepImages(
     resource: PolicyResource,
     report: Report,
     prodStackPattern = DEFAULT_PROD_STACK_PATTERN,
 ): void {
-    const repositoryTypes = [
-        "aws:ecrpublic/repository:Repository",
-        "aws:ecr/repository:Repository",
-    ];
-    if (!repositoryTypes.includes(resource.type)) return;
+    const forceProperty: Record<string, string> = {
+        "aws:ecrpublic/repository:Repository": "forceDestroy",
+        "aws:ecr/repository:Repository": "forceDelete",
+    };
+    const property = forceProperty[resource.type];
+    if (property === undefined) return;
     const stack = stackOf(resource.urn);
-    if (isProdStack(stack, prodStackPattern) && resource.props.forceDestroy === true) {
+    if (isProdStack(stack, prodStackPattern) && resource.props[property] === true) {
         report(
             `stack "${stack}" is a production stack, and forceDestroy would let 'pulumi destroy' delete the ` +
                 `repository with every published version. Set forceDestroy to false (pulumi config set forceDestroy false).`,

@@ -65,16 +65,26 @@ describe("image-tags-are-semver", () => {
 });
 
 describe("prod-repositories-keep-images", () => {
-    it.each([REPO, PRIVATE_REPO])("fails forceDestroy on %s in prod stacks", (type) => {
+    // The stack's forceDestroy is the ECR Public repository's forceDestroy, and the private ECR
+    // repository's forceDelete (@pulumi/aws's names; PrivateModelRepository sets forceDelete).
+    it.each([
+        [REPO, "forceDestroy"],
+        [PRIVATE_REPO, "forceDelete"],
+    ])("fails %s with %s in prod stacks", (type, property) => {
         for (const stack of ["prod", "production", "prod-eu"]) {
             const found = violations(prodRepositoriesKeepImages, {
                 type,
-                props: { forceDestroy: true },
+                props: { [property]: true },
                 urn: urn(stack, type),
             });
             expect(found).toHaveLength(1);
             expect(found[0]).toContain(`stack "${stack}" is a production stack`);
         }
+        const other = property === "forceDelete" ? "forceDestroy" : "forceDelete";
+        const props = { [property]: false, [other]: true }; // a property this type does not have
+        expect(
+            violations(prodRepositoriesKeepImages, { type, props, urn: urn("prod", type) }),
+        ).toEqual([]);
     });
 
     it("passes prod without forceDestroy, and forceDestroy outside prod", () => {
