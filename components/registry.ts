@@ -1,6 +1,5 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { RegistryInputs } from "../lib/publication/publishInputs";
 import {
     Problem,
     checkModelVersion,
@@ -43,14 +42,6 @@ export interface RegistryTarget {
      */
     readonly recordKey?: pulumi.Input<string>;
 }
-
-/**
- * `RegistryInputs` as a component passes them to a provider: each field an Input (optional
- * ones stay optional). The guard and the record take these, plus their own fields.
- */
-export type RegistryInputArgs = {
-    readonly [K in keyof RegistryInputs]: pulumi.Input<RegistryInputs[K]>;
-};
 
 /** ECR Public's only region: its API and its authorization tokens exist in us-east-1 alone. */
 export const ECR_PUBLIC_REGION = "us-east-1";
