@@ -108,7 +108,20 @@ describe("a 404 means absent only when a registry says so", () => {
                 mediaType: type,
                 body: stored.body,
             });
-            expect(server.requests[0].headers.accept).toMatch(/\*\/\*;q=0\.1$/);
+            // Every type, in the order asked since the first release (a registry may serve the
+            // first it can), then anything at a lower weight.
+            expect(server.requests[0].headers.accept).toBe(
+                [
+                    "application/vnd.oci.image.index.v1+json",
+                    "application/vnd.oci.image.manifest.v1+json",
+                    "application/vnd.docker.distribution.manifest.list.v2+json",
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                    "application/vnd.docker.distribution.manifest.v1+json",
+                    "application/vnd.oci.artifact.manifest.v1+json",
+                    "*/*;q=0.1",
+                ].join(", "),
+            );
         },
     );
 
