@@ -5,8 +5,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { Problem, checkImageReference, checkPlatform, normalizePlatform } from "../lib/validation";
-import { shellWord } from "./messages";
+import {
+    Problem,
+    checkImageReference,
+    checkPlatform,
+    normalizePlatform,
+    shellWord,
+} from "../lib/validation";
 import { ConfigReader } from "./reader";
 
 /** A promoting stack does not build, so it needs no build context or Dockerfile. */

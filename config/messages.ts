@@ -2,7 +2,7 @@
  * The one message a refused config becomes: each problem with its key, the value (credentials
  * and secrets masked) and the command that fixes it.
  */
-import { Problem, plural } from "../lib/validation";
+import { Problem, plural, shellWord } from "../lib/validation";
 import { withoutCredentials } from "../lib/oci/errors";
 import { CONFIG_KEYS, ConfigKey, KeySpec, SECRET_KEYS, StackName } from "./keys";
 
@@ -15,11 +15,6 @@ export interface ConfigProblem extends Problem {
     readonly shown?: string;
     /** The whole fix, when it is not one `pulumi config set` of the key (several commands, `rm`). */
     readonly fix?: string;
-}
-
-/** Shell-quotes a value for a copy-pasteable fix, when it needs it. */
-export function shellWord(value: string): string {
-    return /^[A-Za-z0-9._:/@=+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The default as the fix names it: `model`, `empty`, `["Linux"]`. */

@@ -4,9 +4,9 @@
  * that the program does not read, with the key probably meant.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Problem, editDistance } from "../lib/validation";
+import { Problem, editDistance, shellWord } from "../lib/validation";
 import { CONFIG_KEYS, ConfigKey, KeySpec, RawConfig, SECRET_KEYS } from "./keys";
-import { ConfigProblem, shellWord } from "./messages";
+import { ConfigProblem } from "./messages";
 
 export class ConfigReader {
     /** Every problem found, in the order the message lists them. */

@@ -23,6 +23,11 @@ export function plural(count: number, noun: string): string {
     return `${count} ${count === 1 ? noun : `${noun}s`}`;
 }
 
+/** `word` as one shell word in a copy-pasteable fix: as it is, or in single quotes when it needs them. */
+export function shellWord(word: string): string {
+    return /^[A-Za-z0-9._:/@=+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
 /** OCI distribution spec: the longest tag a registry must accept. */
 const MAX_TAG_LENGTH = 128;
 
