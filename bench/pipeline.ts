@@ -238,8 +238,8 @@ async function guardFigures(apiUrl: string, repository: string, spec: ModelBuild
     const forwarder = await countingForwarder(apiUrl);
     try {
         const inputs: TagGuardInputs = {
-            repositoryUri: `${forwarder.host}/${repository}`,
-            apiUrl: forwarder.apiUrl,
+            repositoryUri: `127.0.0.1:${forwarder.port}/${repository}`,
+            apiUrl: forwarder.url,
             repositoryPath: repository,
             tag: spec.args.MODEL_VERSION,
             fingerprint: spec.fingerprint,
@@ -275,7 +275,7 @@ async function guardFigures(apiUrl: string, repository: string, spec: ModelBuild
                 `${unchanged.requests + recordRequests} requests (goal <= 2)`,
         );
     } finally {
-        await forwarder.close();
+        await forwarder.stop();
     }
 }
 

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
             await pushLabelledImage(registry.endpoint(repository), tag, { version: tag });
         }
         console.log(`published ${count} versions in ${Date.now() - t0} ms (setup)`);
-        const endpoint = registry.endpoint(repository, { apiUrl: forwarder.apiUrl });
+        const endpoint = registry.endpoint(repository, { apiUrl: forwarder.url });
         const runs: number[] = [];
         for (let i = 0; i < 3; i++) {
             forwarder.reset();
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
                 `at most ${peak} in flight (cap ${REVERIFY_CONCURRENCY})`,
         );
     } finally {
-        await forwarder.close();
+        await forwarder.stop();
         await registry.stop();
     }
 }

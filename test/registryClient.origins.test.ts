@@ -6,13 +6,8 @@
  * a password in apiUrl or a proxy variable is never echoed. Loopback servers, and a real registry
  * (Debian's docker-registry, distribution 2.8) where a copy needs one.
  */
-import {
-    RegistryEndpoint,
-    checkSameRegistry,
-    getManifest,
-    headManifest,
-    proxyFor,
-} from "../lib/oci/client";
+import { RegistryEndpoint, checkSameRegistry, getManifest, headManifest } from "../lib/oci/client";
+import { proxyFor } from "../lib/oci/proxy";
 import { copyImage } from "../lib/oci/copy";
 import {
     CREDENTIALS,

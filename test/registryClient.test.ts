@@ -15,9 +15,9 @@ import {
     getImageConfig,
     getManifest,
     headManifest,
-    parseChallenge,
-    proxyFor,
 } from "../lib/oci/client";
+import { parseChallenge } from "../lib/oci/auth";
+import { proxyFor } from "../lib/oci/proxy";
 import {
     LocalRegistry,
     RegistryOptions,

@@ -39,9 +39,6 @@ export { checkSameRegistry, openSession } from "./endpoint";
 export { closeSession } from "./http";
 export type { RegistryEndpoint } from "./endpoint";
 export type { RegistryError } from "./errors";
-export type { Manifest } from "./manifests";
-export { parseChallenge } from "./auth";
-export { proxyFor } from "./proxy";
 
 type ManifestLookup =
     | { readonly exists: false }
