@@ -1,10 +1,6 @@
 /**
- * Benchmark of the image pipeline. Prints figures; asserts nothing (the tests do that).
- *
- *   npm run bench                      # 1 GiB model
- *   npm run bench -- --size 256MiB     # another size
- *   npm run bench -- --no-docker       # checksum figures only
- *   npm run bench -- --help            # usage (also -h)
+ * Benchmark of the image pipeline. Prints figures; asserts nothing (the tests do that). Its
+ * options: `npm run bench -- --help` (bench/args.ts).
  *
  * 1. Checksum: the program's context hasher vs `sha256sum` on the same generated model file
  *    (warm page cache, best of 3), as a throughput ratio, and the hasher's peak RSS above its
@@ -27,7 +23,6 @@
  *    the destination digests are the source's.
  * 2 to 5 need a Docker engine (started, as root or through sudo, when none answers), a registry
  * server and skopeo: see test/support/tools.ts for where they are looked for.
- * The command line is parsed strictly (bench/args.ts): an unknown flag or a bad size exits 2.
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";

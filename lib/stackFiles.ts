@@ -6,7 +6,6 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 
-/** Pulumi stack names: letters, digits, `-`, `_` and `.`. */
 export const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /**

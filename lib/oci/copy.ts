@@ -9,9 +9,6 @@
  * destination has is skipped, so an interrupted copy resumes where it stopped. Every request goes
  * through the registry client (auth, redirects, proxies, deadlines): a blob transfer is bounded by
  * the idle timeout between chunks, everything else as a lookup is.
- *
- * Like the registry client, this module survives Pulumi's closure serialization (a dynamic
- * provider carries it): plain functions, Node built-ins and the client, no classes.
  */
 import { Copy, CopyCounts, CopyProgress, Descriptor, copyBlobs } from "./blobs";
 import { closeSession, findManifest, openSession, sessionRequest } from "./client";

@@ -94,9 +94,6 @@ export function unexpected(
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// Transport: redirects, retries, one exchange
-
 /**
  * A request that follows redirects (GET and HEAD only, at most MAX_REDIRECTS): never from https
  * to http, and without Authorization once it leaves the origin it was meant for.

@@ -1,7 +1,6 @@
 /**
  * The proxy for a registry request, from the environment, as Docker (Go's httpproxy) reads it;
- * and the IP address parsing that NO_PROXY needs. Plain functions (Pulumi's closure
- * serialization carries them).
+ * and the IP address parsing that NO_PROXY needs.
  */
 import { registryError, shown, withoutCredentials } from "./errors";
 
