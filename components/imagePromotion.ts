@@ -3,8 +3,10 @@
  * one, by digest, and keeps (and re-verifies) every version this stack promoted.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { FINGERPRINT_LABEL } from "../lib/publication/guard";
 import { PromotionDecision, decidePromotion } from "../lib/publication/promotion";
 import {
+    REQUIRED_INPUTS,
     RegistryInputs,
     checkInputs,
     checkResult,
@@ -19,6 +21,7 @@ import {
 } from "../lib/oci/client";
 import { CopyProgress, copyImage } from "../lib/oci/copy";
 import {
+    ByRepository,
     PublishedVersion,
     RecordedVersions,
     historiesOf,
@@ -48,7 +51,7 @@ export interface ImagePromotionInputs
      * Set by `check`, carried from run to run and never dropped: every tag this stack promoted,
      * with its digest, by record key (see `recordKeyOf`).
      */
-    readonly promotedHistories?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    readonly promotedHistories?: ByRepository<string>;
 }
 
 /** A promoted version as the outputs keep it. */
@@ -62,17 +65,15 @@ export interface ImagePromotionOutputs extends RecordedVersions<Promoted> {
     readonly warnings?: readonly string[];
 }
 
-const PROMOTION_INPUTS = [
-    "repositoryUri",
-    "apiUrl",
-    "repositoryPath",
-    "tag",
-    "platform",
+/** The source's inputs that must be known: the source check's (with the tag) and the promotion's. */
+export const SOURCE_INPUTS = [
     "sourceName",
     "sourceRepositoryUri",
     "sourceApiUrl",
     "sourceRepositoryPath",
 ] as const;
+
+const PROMOTION_INPUTS = [...REQUIRED_INPUTS.filter((k) => k !== "fingerprint"), ...SOURCE_INPUTS];
 
 export function sourceEndpoint(i: PromotionSourceCheckInputs): RegistryEndpoint {
     return endpointOf({
@@ -181,7 +182,7 @@ export async function promote(
     histories[key] = {
         ...history,
         [i.tag]: {
-            fingerprint: config?.labels["model-registry.fingerprint"] ?? "",
+            fingerprint: config?.labels[FINGERPRINT_LABEL] ?? "",
             digest: decision.digest,
             source: i.sourceRepositoryUri,
         },
@@ -259,11 +260,6 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: moved, replaces: [] };
     },
 
-    /**
-     * `pulumi refresh`: every promoted version against the registry (one request each). A tag
-     * that moved or vanished, unless acknowledged, fails the refresh with the version, the
-     * promoted digest and what the registry holds now; the state is left as it was.
-     */
     async read(id: string, props: ImagePromotionOutputs) {
         await reverifyRecord(props);
         return { id, props };
@@ -289,7 +285,7 @@ export interface PromotionSourceCheckInputs {
     readonly sourceRepositoryUri: string;
     readonly sourceApiUrl: string;
     readonly sourceRepositoryPath: string;
-    readonly sourceCredentials?: { readonly username: string; readonly password: string };
+    readonly sourceCredentials?: RegistryInputs["credentials"];
     readonly sourceCaCertificate?: string;
     /** The digest the source stack published for the tag; "" for none; absent for a repository. */
     readonly sourcePublished?: string;

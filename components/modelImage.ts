@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { ModelBuildSpec, modelBuildSpec } from "../lib/publication/buildSpec";
+import { ModelBuildInput, ModelBuildSpec, modelBuildSpec } from "../lib/publication/buildSpec";
 import { PublicationRecord, PublishedVersion } from "./publicationRecord";
 import { RegistryTarget, apiUrlOf, checkImageArgs, repositoryPathOf } from "./registry";
 import { PublishedBefore, TagGuard } from "./tagGuard";
@@ -55,34 +55,19 @@ export function targetInputs(registry: RegistryTarget, version: string, platform
     };
 }
 
-export interface ModelImageArgs {
+/** The image's build (see `ModelBuildInput`), where it goes, and what this stack published. */
+export interface ModelImageArgs extends Omit<
+    ModelBuildInput,
+    "platform" | "parallelLayers" | "layersDir"
+> {
     /** Where the image is pushed and how to authenticate; see `ModelRepository.registry`. */
     readonly registry: RegistryTarget;
     /** The model version, used as the image tag: SemVer 2.0.0 without build metadata. */
     readonly version: string;
-    /** Build context directory, relative to the Pulumi project directory. */
-    readonly context: string;
-    /** Dockerfile path relative to the context. Defaults to `Dockerfile`. */
-    readonly dockerfile?: string;
     /** Build platform. Defaults to `linux/amd64`. */
     readonly platform?: string;
-    /** Base image, passed as the `BASE_IMAGE` build arg. Defaults to the Dockerfile's own default. */
-    readonly baseImage?: string;
-    /** Source URL for the `org.opencontainers.image.source` label. Defaults to empty. */
-    readonly sourceUrl?: string;
-    /** Source revision for the `org.opencontainers.image.revision` label. Defaults to empty. */
-    readonly revision?: string;
-    /**
-     * Who publishes, for the `model-registry.publisher` label. Defaults to `<project>/<stack>`.
-     */
+    /** Who publishes, for the `model-registry.publisher` label. Defaults to `<project>/<stack>`. */
     readonly publisher?: string;
-    /**
-     * The target registry's largest layer in bytes, for a Dockerfile with a `# model-layers:`
-     * line: `LAYER_CAPS[<registry kind>]` from lib/publication/layers.ts. Defaults to ECR Public's (the
-     * smallest, so the image fits every target). A model file over it, or a model needing more
-     * layers than an image holds, is refused before anything is built.
-     */
-    readonly maxLayerBytes?: number;
     /**
      * What this stack published before this run. Defaults to the stack's own last outputs
      * (`repository_uri` and `published_versions`, as index.ts exports them), read through a
@@ -124,17 +109,7 @@ export class ModelImage extends PublishedImage {
         const publisher = args.publisher ?? `${pulumi.getProject()}/${pulumi.getStack()}`;
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(
-            modelBuildSpec({
-                context: args.context,
-                dockerfile: args.dockerfile,
-                version: args.version,
-                platform: target.platform,
-                baseImage: args.baseImage,
-                sourceUrl: args.sourceUrl,
-                revision: args.revision,
-                publisher,
-                maxLayerBytes: args.maxLayerBytes,
-            }),
+            modelBuildSpec({ ...args, platform: target.platform, publisher }),
         );
         const credentials = pulumi.output(args.registry.credentials);
         const imageUri = pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`;

@@ -3,7 +3,12 @@ import { PromotionSource, notPublished } from "../lib/publication/promotion";
 import { checkInputs, checkResult } from "../lib/publication/publishInputs";
 import { headManifest } from "../lib/oci/client";
 import { PublishedImage, targetInputs } from "./modelImage";
-import { ImagePromotion, PromotionSourceCheckInputs, sourceEndpoint } from "./imagePromotion";
+import {
+    ImagePromotion,
+    PromotionSourceCheckInputs,
+    SOURCE_INPUTS,
+    sourceEndpoint,
+} from "./imagePromotion";
 import type { PublishedBefore } from "./tagGuard";
 import {
     RegistryCredentials,
@@ -111,14 +116,6 @@ export interface PromotedImageArgs {
     readonly published?: pulumi.Input<PublishedBefore | undefined>;
 }
 
-const SOURCE_CHECK_INPUTS = [
-    "tag",
-    "sourceName",
-    "sourceRepositoryUri",
-    "sourceApiUrl",
-    "sourceRepositoryPath",
-] as const;
-
 /** The reason to stop before anything is created, or undefined when the source has the version. */
 async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "apply") {
     if (i.sourceRepositoryUri === "") {
@@ -136,7 +133,7 @@ async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "ap
             repositoryPath: i.sourceRepositoryPath,
         },
         phase,
-        SOURCE_CHECK_INPUTS,
+        ["tag", ...SOURCE_INPUTS],
     );
     if (checked.unknown) return undefined;
     if (checked.problems.length > 0) return checked.problems.join("\n");

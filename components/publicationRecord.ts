@@ -57,7 +57,7 @@ export async function reverifyVersions(
  * `tamperReport` reports them: which stop the run, which only warn (acknowledged).
  */
 export async function reverifyHistory(
-    i: { readonly repositoryUri: string; readonly acknowledged?: Readonly<Record<string, string>> },
+    i: Pick<RegistryInputs, "repositoryUri" | "acknowledged">,
     endpoint: RegistryEndpoint,
     history: Readonly<Record<string, { readonly digest: string }>>,
     except?: string,
@@ -83,9 +83,10 @@ export interface PublicationRecordInputs extends RegistryInputs {
      * only built (`skipPush`, the tag already held this content).
      */
     readonly repoDigest: string;
-    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
-    readonly acknowledged?: Readonly<Record<string, string>>;
 }
+
+/** Versions by record key (see `recordKeyOf`), then by tag. */
+export type ByRepository<T> = Readonly<Record<string, Readonly<Record<string, T>>>>;
 
 /**
  * What a record of publications keeps (the publication record's, the promotion's): the last tag
@@ -97,12 +98,7 @@ export interface PublicationRecordInputs extends RegistryInputs {
 export interface RecordedVersions<V extends PublishedVersion>
     extends
         Pick<RegistryInputs, "repositoryUri" | "tag">,
-        Partial<
-            Pick<
-                RegistryInputs,
-                "apiUrl" | "repositoryPath" | "caCertificate" | "credentials" | "recordKey"
-            >
-        > {
+        Partial<Omit<RegistryInputs, "repositoryUri" | "tag" | "fingerprint" | "platform">> {
     /** Manifest digest under the tag, `sha256:...`. */
     readonly digest: string;
     /** Every version this stack published to the current repository. */
@@ -112,8 +108,7 @@ export interface RecordedVersions<V extends PublishedVersion>
      * is the current one's. Nothing is dropped when the stack switches repositories, so a switch
      * back finds its versions recorded.
      */
-    readonly histories?: Readonly<Record<string, Readonly<Record<string, V>>>>;
-    readonly acknowledged?: Readonly<Record<string, string>>;
+    readonly histories?: ByRepository<V>;
 }
 
 /** What the stack keeps: the last publication and every version published. */
@@ -127,7 +122,7 @@ export interface PublicationRecordOutputs extends RecordedVersions<PublishedVers
  */
 export function recorded<V extends PublishedVersion>(
     i: Omit<RecordedVersions<V>, "digest" | "history" | "histories">,
-    histories: Record<string, Readonly<Record<string, V>>>,
+    histories: ByRepository<V>,
     digest: string,
 ): RecordedVersions<V> {
     return {
@@ -234,7 +229,7 @@ export async function recordPublication(
  * state's single `history` (the repository of record key `key`) under it.
  */
 export function historiesOf<V>(
-    histories: Readonly<Record<string, Readonly<Record<string, V>>>> | undefined,
+    histories: ByRepository<V> | undefined,
     key?: string,
     history?: Readonly<Record<string, V>>,
 ): Record<string, Record<string, V>> {
@@ -250,13 +245,9 @@ export function historiesOf<V>(
  * recorded digest and what the registry holds now; the state is left as it was.
  */
 export async function reverifyRecord(props: RecordedVersions<PublishedVersion>): Promise<void> {
-    const history = props.history ?? {};
-    if (!props.apiUrl || !props.repositoryPath || Object.keys(history).length === 0) return;
-    const endpoint = endpointOf({
-        ...props,
-        apiUrl: props.apiUrl,
-        repositoryPath: props.repositoryPath,
-    });
+    const { apiUrl, repositoryPath, history = {} } = props;
+    if (!apiUrl || !repositoryPath || Object.keys(history).length === 0) return;
+    const endpoint = endpointOf({ ...props, apiUrl, repositoryPath });
     const { stop } = await reverifyHistory(props, endpoint, history);
     if (stop.length > 0) throw new Error(stop.join("\n"));
 }

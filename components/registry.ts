@@ -97,12 +97,10 @@ export function serverOf(repositoryUri: pulumi.Input<string>): pulumi.Output<str
 
 /** Refuses a version or platform an image component cannot publish, before any child exists. */
 export function checkImageArgs(version: string, platform: string): void {
-    for (const [propertyPath, problem] of [
+    throwFirstProblem([
         ["version", checkModelVersion(version)],
         ["platform", checkPlatform(platform)],
-    ] as const) {
-        if (problem) throw new pulumi.InputPropertyError({ propertyPath, reason: problem.reason });
-    }
+    ]);
 }
 
 /** A repository policy granting exactly `actions` to the given principals, and nothing else. */

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
     Decision,
+    Publication,
     Verified,
     UNCLAIM,
     decide,
@@ -17,15 +18,13 @@ import {
 } from "../lib/publication/publishInputs";
 import { getImageConfig, headManifest } from "../lib/oci/client";
 import {
+    ByRepository,
     ProviderArgs,
     PublishedVersion,
     historiesOf,
     reverifyHistory,
     without,
 } from "./publicationRecord";
-
-/** Versions by record key (see `recordKeyOf`), then by tag. */
-export type ByRepository<T> = Readonly<Record<string, Readonly<Record<string, T>>>>;
 
 /**
  * What this stack published before this run: its last `repository_uri` and `published_versions`,
@@ -45,16 +44,12 @@ export interface HistoryInputs {
      * other content, and re-verified like the versions the step itself recorded.
      */
     readonly published?: PublishedBefore;
-    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
-    readonly acknowledged?: Readonly<Record<string, string>>;
     /** Set by `check`: the acknowledged tampered versions found, as warnings for the program. */
     readonly warnings?: readonly string[];
 }
 
 /** The guard's inputs as the dynamic provider sees them (plain values). */
-export interface TagGuardInputs extends RegistryInputs, HistoryInputs {
-    /** `<project>/<stack>` of this stack (the publisher label). */
-    readonly publisher: string;
+export interface TagGuardInputs extends RegistryInputs, HistoryInputs, Publication {
     /**
      * Set by `check`, never by the program: the digest under this tag that the guard verified as
      * this content. The engine keeps checked inputs in the state, so the next run's `check` sees it
@@ -81,7 +76,7 @@ export interface TagGuardInputs extends RegistryInputs, HistoryInputs {
 
 /** The guard's arguments: the registry-facing inputs, who publishes, and this stack's past. */
 export type TagGuardArgs = ProviderArgs<
-    Pick<TagGuardInputs, keyof RegistryInputs | "publisher" | "published" | "acknowledged">
+    Pick<TagGuardInputs, keyof RegistryInputs | "publisher" | "published">
 >;
 
 const GUARD_INPUTS = [...REQUIRED_INPUTS, "publisher"] as const;

@@ -8,6 +8,7 @@
  * The stack's own record only saves requests (a digest it verified before) and detects a tag that
  * moved or vanished outside this program; it never allows a push on its own.
  */
+import type { RegistryInputs } from "./publishInputs";
 
 /** Label with the content fingerprint of the build (`ModelBuildSpec.fingerprint`). */
 export const FINGERPRINT_LABEL = "model-registry.fingerprint";
@@ -17,14 +18,8 @@ export const PUBLISHER_LABEL = "model-registry.publisher";
 export const REVISION_LABEL = "org.opencontainers.image.revision";
 
 /** What the guard knows about one publication: where, which tag, which content, by whom. */
-export interface Publication {
-    /** `<server>/<path>` of the repository, without tag. */
-    readonly repositoryUri: string;
-    /** The version tag. */
-    readonly tag: string;
-    /** Fingerprint of the image content (see `ModelBuildSpec.fingerprint`). */
-    readonly fingerprint: string;
-    /** `<project>/<stack>` of this stack. */
+export interface Publication extends Pick<RegistryInputs, "repositoryUri" | "tag" | "fingerprint"> {
+    /** `<project>/<stack>` of this stack (the publisher label). */
     readonly publisher: string;
 }
 
@@ -60,11 +55,7 @@ export type Decision =
  * Decides a publication from what the registry holds (`remote`) and, when this stack verified the
  * same tag before, that record (`verified`).
  */
-export function decide(
-    wanted: Publication,
-    remote: TagNow,
-    verified?: Verified | undefined,
-): Decision {
+export function decide(wanted: Publication, remote: TagNow, verified?: Verified): Decision {
     const ref = `${wanted.repositoryUri}:${wanted.tag}`;
     const known = verified?.tag === wanted.tag && verified.digest ? verified : undefined;
     if (!remote.exists) {

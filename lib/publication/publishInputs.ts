@@ -28,6 +28,8 @@ export interface RegistryInputs {
      * Absent: `repositoryUri`.
      */
     readonly recordKey?: string;
+    /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
+    readonly acknowledged?: Readonly<Record<string, string>>;
 }
 
 /** The key the carried histories follow: `recordKey`, else `repositoryUri`. */
@@ -66,7 +68,7 @@ export interface InputCheck {
 export function checkInputs(
     inputs: Partial<RegistryInputs> | Readonly<Record<string, unknown>>,
     phase: "check" | "apply",
-    required: readonly string[] = REQUIRED_INPUTS,
+    required: readonly string[],
 ): InputCheck {
     const problems: string[] = [];
     let unknown = false;
