@@ -11,7 +11,7 @@ import {
     readStackConfig,
     stackFileName,
 } from "../stackFiles";
-import { checkModelVersion, editDistance } from "../validation";
+import { checkModelVersion, editDistance, shellWord } from "../validation";
 
 export const EXIT_OK = 0;
 /** The release was refused by what the stacks hold, or a stack operation failed. */
@@ -277,11 +277,6 @@ export function optionMeant(typed: string): string | undefined {
     if (starts.length === 1) return starts[0];
     const close = names.filter((n) => editDistance(name, n) <= (name.length >= 5 ? 2 : 1));
     return close.length === 1 ? close[0] : undefined;
-}
-
-/** `word` as one shell word: as it is when it needs no quoting, else in single quotes. */
-function shellWord(word: string): string {
-    return /^[A-Za-z0-9_.\/:=@+,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
 /**
