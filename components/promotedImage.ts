@@ -91,13 +91,6 @@ function credentialsOf(value: unknown): RegistryCredentials | undefined {
         : undefined;
 }
 
-/** The digest the source recorded for `version` ("" when none), or undefined without a record. */
-function publishedDigestOf(source: PromotionSourceArgs, version: string) {
-    return source.publishedVersions === undefined
-        ? undefined
-        : pulumi.output(source.publishedVersions).apply((h) => h?.[version]?.digest ?? "");
-}
-
 export interface PromotedImageArgs {
     /** Where the image is published; see `ModelRepository.registry`. */
     readonly registry: RegistryTarget;
@@ -218,7 +211,10 @@ function sourceInputs(source: PromotionSourceArgs, version: string) {
         sourceRepositoryPath: repositoryPathOf(source.repositoryUri),
         sourceCredentials: source.credentials ? pulumi.secret(source.credentials) : undefined,
         sourceCaCertificate: source.caCertificate,
-        sourcePublished: publishedDigestOf(source, version),
+        sourcePublished:
+            source.publishedVersions === undefined
+                ? undefined
+                : pulumi.output(source.publishedVersions).apply((h) => h?.[version]?.digest ?? ""),
     };
 }
 

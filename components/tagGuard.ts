@@ -179,22 +179,15 @@ export function publishedByKey(
 }
 
 /**
- * The `acknowledgedTampering` value that lets other content replace the claim `claimed` (a
- * fingerprint): `unclaim:` and its first 12 hex digits. It names that claim only: once the tag is
- * claimed for the new content, the same entry no longer overrides anything.
- */
-export function unclaimValue(claimed: string): string {
-    return `${UNCLAIM}${claimed.replace(/^sha256:/, "").slice(0, 12)}`;
-}
-
-/**
  * Refuses other content under a tag this stack cleared for publication before (its push may have
  * landed in a killed run and the tag been deleted since), unless the user acknowledged that very
  * claim (`<tag>=unclaim:<its first 12 hex>`). Undefined when the claim allows this content.
  */
 function claimProblem(wanted: TagGuardInputs, claimed: string | undefined): string | undefined {
     if (!claimed || claimed === wanted.fingerprint) return undefined;
-    const unclaim = unclaimValue(claimed);
+    // `unclaim:` and the claim's first 12 hex digits: it names that claim only, so once the tag
+    // is claimed for the new content, the same entry no longer overrides anything.
+    const unclaim = `${UNCLAIM}${claimed.replace(/^sha256:/, "").slice(0, 12)}`;
     if (wanted.acknowledged?.[wanted.tag] === unclaim) return undefined;
     const ref = `${wanted.repositoryUri}:${wanted.tag}`;
     const index = indexFor(wanted.acknowledged ?? {}, wanted.tag);
@@ -221,7 +214,6 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
         const key = recordKeyOf(news) ?? "";
         const histories = knownHistories(olds, news);
         const known = (histories[key] ??= {});
-        // The claims carried in the state (see `TagGuardInputs.claimed`).
         const claims = historiesOf(olds.claimed);
         const result = await guard(news, known[news.tag], "check");
         if (result.unknown || result.problems.length > 0) return checkResult(news, result.problems);

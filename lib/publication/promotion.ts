@@ -14,8 +14,6 @@ export type PromotionSource =
     /** A repository reference, `<server>/<path>` as docker names it. */
     | { readonly kind: "repository"; readonly repositoryUri: string };
 
-const STACK_PART = /^[A-Za-z0-9_.-]+$/;
-
 /**
  * Parses `promoteFrom`: empty (the stack builds), a stack (`dev`, `org/project/dev`), or a full
  * repository reference without tag (`public.ecr.aws/alias/model`). Returns the source, or the
@@ -35,7 +33,8 @@ export function parsePromotionSource(
         parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost");
     if (!isServer) {
         const isStack =
-            (parts.length === 1 || parts.length === 3) && parts.every((p) => STACK_PART.test(p));
+            (parts.length === 1 || parts.length === 3) &&
+            parts.every((p) => /^[A-Za-z0-9_.-]+$/.test(p));
         if (!isStack) {
             return {
                 problem: {
@@ -124,16 +123,15 @@ export function decidePromotion(args: {
 }): PromotionDecision {
     const { tag, sourceName, source, destination, published, recorded } = args;
     const dest = `${args.destinationUri}:${tag}`;
-    const restore = (digest: string) =>
-        `skopeo copy docker://${args.destinationUri}@${digest} docker://${dest}`;
     const refuse = (message: string): PromotionDecision => ({ action: "refuse", message });
 
     // This stack's own record comes first: a promoted tag never changes.
     if (recorded && destination.exists && destination.digest !== recorded) {
         return refuse(
             `${dest} was promoted by this stack as ${recorded}, and it now holds ${destination.digest}: ` +
-                `someone overwrote it outside this program. Nothing was copied. Fix: restore it ` +
-                `(${restore(recorded)}), or promote a new version.`,
+                `someone overwrote it outside this program. Nothing was copied. Fix: restore it (skopeo ` +
+                `copy docker://${args.destinationUri}@${recorded} docker://${dest}), or promote a new ` +
+                `version.`,
         );
     }
     if (recorded && destination.exists) return { action: "unchanged", digest: recorded };

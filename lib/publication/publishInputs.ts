@@ -21,12 +21,7 @@ export interface RegistryInputs {
     readonly platform: string;
     readonly credentials?: { readonly username: string; readonly password: string };
     readonly caCertificate?: string;
-    /**
-     * What identifies the repository's stored data across runs, when `repositoryUri` may change
-     * while the data stays (a local registry moved to another port keeps its volume). The
-     * histories that the guard, the record and the promotion carry from run to run follow it.
-     * Absent: `repositoryUri`.
-     */
+    /** What the carried histories follow (see `RegistryTarget.recordKey`); absent: `repositoryUri`. */
     readonly recordKey?: string;
     /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
     readonly acknowledged?: Readonly<Record<string, string>>;
@@ -34,7 +29,7 @@ export interface RegistryInputs {
 
 /** The key the carried histories follow: `recordKey`, else `repositoryUri`. */
 export function recordKeyOf(
-    i: { readonly repositoryUri?: string; readonly recordKey?: string } | undefined,
+    i: Partial<Pick<RegistryInputs, "repositoryUri" | "recordKey">> | undefined,
 ): string | undefined {
     return i ? i.recordKey || i.repositoryUri : undefined;
 }
