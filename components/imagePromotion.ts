@@ -22,6 +22,7 @@ import {
 import { CopyProgress, copyImage } from "../lib/oci/copy";
 import {
     ByRepository,
+    ProviderResource,
     PublishedVersion,
     RecordedVersions,
     historiesOf,
@@ -297,7 +298,7 @@ export interface PromotionSourceCheckInputs {
 }
 
 /** Copies one version from the source repository into this one, by digest. */
-export class ImagePromotion extends pulumi.dynamic.Resource {
+export class ImagePromotion extends ProviderResource {
     declare public readonly digest: pulumi.Output<string>;
     declare public readonly modelSha256: pulumi.Output<string>;
     declare public readonly history: pulumi.Output<Record<string, PublishedVersion>>;
@@ -308,20 +309,7 @@ export class ImagePromotion extends pulumi.dynamic.Resource {
         args: Record<string, pulumi.Input<unknown>>,
         opts?: pulumi.CustomResourceOptions,
     ) {
-        super(
-            imagePromotionProvider,
-            name,
-            {
-                ...args,
-                credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
-                digest: undefined,
-                modelSha256: undefined,
-                history: undefined,
-                warnings: undefined,
-            },
-            opts,
-            "model-registry",
-            "ImagePromotion",
-        );
+        const outputs = ["digest", "modelSha256", "history", "warnings"];
+        super(imagePromotionProvider, "ImagePromotion", name, args, outputs, opts);
     }
 }

@@ -2,7 +2,6 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import {
     CATALOG_LIMITS,
-    Problem,
     checkCatalogList,
     checkCatalogText,
     checkRepositoryName,
@@ -175,7 +174,7 @@ function validate(
     catalog: ModelRepositoryCatalog,
     principals: readonly string[],
 ): void {
-    const checks: [string, Problem | undefined][] = [
+    throwFirstProblem([
         ["repositoryName", checkRepositoryName(args.repositoryName)],
         [
             "catalog.description",
@@ -187,6 +186,5 @@ function validate(
         ["catalog.operatingSystems", checkCatalogList(catalog.operatingSystems ?? [])],
         ["tags", checkTags(args.tags ?? {})],
         ...principalChecks(principals, { ecrPublic: true }),
-    ];
-    throwFirstProblem(checks);
+    ]);
 }

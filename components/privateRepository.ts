@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Problem, checkKmsKeyArn, checkRepositoryName, checkTags } from "../lib/validation";
+import { checkKmsKeyArn, checkRepositoryName, checkTags } from "../lib/validation";
 import {
     RegistryCredentials,
     RegistryTarget,
@@ -168,7 +168,7 @@ function validate(
     principals: readonly string[],
     expiryDays: number,
 ): void {
-    const checks: [string, Problem | undefined][] = [
+    throwFirstProblem([
         ["repositoryName", checkRepositoryName(args.repositoryName)],
         ["tags", checkTags(args.tags ?? {})],
         [
@@ -179,6 +179,5 @@ function validate(
         ],
         ["kmsKey", args.kmsKey === undefined ? undefined : checkKmsKeyArn(args.kmsKey)],
         ...principalChecks(principals),
-    ];
-    throwFirstProblem(checks);
+    ]);
 }

@@ -150,6 +150,25 @@ export function without<T extends object>(o: T, key: keyof T): T {
 /** A provider's inputs as a component passes them: each field an Input. */
 export type ProviderArgs<T> = { readonly [K in keyof T]: pulumi.Input<T[K]> };
 
+/**
+ * A dynamic resource of this program (`model-registry:<type>`): its credentials kept secret in the
+ * state, and each of `outputs` declared, undefined until the provider sets it, so it is an Output.
+ */
+export abstract class ProviderResource extends pulumi.dynamic.Resource {
+    constructor(
+        provider: pulumi.dynamic.ResourceProvider,
+        type: string,
+        name: string,
+        args: { readonly credentials?: pulumi.Input<unknown> },
+        outputs: readonly string[],
+        opts?: pulumi.CustomResourceOptions,
+    ) {
+        const credentials = args.credentials ? pulumi.secret(args.credentials) : undefined;
+        const declared = Object.fromEntries(outputs.map((key) => [key, undefined]));
+        super(provider, name, { ...args, credentials, ...declared }, opts, "model-registry", type);
+    }
+}
+
 /** The record's arguments: the registry-facing inputs, and what docker.Image reported. */
 export type PublicationRecordArgs = ProviderArgs<PublicationRecordInputs>;
 
@@ -306,23 +325,18 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
  * answers: `digest` is the manifest digest under the tag, and `history` maps every version this
  * stack published to this repository to its fingerprint and digest.
  */
-export class PublicationRecord extends pulumi.dynamic.Resource {
+export class PublicationRecord extends ProviderResource {
     declare public readonly digest: pulumi.Output<string>;
     declare public readonly history: pulumi.Output<Record<string, PublishedVersion>>;
 
     constructor(name: string, args: PublicationRecordArgs, opts?: pulumi.CustomResourceOptions) {
         super(
             publicationRecordProvider,
-            name,
-            {
-                ...args,
-                credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
-                digest: undefined,
-                history: undefined,
-            },
-            opts,
-            "model-registry",
             "PublicationRecord",
+            name,
+            args,
+            ["digest", "history"],
+            opts,
         );
     }
 }

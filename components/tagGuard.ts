@@ -20,6 +20,7 @@ import { getImageConfig, headManifest } from "../lib/oci/client";
 import {
     ByRepository,
     ProviderArgs,
+    ProviderResource,
     PublishedVersion,
     historiesOf,
     reverifyHistory,
@@ -297,7 +298,7 @@ async function applied(inputs: TagGuardInputs) {
  * Refuses to let a version tag change content. The model image depends on it, so when it refuses
  * nothing is built or pushed.
  */
-export class TagGuard extends pulumi.dynamic.Resource {
+export class TagGuard extends ProviderResource {
     declare public readonly tag: pulumi.Output<string>;
     /** The digest the guard found holding this content ("" when it found the tag absent). */
     declare public readonly verifiedDigest: pulumi.Output<string>;
@@ -305,18 +306,6 @@ export class TagGuard extends pulumi.dynamic.Resource {
     declare public readonly warnings: pulumi.Output<string[]>;
 
     constructor(name: string, args: TagGuardArgs, opts?: pulumi.CustomResourceOptions) {
-        super(
-            tagGuardProvider,
-            name,
-            {
-                ...args,
-                credentials: args.credentials ? pulumi.secret(args.credentials) : undefined,
-                verifiedDigest: undefined,
-                warnings: undefined,
-            },
-            opts,
-            "model-registry",
-            "TagGuard",
-        );
+        super(tagGuardProvider, "TagGuard", name, args, ["verifiedDigest", "warnings"], opts);
     }
 }
