@@ -46,32 +46,24 @@ export function modelRegistry(config: StackConfig) {
     // published, in every repository it ever published to (see ModelImageArgs.published). A
     // promoting stack reads them too: the versions it built before are never replaced.
     const before = publishedBefore("model");
+    const publication = {
+        registry: repository.registry,
+        version: config.modelVersion,
+        platform: config.platform,
+        acknowledgedTampering: config.acknowledgedTampering,
+        published: before,
+    };
     const image = source
-        ? new PromotedImage(
-              "model",
-              {
-                  registry: repository.registry,
-                  version: config.modelVersion,
-                  platform: config.platform,
-                  source,
-                  acknowledgedTampering: config.acknowledgedTampering,
-                  published: before,
-              },
-              { protect: config.protect },
-          )
+        ? new PromotedImage("model", { ...publication, source }, { protect: config.protect })
         : new ModelImage(
               "model",
               {
-                  registry: repository.registry,
-                  version: config.modelVersion,
+                  ...publication,
                   context: config.modelContext,
                   dockerfile: config.dockerfile,
-                  platform: config.platform,
                   baseImage: config.baseImage || undefined,
                   sourceUrl: config.sourceUrl,
                   revision: config.modelRevision,
-                  acknowledgedTampering: config.acknowledgedTampering,
-                  published: before,
                   // The target registry's layer cap: no model layer is laid out above it.
                   maxLayerBytes: LAYER_CAPS[config.registry],
               },

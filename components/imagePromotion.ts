@@ -261,10 +261,7 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: moved, replaces: [] };
     },
 
-    async read(id: string, props: ImagePromotionOutputs) {
-        await reverifyRecord(props);
-        return { id, props };
-    },
+    read: reverifyRecord,
 
     async create(inputs: ImagePromotionInputs) {
         return { id: inputs.repositoryUri, outs: await promote(inputs, undefined) };

@@ -79,7 +79,6 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
         let apiUrl: pulumi.Output<string>;
         let server: string;
         let recordKey: string | undefined;
-        let credentials: pulumi.Input<RegistryCredentials> | undefined = args.credentials;
         if (args.registryUrl) {
             const url = new URL(args.registryUrl);
             server = url.host;
@@ -113,7 +112,6 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
                 { parent: this },
             );
             this.credentials = secretCredentials(login.username, login.password);
-            credentials = this.credentials;
             const container = new docker.Container(
                 `${name}-registry`,
                 {
@@ -160,7 +158,7 @@ export class LocalModelRegistry extends pulumi.ComponentResource {
             server,
             repositoryUri: this.repositoryUri,
             apiUrl,
-            credentials,
+            credentials: this.credentials ?? args.credentials,
             recordKey,
         };
         this.registerOutputs({

@@ -259,16 +259,19 @@ export function historiesOf<V>(
 }
 
 /**
- * `pulumi refresh`: every recorded (or promoted) version against the registry (one request each).
- * A tag that moved or vanished, unless acknowledged, fails the refresh with the version, the
- * recorded digest and what the registry holds now; the state is left as it was.
+ * The `read` of the record and the promotion (`pulumi refresh`): every recorded (or promoted)
+ * version against the registry (one request each). A tag that moved or vanished, unless
+ * acknowledged, fails the refresh with the version, the recorded digest and what the registry
+ * holds now; the state is left as it was.
  */
-export async function reverifyRecord(props: RecordedVersions<PublishedVersion>): Promise<void> {
+export async function reverifyRecord(id: string, props: RecordedVersions<PublishedVersion>) {
     const { apiUrl, repositoryPath, history = {} } = props;
-    if (!apiUrl || !repositoryPath || Object.keys(history).length === 0) return;
-    const endpoint = endpointOf({ ...props, apiUrl, repositoryPath });
-    const { stop } = await reverifyHistory(props, endpoint, history);
-    if (stop.length > 0) throw new Error(stop.join("\n"));
+    if (apiUrl && repositoryPath && Object.keys(history).length > 0) {
+        const endpoint = endpointOf({ ...props, apiUrl, repositoryPath });
+        const { stop } = await reverifyHistory(props, endpoint, history);
+        if (stop.length > 0) throw new Error(stop.join("\n"));
+    }
+    return { id, props };
 }
 
 /**
@@ -310,10 +313,7 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
         return { outs: await recordPublication(news, olds) };
     },
 
-    async read(id: string, props: PublicationRecordOutputs) {
-        await reverifyRecord(props);
-        return { id, props };
-    },
+    read: reverifyRecord,
 
     async delete() {
         // Forgetting the record deletes nothing in the registry.
