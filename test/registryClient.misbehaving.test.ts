@@ -5,7 +5,7 @@
  * instead of registries, bad references, dripping and oversized answers. Redirects and token
  * answers: registryClient.redirects.test.ts.
  */
-import { RegistryEndpoint, getImageConfig, getManifest, headManifest } from "../lib/oci/client";
+import { RegistryEndpoint, getImageConfig, headManifest } from "../lib/oci/client";
 import {
     BASIC,
     CREDENTIALS,
@@ -17,7 +17,7 @@ import {
     sha256,
     useScriptedServers,
 } from "./support/misbehavingServers";
-import { OCI_MANIFEST, ociManifest } from "./support/registry";
+import { OCI_MANIFEST, getManifest, ociManifest } from "./support/registry";
 
 jest.setTimeout(30_000);
 

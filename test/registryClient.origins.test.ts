@@ -6,7 +6,7 @@
  * a password in apiUrl or a proxy variable is never echoed. Loopback servers, and a real registry
  * (Debian's docker-registry, distribution 2.8) where a copy needs one.
  */
-import { RegistryEndpoint, checkSameRegistry, getManifest, headManifest } from "../lib/oci/client";
+import { RegistryEndpoint, checkSameRegistry, headManifest } from "../lib/oci/client";
 import { proxyFor } from "../lib/oci/proxy";
 import { copyImage } from "../lib/oci/copy";
 import {
@@ -19,7 +19,13 @@ import {
     startCountingProxy,
     useScriptedServers,
 } from "./support/misbehavingServers";
-import { LocalRegistry, ociManifest, pushImage, startRegistry } from "./support/registry";
+import {
+    LocalRegistry,
+    getManifest,
+    ociManifest,
+    pushImage,
+    startRegistry,
+} from "./support/registry";
 
 jest.setTimeout(60_000);
 

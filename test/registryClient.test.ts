@@ -13,7 +13,6 @@ import {
     RegistryEndpoint,
     checkSameRegistry,
     getImageConfig,
-    getManifest,
     headManifest,
 } from "../lib/oci/client";
 import { parseChallenge } from "../lib/oci/auth";
@@ -21,6 +20,7 @@ import { proxyFor } from "../lib/oci/proxy";
 import {
     LocalRegistry,
     RegistryOptions,
+    getManifest,
     pushBlob,
     ociManifest,
     pushImage,

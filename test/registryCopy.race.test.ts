@@ -8,11 +8,11 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint, authorizedRequest, headManifest } from "../lib/oci/client";
+import { RegistryEndpoint, headManifest } from "../lib/oci/client";
 import { copyImage } from "../lib/oci/copy";
 import { pushFileImage, writeRandomFile } from "./support/copyFixtures";
 import { startPausingFront } from "./support/copyServers";
-import { LocalRegistry, pushImage, startRegistry } from "./support/registry";
+import { LocalRegistry, authorizedRequest, pushImage, startRegistry } from "./support/registry";
 
 jest.setTimeout(120_000);
 

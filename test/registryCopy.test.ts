@@ -9,13 +9,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import {
-    RegistryEndpoint,
-    RegistryError,
-    authorizedRequest,
-    getManifest,
-    headManifest,
-} from "../lib/oci/client";
+import { RegistryEndpoint, RegistryError, headManifest } from "../lib/oci/client";
 import { CopyProgress, CopyResult, copyImage } from "../lib/oci/copy";
 import {
     BuiltImage,
@@ -34,7 +28,7 @@ import {
     startDynamicProviderHost,
 } from "./support/dynamicProviderHost";
 import { sha256, startScriptedServer } from "./support/misbehavingServers";
-import { LocalRegistry, startRegistry } from "./support/registry";
+import { LocalRegistry, authorizedRequest, getManifest, startRegistry } from "./support/registry";
 
 jest.setTimeout(120_000);
 

@@ -25,7 +25,6 @@ import { registryError } from "./errors";
 import { Answer, Exchange, MANIFEST_BYTES, closeSession } from "./http";
 import {
     Found,
-    Manifest,
     childManifest,
     choosePlatform,
     fetchConfig,
@@ -62,20 +61,6 @@ export async function headManifest(
         return found
             ? { exists: true, digest: found.digest, mediaType: found.mediaType }
             : { exists: false };
-    });
-}
-
-/**
- * Fetches `<repository>:<reference>` exactly as stored; `undefined` when the registry does not
- * have it (by the same rules as `headManifest`). A digest reference is verified against the body.
- */
-export async function getManifest(
-    endpoint: RegistryEndpoint,
-    reference: string,
-): Promise<Manifest | undefined> {
-    return withOperation(endpoint, reference, async (op) => {
-        const found = await lookupManifest(op, reference, true);
-        return found?.body ? { ...found, body: found.body } : undefined;
     });
 }
 
@@ -151,34 +136,12 @@ async function withOperation<T>(
     }
 }
 
-/**
- * Sends one request to the registry, authenticating first when there are credentials (a `GET
- * /v2/` ping learns the challenge), and answering an auth challenge once otherwise: Basic with
- * the credentials, or Bearer with a token from the challenge's realm. `path` is relative to
- * `apiUrl` (its path prefix is kept). GET and HEAD follow redirects.
- */
-export async function authorizedRequest(
-    endpoint: RegistryEndpoint,
-    method: string,
-    path: string,
-    headers: Record<string, string>,
-    action: "pull" | "push,pull",
-    body?: Buffer,
-): Promise<Answer> {
-    const op = openSession(endpoint, action);
-    try {
-        return await authorized(op, method, path, headers, { maxBytes: MANIFEST_BYTES, body });
-    } finally {
-        await closeSession(op);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sessions (see `openSession`): the primitives of a copy between repositories (lib/oci/copy.ts)
 
 /**
- * The manifest behind `reference` by the rules of `headManifest` (without a body) and
- * `getManifest` (with it): absent only when the registry says so; the body verified.
+ * The manifest behind `reference` by the rules of `headManifest`, with its body when asked:
+ * absent only when the registry says so; the body verified.
  */
 export async function findManifest(
     session: Operation,

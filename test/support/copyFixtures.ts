@@ -10,11 +10,11 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint, authorizedRequest, headManifest } from "../../lib/oci/client";
+import { RegistryEndpoint, headManifest } from "../../lib/oci/client";
 import { CopyResult } from "../../lib/oci/copy";
 import { docker } from "./docker";
 import { sha256 } from "./misbehavingServers";
-import { LocalRegistry, ociManifest, pushBlob, putManifest } from "./registry";
+import { LocalRegistry, authorizedRequest, ociManifest, pushBlob, putManifest } from "./registry";
 import { tool } from "./tools";
 
 const PROJECT = path.resolve(__dirname, "../..");

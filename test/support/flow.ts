@@ -9,9 +9,9 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { authorizedRequest, headManifest } from "../../lib/oci/client";
+import { headManifest } from "../../lib/oci/client";
 import { Hosts, startHosts } from "./engine";
-import { LocalRegistry } from "./registry";
+import { LocalRegistry, authorizedRequest } from "./registry";
 
 interface Stoppable {
     stop(): Promise<void>;

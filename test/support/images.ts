@@ -1,7 +1,7 @@
 /** Small images pushed through the registry API, with the labels the guard reads. */
 import { createHash, randomBytes } from "crypto";
-import { RegistryEndpoint, authorizedRequest } from "../../lib/oci/client";
-import { pushBlob } from "./registry";
+import { RegistryEndpoint } from "../../lib/oci/client";
+import { authorizedRequest, pushBlob } from "./registry";
 
 export { pushLabelledImage } from "./registry";
 

@@ -11,7 +11,13 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { RegistryEndpoint, authorizedRequest } from "../../lib/oci/client";
+import {
+    RegistryEndpoint,
+    closeSession,
+    findManifest,
+    openSession,
+    sessionRequest,
+} from "../../lib/oci/client";
 import { tool } from "./tools";
 
 export interface LocalRegistry {
@@ -42,6 +48,37 @@ export interface RegistryOptions {
     readonly port?: number;
     readonly tls?: boolean;
     readonly auth?: "htpasswd" | "token";
+}
+
+/**
+ * One request as the client sends it (authenticated, redirects followed), in a session of its
+ * own: the fixtures' way to push, fetch and delete.
+ */
+export async function authorizedRequest(
+    endpoint: RegistryEndpoint,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    action: "pull" | "push,pull",
+    body?: Buffer,
+) {
+    const session = openSession(endpoint, action);
+    try {
+        return await sessionRequest(session, method, path, headers, { body });
+    } finally {
+        await closeSession(session);
+    }
+}
+
+/** `reference`'s manifest exactly as stored, verified; undefined when the registry has none. */
+export async function getManifest(endpoint: RegistryEndpoint, reference: string) {
+    const session = openSession(endpoint);
+    try {
+        const found = await findManifest(session, reference, true);
+        return found?.body ? { ...found, body: found.body } : undefined;
+    } finally {
+        await closeSession(session);
+    }
 }
 
 /**
