@@ -2,21 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { PromotionSource, notPublished } from "../lib/publication/promotion";
 import { checkInputs, checkResult } from "../lib/publication/publishInputs";
 import { headManifest } from "../lib/oci/client";
-import { PublishedImage, targetInputs } from "./modelImage";
+import { ModelImageArgs, PublishedImage, targetInputs } from "./modelImage";
 import {
     ImagePromotion,
     PromotionSourceCheckInputs,
     SOURCE_INPUTS,
     sourceEndpoint,
 } from "./imagePromotion";
-import type { PublishedBefore } from "./tagGuard";
-import {
-    RegistryCredentials,
-    RegistryTarget,
-    apiUrlOf,
-    repositoryPathOf,
-    serverOf,
-} from "./registry";
+import { RegistryCredentials, apiUrlOf, repositoryPathOf, serverOf } from "./registry";
 
 // test/support/engine.ts serializes the promotion's provider from this file, as `pulumi up` does.
 export { imagePromotionProvider } from "./imagePromotion";
@@ -91,22 +84,20 @@ function credentialsOf(value: unknown): RegistryCredentials | undefined {
         : undefined;
 }
 
-export interface PromotedImageArgs {
-    /** Where the image is published; see `ModelRepository.registry`. */
-    readonly registry: RegistryTarget;
+/**
+ * What a promotion takes: the version, its source, and `ModelImage`'s `registry`, `platform` (here
+ * the one whose image config gives the model checksum label), `acknowledgedTampering` (promoted
+ * versions found moved or deleted) and `published` (the versions this stack built in this
+ * repository before it promoted are never replaced, and are re-verified).
+ */
+export interface PromotedImageArgs extends Pick<
+    ModelImageArgs,
+    "registry" | "platform" | "acknowledgedTampering" | "published"
+> {
     /** The version to promote: the same tag in the source and here. */
     readonly version: string;
     /** The repository the version is copied from. */
     readonly source: PromotionSourceArgs;
-    /** Platform whose image config is read for the model checksum label. Defaults to `linux/amd64`. */
-    readonly platform?: string;
-    /** See `ModelImageArgs.acknowledgedTampering`: promoted versions found moved or deleted. */
-    readonly acknowledgedTampering?: pulumi.Input<Record<string, string> | undefined>;
-    /**
-     * See `ModelImageArgs.published`: this stack's own last outputs, so the versions it built in
-     * this repository before it promoted are never replaced, and are re-verified.
-     */
-    readonly published?: pulumi.Input<PublishedBefore | undefined>;
 }
 
 /** The reason to stop before anything is created, or undefined when the source has the version. */
