@@ -109,7 +109,19 @@ export class ModelImage extends PublishedImage {
         const publisher = args.publisher ?? `${pulumi.getProject()}/${pulumi.getStack()}`;
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(
-            modelBuildSpec({ ...args, platform: target.platform, publisher }),
+            // By name: a field the build reads but ModelImage does not take (layersDir) would
+            // change the fingerprint, and so the guard's verdict, if a caller's object held it.
+            modelBuildSpec({
+                context: args.context,
+                dockerfile: args.dockerfile,
+                version: args.version,
+                platform: target.platform,
+                baseImage: args.baseImage,
+                sourceUrl: args.sourceUrl,
+                revision: args.revision,
+                publisher,
+                maxLayerBytes: args.maxLayerBytes,
+            }),
         );
         const credentials = pulumi.output(args.registry.credentials);
         const imageUri = pulumi.interpolate`${args.registry.repositoryUri}:${args.version}`;

@@ -265,7 +265,8 @@ export function historiesOf<V>(
  * holds now; the state is left as it was.
  */
 export async function reverifyRecord(id: string, props: RecordedVersions<PublishedVersion>) {
-    const { apiUrl, repositoryPath, history = {} } = props;
+    const { apiUrl, repositoryPath } = props;
+    const history = props.history ?? {};
     if (apiUrl && repositoryPath && Object.keys(history).length > 0) {
         const endpoint = endpointOf({ ...props, apiUrl, repositoryPath });
         const { stop } = await reverifyHistory(props, endpoint, history);

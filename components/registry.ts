@@ -133,15 +133,15 @@ export function principalChecks(
 }
 
 /**
- * Throws the first problem as an `InputPropertyError` on its property, with the suggestion as an
- * example: a component refuses bad arguments before it registers any child.
+ * Throws the first problem as an `InputPropertyError` on its property, with the value probably
+ * meant: a component refuses bad arguments before it registers any child.
  */
 export function throwFirstProblem(checks: readonly [string, Problem | undefined][]): void {
     for (const [propertyPath, problem] of checks) {
         if (problem) {
             const hint =
                 problem.suggestion !== undefined
-                    ? ` (for example ${JSON.stringify(problem.suggestion)})`
+                    ? ` (did you mean ${JSON.stringify(problem.suggestion)}?)`
                     : "";
             throw new pulumi.InputPropertyError({
                 propertyPath,

@@ -1,3 +1,5 @@
+import * as os from "os";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as components from "../components";
 import { GUARD, IMAGE, Recorder, REPO, STACK_REF, valueOf } from "./support/pulumiMocks";
@@ -96,7 +98,7 @@ describe("ModelRepository", () => {
     });
 
     it.each([
-        [{ repositoryName: "Bad" }, "repositoryName", /upper-case/],
+        [{ repositoryName: "Bad" }, "repositoryName", /upper-case.*\(did you mean "bad"\?\)$/],
         [
             { repositoryName: "ok", catalog: { description: "x".repeat(1025) } },
             "catalog.description",
@@ -148,7 +150,7 @@ describe("ModelRepository", () => {
 
 describe("PrivateModelRepository", () => {
     it.each([
-        [{ repositoryName: "Bad" }, "repositoryName", /upper-case/],
+        [{ repositoryName: "Bad" }, "repositoryName", /upper-case.*\(did you mean "bad"\?\)$/],
         [{ repositoryName: "ok", kmsKey: "alias/mine" }, "kmsKey", /ARN of a KMS key/],
         [{ repositoryName: "ok", untaggedExpiryDays: 0 }, "untaggedExpiryDays", /at least 1/],
         [
@@ -245,6 +247,26 @@ describe("ModelImage", () => {
         expect(recorder.invokes).toHaveLength(0);
     });
 
+    it("builds from the arguments it takes: a field it does not take leaves the fingerprint", async () => {
+        const { c, recorder } = await fresh();
+        const args = {
+            registry: { server: "r.example", repositoryUri: "r.example/ml/iris" },
+            version: "1.0.0",
+            context: "model",
+        };
+        new c.ModelImage("plain", args);
+        // Not an object literal, so TypeScript lets fields the build reads (layersDir) through.
+        const carried = { ...args, layersDir: path.join(os.tmpdir(), "other-layers") };
+        new c.ModelImage("carried", carried);
+        await recorder.settle();
+        const guards = recorder.all(GUARD);
+        expect(guards.map((g) => g.inputs.fingerprint)).toEqual([
+            guards[0].inputs.fingerprint,
+            guards[0].inputs.fingerprint,
+        ]);
+        expect(guards[0].inputs.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    });
+
     it("asks https://<server> when a target's apiUrl Output resolves to nothing", async () => {
         const { pulumi, c, recorder } = await fresh();
         new c.ModelImage("m", {
@@ -264,6 +286,7 @@ describe("ModelImage", () => {
 
     it.each([
         [{ version: "latest" }, "version", /moving tag/],
+        [{ version: "v1.2" }, "version", /leading "v".*\(did you mean "1\.2\.0"\?\)$/],
         [{ version: "1.0.0", platform: "linux/sparc" }, "platform", /not a known build platform/],
     ])("refuses %j", async (args, propertyPath, reason) => {
         const { pulumi, c, recorder } = await fresh();

@@ -7,7 +7,11 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { PublicationRecordInputs, recordPublication } from "../components/publicationRecord";
+import {
+    PublicationRecordInputs,
+    recordPublication,
+    reverifyRecord,
+} from "../components/publicationRecord";
 import { TagGuardInputs, tagGuardProvider } from "../components/tagGuard";
 import { FINGERPRINT_LABEL, PUBLISHER_LABEL } from "../lib/publication/guard";
 import { UNKNOWN } from "../lib/publication/publishInputs";
@@ -245,6 +249,11 @@ describe("publication record on a plain registry", () => {
             "1.0.0": { fingerprint: FP_A, digest: d1 },
             "1.1.0": { fingerprint: FP_A, digest: d2 },
         });
+    });
+
+    it("refreshes a state with no history (null, as an edited state may hold it)", async () => {
+        const props = { ...record("ml/none", "1.0.0", "x@sha256:0"), history: null };
+        await expect(reverifyRecord("id", props as never)).resolves.toEqual({ id: "id", props });
     });
 
     it("fails the run, with both digests, when another push won the race for the tag", async () => {
