@@ -5,13 +5,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import {
-    Problem,
-    checkImageReference,
-    checkPlatform,
-    normalizePlatform,
-    shellWord,
-} from "../lib/validation";
+import { Problem, checkImageReference, checkPlatform, normalizePlatform } from "../lib/validation";
+import { configValue } from "./messages";
 import { ConfigReader } from "./reader";
 
 /** A promoting stack does not build, so it needs no build context or Dockerfile. */
@@ -129,10 +124,10 @@ function contextProblem(
     const setDockerfile =
         dockerfileSet === undefined && name === "Dockerfile"
             ? ""
-            : ` && pulumi config set dockerfile ${shellWord(name)}`;
+            : ` && pulumi config set dockerfile ${configValue(name)}`;
     return {
         reason: `${reason}; this file looks like a Dockerfile, so its directory is the context`,
-        fix: `pulumi config set modelContext ${shellWord(directory)}${setDockerfile}`,
+        fix: `pulumi config set modelContext ${configValue(directory)}${setDockerfile}`,
     };
 }
 

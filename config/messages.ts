@@ -17,6 +17,14 @@ export interface ConfigProblem extends Problem {
     readonly fix?: string;
 }
 
+/**
+ * A value as the last argument of `pulumi config set`: after `--` when it starts with `-`, which
+ * the CLI would read as a flag (pulumi/pulumi#892; the usage line says so since #20437).
+ */
+export function configValue(value: string): string {
+    return value.startsWith("-") ? `-- ${shellWord(value)}` : shellWord(value);
+}
+
 /** The default as the fix names it: `model`, `empty`, `["Linux"]`. */
 function describeDefault(value: string | boolean | number | readonly string[]): string {
     if (Array.isArray(value)) return JSON.stringify(value);
@@ -32,7 +40,7 @@ function fixFor(p: ConfigProblem): string {
     if (p.fix !== undefined) return p.fix;
     const spec: KeySpec = CONFIG_KEYS[p.key as ConfigKey];
     const secret = SECRET_KEYS.has(p.key as ConfigKey) ? "--secret " : "";
-    const value = p.suggestion !== undefined ? shellWord(p.suggestion) : spec.placeholder;
+    const value = p.suggestion !== undefined ? configValue(p.suggestion) : spec.placeholder;
     if (spec.kind === "array") {
         if (p.index !== undefined || p.suggestion !== undefined) {
             return `pulumi config set --path '${p.key}[${p.index ?? 0}]' ${value}`;

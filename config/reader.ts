@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Problem, editDistance, shellWord } from "../lib/validation";
 import { CONFIG_KEYS, ConfigKey, KeySpec, RawConfig, SECRET_KEYS } from "./keys";
-import { ConfigProblem } from "./messages";
+import { ConfigProblem, configValue } from "./messages";
 
 export class ConfigReader {
     /** Every problem found, in the order the message lists them. */
@@ -64,7 +64,7 @@ export class ConfigReader {
                 reason: "expected a list of strings (set items with --path, as below)",
                 fix:
                     `pulumi config rm ${key} && pulumi config set --path '${key}[0]' ` +
-                    (item.trim() !== "" ? shellWord(item) : CONFIG_KEYS[key].placeholder),
+                    (item.trim() !== "" ? configValue(item) : CONFIG_KEYS[key].placeholder),
             });
             return [];
         }
@@ -142,7 +142,7 @@ export function unknownKeyProblems(
         } else {
             // Moves the value without showing it here (it may be a secret).
             const secret = SECRET_KEYS.has(closest) ? "--secret " : "";
-            fix = `pulumi config set ${secret}${closest} "$(pulumi config get ${shellWord(key)})" && pulumi config rm ${shellWord(key)}`;
+            fix = `pulumi config set ${secret}${closest} -- "$(pulumi config get ${shellWord(key)})" && pulumi config rm ${shellWord(key)}`;
         }
         problems.push({
             key,

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 
+/** The characters of a Pulumi stack name. */
 export const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /**

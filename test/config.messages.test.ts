@@ -100,7 +100,7 @@ describe("misspelt and unknown keys", () => {
         expect(msg).toBe(
             'Invalid configuration for stack "dev" (1 problem); nothing was created or pushed.\n' +
                 "  - model-registry:modelversion is set: this program reads no such key (keys are case-sensitive), so the value is ignored and modelVersion is not set; did you mean modelVersion?\n" +
-                '    Fix: pulumi config set modelVersion "$(pulumi config get modelversion)" && pulumi config rm modelversion',
+                '    Fix: pulumi config set modelVersion -- "$(pulumi config get modelversion)" && pulumi config rm modelversion',
         );
     });
 
@@ -122,7 +122,7 @@ describe("misspelt and unknown keys", () => {
             "did you mean modelVersion? modelVersion is set too: if this value is the one you want, move it there (below); to keep modelVersion as it is, pulumi config rm modelVerison.",
         );
         expect(msg).toContain(
-            '    Fix: pulumi config set modelVersion "$(pulumi config get modelVerison)" && pulumi config rm modelVerison',
+            '    Fix: pulumi config set modelVersion -- "$(pulumi config get modelVerison)" && pulumi config rm modelVerison',
         );
         expect(msg).toContain("(1 problem)");
     });
@@ -132,7 +132,7 @@ describe("misspelt and unknown keys", () => {
             "model-registry:registrypassword",
         ]);
         expect(msg).toContain(
-            'Fix: pulumi config set --secret registryPassword "$(pulumi config get registrypassword)" && pulumi config rm registrypassword',
+            'Fix: pulumi config set --secret registryPassword -- "$(pulumi config get registrypassword)" && pulumi config rm registrypassword',
         );
     });
 
@@ -225,6 +225,16 @@ describe("acknowledgedTampering", () => {
 });
 
 describe("small message fixes", () => {
+    it("a value that starts with '-' comes after --, or the CLI would read it as a flag", () => {
+        expect(fixesOf({ ...v, modelRevision: " -x " })).toEqual([
+            "pulumi config set modelRevision -- -x",
+        ]);
+        // A plain value where a list belongs: the CLI refuses it first (config.test.ts).
+        expect(fixesOf({ ...v, architectures: "-arm" }, { skipValidation: true })).toEqual([
+            "pulumi config rm architectures && pulumi config set --path 'architectures[0]' -- -arm",
+        ]);
+    });
+
     it("says a file given as modelContext is a file, and for a Dockerfile suggests its directory", () => {
         const msg = errorOf({ ...v, modelContext: "model/Dockerfile" });
         expect(msg).toContain(

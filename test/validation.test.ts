@@ -13,8 +13,10 @@ import {
     checkPrincipalArn,
     checkRepositoryName,
     checkTags,
+    shellWord,
     toRepositoryName,
 } from "../lib/validation";
+import { execFileSync } from "child_process";
 
 describe("checkModelVersion", () => {
     it.each([
@@ -298,5 +300,29 @@ describe("checkImageReference", () => {
         const p = checkImageReference(ref);
         expect(p?.reason).toMatch(reason);
         expect(p?.suggestion).toBe(suggestion);
+    });
+});
+
+describe("shellWord", () => {
+    it.each([
+        "1.2.0",
+        "a,b",
+        "it's",
+        "a b",
+        "$HOME",
+        "a!b",
+        "!!",
+        "x\ny",
+        "",
+        "{a,b}",
+        "a\\b",
+        "*",
+        "~u",
+        "#c",
+        "é",
+        "'",
+    ])("%j comes back from the shell as it went in", (value) => {
+        const echoed = execFileSync("bash", ["-c", `printf %s ${shellWord(value)}`]);
+        expect(echoed.toString("utf8")).toBe(value);
     });
 });

@@ -1,6 +1,6 @@
 /**
  * The registry client's entry point: does a tag exist in a repository, what digest is behind it,
- * what manifest and image config does it name; and the sessions a copy between repositories is
+ * what image config does it name; and the sessions a copy between repositories is
  * made of (copy.ts). Every request is bounded (`http.ts`: timeouts, deadlines, body caps,
  * retries, safe redirects, proxies as Docker picks them) and authenticated as Docker's client does
  * (`auth.ts`); a tag is absent only when the registry says so unambiguously (`lookupManifest`).

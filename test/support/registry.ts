@@ -51,8 +51,9 @@ export interface RegistryOptions {
 }
 
 /**
- * One request as the client sends it (authenticated, redirects followed), in a session of its
- * own: the fixtures' way to push, fetch and delete.
+ * One request as the client sends it (authenticated, redirects followed, an expired Bearer
+ * token renewed once), in a session of its own: the fixtures' way to push, fetch and delete.
+ * Not a check of the client's refusals.
  */
 export async function authorizedRequest(
     endpoint: RegistryEndpoint,
