@@ -187,6 +187,26 @@ describe("parseReleaseCommand", () => {
                 /^--from dev: stack prod promotes from staging .*Fix: npm run release -- 1\.2\.0 --to prod --from staging; to change the source first: pulumi config set promoteFrom dev --stack prod\.$/,
             ],
         ],
+        // promoteFrom names its stack in full (acme/model-registry/dev); --from takes the plain name.
+        [
+            ["1.2.0", "--to", "qualified", "--from", "staging"],
+            [
+                /^--from staging: stack qualified promotes from acme\/model-registry\/dev .*Fix: npm run release -- 1\.2\.0 --to qualified --from dev; to change/,
+            ],
+        ],
+        [
+            ["1.2.0", "--to", "qualified", "--from", "acme/model-registry/dev"],
+            [
+                /^--from "acme\/model-registry\/dev": give the stack's plain name.*Fix: npm run release -- 1\.2\.0 --to qualified --from dev\.$/,
+            ],
+        ],
+        // A stack cannot promote from itself, so changing its promoteFrom to itself is no fix.
+        [
+            ["1.2.0", "--to", "staging", "--from", "Staging"],
+            [
+                /^--from Staging: stack staging promotes from dev .*Fix: npm run release -- 1\.2\.0 --to staging --from dev\.$/,
+            ],
+        ],
         [
             ["1.2.0", "--to", "prod", "--to", "staging"],
             [/^--to is given 2 times\. Fix: npm run release -- 1\.2\.0 --to staging\.$/],
@@ -223,6 +243,32 @@ describe("parseReleaseCommand", () => {
         ["--", undefined],
     ])("optionMeant(%j) is %j", (typed, meant) => {
         expect(optionMeant(typed)).toBe(meant);
+    });
+
+    it.each([
+        [["1.2.0", "--to", "qualified", "--from", "staging"]],
+        [["1.2.0", "--to", "qualified", "--from", "acme/model-registry/dev"]],
+        [["1.2.0", "--to", "other", "--from", "dev"]],
+        [["1.2.0", "--to", "other", "--from", "acme/another/dev"]],
+        [["1.2.0", "--to", "staging", "--from", "staging"]],
+    ])("%j: the corrected command is accepted", (argv) => {
+        // A stack that promotes from another project's stack, which no --from can name.
+        fs.writeFileSync(
+            `${fixture}/Pulumi.other.yaml`,
+            "config:\n  model-registry:promoteFrom: acme/another/dev\n",
+        );
+        try {
+            const parsed = parseReleaseCommand(argv, fixture);
+            const problems = parsed.kind === "usage" ? parsed.problems : [];
+            expect(problems).toHaveLength(1);
+            const fix = /Fix: npm run release -- (.*?)(?:;|,|\.$)/.exec(problems[0])?.[1];
+            expect(fix).toBeDefined();
+            expect(parseReleaseCommand(fix?.split(" ") ?? [], fixture)).toMatchObject({
+                kind: "plan",
+            });
+        } finally {
+            fs.rmSync(`${fixture}/Pulumi.other.yaml`);
+        }
     });
 
     it("refuses a directory that is not a Pulumi project", () => {

@@ -190,8 +190,13 @@ export function parseReleaseCommand(argv: readonly string[], projectDir: string)
         }
         if (values.from !== undefined && typeof promoteFrom === "string") {
             const fromProblem = checkStackName("--from", values.from, undefined);
+            // The source as --from names it: its plain name (acme/model-registry/dev is dev); no
+            // --from names another project's stack.
+            const plain = source?.split("/").pop();
+            const fromSource =
+                source && plain && sameStack(plain, source, project) ? plain : undefined;
             if (fromProblem) {
-                fixed.from = source;
+                fixed.from = fromSource;
                 problems.push({ text: fromProblem.text, fix: command });
             } else if (promoteFrom.trim() === "") {
                 fixed.from = undefined;
@@ -204,14 +209,18 @@ export function parseReleaseCommand(argv: readonly string[], projectDir: string)
                         `stack that promotes from ${values.from}`,
                 });
             } else if (source !== undefined && !sameStack(values.from, source, project)) {
-                fixed.from = source;
+                const from = values.from;
+                fixed.from = fromSource;
                 problems.push({
                     text:
-                        `--from ${values.from}: stack ${to} promotes from ${source} (promoteFrom in ` +
-                        `${file}), and pulumi up copies from there, not from ${values.from}.`,
+                        `--from ${from}: stack ${to} promotes from ${source} (promoteFrom in ` +
+                        `${file}), and pulumi up copies from there, not from ${from}.`,
+                    // A stack cannot promote from itself (parsePromotionSource refuses it).
                     fix: () =>
-                        `${command()}; to change the source first: pulumi config set promoteFrom ` +
-                        `${values.from} --stack ${to}`,
+                        sameStack(from, to, project)
+                            ? command()
+                            : `${command()}; to change the source first: pulumi config set ` +
+                              `promoteFrom ${from} --stack ${to}`,
                 });
             }
         }
