@@ -25,6 +25,9 @@ export function configValue(value: string): string {
     return value.startsWith("-") ? `-- ${shellWord(value)}` : shellWord(value);
 }
 
+/** Keys whose value is a URL, where credentials may have been typed (`https://user:pw@host`). */
+const URL_KEYS: ReadonlySet<string> = new Set(["registryUrl", "sourceUrl"]);
+
 /** The default as the fix names it: `model`, `empty`, `["Linux"]`. */
 function describeDefault(value: string | boolean | number | readonly string[]): string {
     if (Array.isArray(value)) return JSON.stringify(value);
@@ -39,7 +42,10 @@ function describeDefault(value: string | boolean | number | readonly string[]): 
 function fixFor(p: ConfigProblem): string {
     if (p.fix !== undefined) return p.fix;
     const spec: KeySpec = CONFIG_KEYS[p.key as ConfigKey];
-    const secret = SECRET_KEYS.has(p.key as ConfigKey) ? "--secret " : "";
+    // A secret is typed at the CLI's prompt, never on the command line (shell history, ps).
+    if (SECRET_KEYS.has(p.key as ConfigKey)) {
+        return `pulumi config set --secret ${p.key} (it prompts for the value)`;
+    }
     const value = p.suggestion !== undefined ? configValue(p.suggestion) : spec.placeholder;
     if (spec.kind === "array") {
         if (p.index !== undefined || p.suggestion !== undefined) {
@@ -47,8 +53,10 @@ function fixFor(p: ConfigProblem): string {
         }
         return `pulumi config rm ${p.key} (the default: ${describeDefault(spec.default ?? [])}), or set its items: pulumi config set --path '${p.key}[<index>]' ${spec.placeholder}`;
     }
-    const set = `pulumi config set ${secret}${p.key} ${value}`;
-    if (p.suggestion === undefined && p.value !== undefined && spec.default !== undefined) {
+    const set = `pulumi config set ${p.key} ${value}`;
+    // `rm` for the default, unless the value is the default already.
+    const notDefault = p.value !== undefined && p.value !== String(spec.default);
+    if (p.suggestion === undefined && spec.default !== undefined && notDefault) {
         return `${set}, or pulumi config rm ${p.key} for the default (${describeDefault(spec.default)})`;
     }
     return set;
@@ -59,12 +67,17 @@ export function formatProblems(
     ctx: StackName,
     secretValues: ReadonlySet<string>,
 ): string {
+    const stack = shellWord(ctx.stack);
     const lines = problems.map((problem) => {
         // A value set with --secret is never shown, nor a fix derived from it; credentials typed
-        // into a URL are masked in the value and in the fix.
+        // into a URL are masked in the value and in the fix (only there: `name@sha256:...` is an
+        // image reference, not a user).
         const secret = secretValues.has(problem.key) && problem.value !== undefined;
+        const url = URL_KEYS.has(problem.key);
         const masked = (text: string | undefined) =>
-            text === undefined ? undefined : withoutCredentials(text);
+            text === undefined || !(url || /^[a-z][a-z0-9+.-]*:\/\//i.test(text))
+                ? text
+                : withoutCredentials(text);
         const p: ConfigProblem = secret
             ? { ...problem, value: undefined, suggestion: undefined, shown: "is set (a secret)" }
             : { ...problem, value: masked(problem.value), suggestion: masked(problem.suggestion) };
@@ -75,7 +88,10 @@ export function formatProblems(
                 : `= ${JSON.stringify(p.value.length > 80 ? `${p.value.slice(0, 77)}...` : p.value)}`);
         const where = p.index !== undefined ? ` (item ${p.index})` : "";
         const reason = /[.?!]$/.test(p.reason) ? p.reason : `${p.reason}.`;
-        return `  - ${ctx.project}:${p.key}${where} ${shown}: ${reason}\n    Fix: ${fixFor(p)}`;
+        // Each command names the stack: after `npm run release -- --to prod`, or `pulumi up
+        // --stack prod`, the selected stack is another one.
+        const line = `  - ${ctx.project}:${p.key}${where} ${shown}: ${reason}\n    Fix: ${fixFor(p)}`;
+        return line.replace(/\bpulumi config (?:set|rm|get)\b/g, `$& --stack ${stack}`);
     });
     return (
         `Invalid configuration for stack "${ctx.stack}" (${plural(problems.length, "problem")}); nothing was created or pushed.\n` +

@@ -138,7 +138,7 @@ export function unknownKeyProblems(
         let fix: string;
         if (spec.kind === "array") {
             // Read the items first: once the misspelt key is removed they are gone.
-            fix = `pulumi config get ${shellWord(key)} (the items), then pulumi config set --path '${closest}[0]' ${spec.placeholder} for each, then pulumi config rm ${shellWord(key)}`;
+            fix = `pulumi config get ${shellWord(key)} (the items), then pulumi config set --path '${closest}[<n>]' ${spec.placeholder} for item n = 0, 1, ..., then pulumi config rm ${shellWord(key)}`;
         } else {
             // Moves the value without showing it here (it may be a secret).
             const secret = SECRET_KEYS.has(closest) ? "--secret " : "";

@@ -207,14 +207,16 @@ export function readTargetSettings(
 /** A registry API base URL: http(s), a host and an optional port, nothing else. */
 function checkRegistryUrl(text: string): Problem | undefined {
     const url = URL.canParse(text) ? new URL(text) : undefined;
+    // A password, or the token it buys, in cleartext is only safe on this machine.
+    const local = (host: string) => host === "localhost" || isLoopbackHost(host);
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.host === "") {
+        const host = /^[\w.-]+(:\d+)?$/.test(text) ? text.split(":")[0] : undefined;
         return {
             reason: "expected the registry's URL, http:// or https:// with a host and port, such as http://127.0.0.1:5000",
-            suggestion: /^[\w.-]+(:\d+)?$/.test(text) ? `http://${text}` : undefined,
+            suggestion: host && `${local(host) ? "http" : "https"}://${text}`,
         };
     }
-    // A password, or the token it buys, in cleartext is only safe on this machine.
-    if (url.protocol === "http:" && url.hostname !== "localhost" && !isLoopbackHost(url.hostname)) {
+    if (url.protocol === "http:" && !local(url.hostname)) {
         return {
             reason: "plain http:// is only for a registry on this machine (127.0.0.1, [::1], localhost): to another host, credentials and tokens would cross the network in cleartext; use https://",
             suggestion: `https://${url.host}`,

@@ -7,6 +7,12 @@ import { newStack } from "./support/program";
 import { programConfig } from "./support/pulumiCli";
 import { errorOf, fixesOf, parse, parseText, v } from "./support/config";
 
+const fixesOfMessage = (msg: string) =>
+    msg
+        .split("\n")
+        .filter((l) => l.startsWith("    Fix: "))
+        .map((l) => l.slice("    Fix: ".length));
+
 describe("fixes are derived from the value, never a fixed example", () => {
     // The CLI refuses each of these first ("a boolean that is not a boolean", above).
     it.each([
@@ -18,13 +24,13 @@ describe("fixes are derived from the value, never a fixed example", () => {
         ["protect", "ON", "true"],
     ])("%s = %j suggests %s", (key, value, meant) => {
         expect(fixesOf({ ...v, [key]: value }, { skipValidation: true })).toEqual([
-            `pulumi config set ${key} ${meant}`,
+            `pulumi config set --stack dev ${key} ${meant}`,
         ]);
     });
 
     it("a boolean with no meaning to derive gets no value: set one, or rm for the default", () => {
         expect(fixesOf({ ...v, protect: "maybe" }, { skipValidation: true })).toEqual([
-            "pulumi config set protect <true|false>, or pulumi config rm protect for the default (false)",
+            "pulumi config set --stack dev protect <true|false>, or pulumi config rm --stack dev protect for the default (false)",
         ]);
     });
 
@@ -85,7 +91,7 @@ describe("platform spellings", () => {
 });
 
 describe("misspelt and unknown keys", () => {
-    /** The run's error after `pulumi config set` of each of `keys` (full names) to 1.2.0. */
+    /** The run's error after `pulumi config set --stack dev` of each of `keys` (full names) to 1.2.0. */
     const parseKeys = (raw: RawConfig, keys: string[], opts: { skipValidation?: boolean } = {}) =>
         errorOf({ ...raw, ...Object.fromEntries(keys.map((k) => [k, "1.2.0"])) }, opts);
 
@@ -100,7 +106,7 @@ describe("misspelt and unknown keys", () => {
         expect(msg).toBe(
             'Invalid configuration for stack "dev" (1 problem); nothing was created or pushed.\n' +
                 "  - model-registry:modelversion is set: this program reads no such key (keys are case-sensitive), so the value is ignored and modelVersion is not set; did you mean modelVersion?\n" +
-                '    Fix: pulumi config set modelVersion -- "$(pulumi config get modelversion)" && pulumi config rm modelversion',
+                '    Fix: pulumi config set --stack dev modelVersion -- "$(pulumi config get --stack dev modelversion)" && pulumi config rm --stack dev modelversion',
         );
     });
 
@@ -119,10 +125,10 @@ describe("misspelt and unknown keys", () => {
     it("a misspelling of a key that is also set offers the move (it may be the new value), or its removal", () => {
         const msg = parseKeys({ modelVersion: "1.0.0" }, ["model-registry:modelVerison"]);
         expect(msg).toContain(
-            "did you mean modelVersion? modelVersion is set too: if this value is the one you want, move it there (below); to keep modelVersion as it is, pulumi config rm modelVerison.",
+            "did you mean modelVersion? modelVersion is set too: if this value is the one you want, move it there (below); to keep modelVersion as it is, pulumi config rm --stack dev modelVerison.",
         );
         expect(msg).toContain(
-            '    Fix: pulumi config set modelVersion -- "$(pulumi config get modelVerison)" && pulumi config rm modelVerison',
+            '    Fix: pulumi config set --stack dev modelVersion -- "$(pulumi config get --stack dev modelVerison)" && pulumi config rm --stack dev modelVerison',
         );
         expect(msg).toContain("(1 problem)");
     });
@@ -132,7 +138,7 @@ describe("misspelt and unknown keys", () => {
             "model-registry:registrypassword",
         ]);
         expect(msg).toContain(
-            'Fix: pulumi config set --secret registryPassword -- "$(pulumi config get registrypassword)" && pulumi config rm registrypassword',
+            'Fix: pulumi config set --stack dev --secret registryPassword -- "$(pulumi config get --stack dev registrypassword)" && pulumi config rm --stack dev registrypassword',
         );
     });
 
@@ -144,7 +150,7 @@ describe("misspelt and unknown keys", () => {
             "other-project:modelversion",
         ]);
         expect(msg).toContain("model-registry:colour is set: this program reads no such key");
-        expect(msg).toContain("    Fix: pulumi config rm colour");
+        expect(msg).toContain("    Fix: pulumi config rm --stack dev colour");
         expect(msg).toContain("(1 problem)");
         expect(msg).not.toContain("aws:region");
         expect(msg).not.toContain("other-project");
@@ -220,18 +226,55 @@ describe("acknowledgedTampering", () => {
     ])("refuses a version twice: %s, %s", (first, again) => {
         const twice = errorOf({ ...v, acknowledgedTampering: JSON.stringify([first, again]) });
         expect(twice).toContain("1.0.0 is acknowledged in an earlier item too");
-        expect(twice).toContain("Fix: pulumi config rm --path 'acknowledgedTampering[1]'");
+        expect(twice).toContain(
+            "Fix: pulumi config rm --stack dev --path 'acknowledgedTampering[1]'",
+        );
     });
 });
 
 describe("small message fixes", () => {
+    it("every command names the stack whose config is wrong, not the one selected", () => {
+        let msg = "";
+        try {
+            parse({ ...v, platform: "x86_64", modelRevision: " r " }, "prod");
+        } catch (e) {
+            msg = (e as Error).message;
+        }
+        expect(msg).toContain('Invalid configuration for stack "prod"');
+        expect(fixesOfMessage(msg)).toEqual([
+            "pulumi config set --stack prod platform linux/amd64",
+            "pulumi config set --stack prod modelRevision r",
+        ]);
+    });
+
+    it("an image pinned by digest is shown whole; only a URL's user and password are masked", () => {
+        const digest = `sha256:${"a".repeat(64)}`;
+        expect(fixesOf({ ...v, baseImage: `Python@${digest}` })).toEqual([
+            `pulumi config set --stack dev baseImage python@${digest}`,
+        ]);
+        expect(errorOf({ ...v, sourceUrl: "https://me:hunter2@host" })).not.toContain("hunter2");
+    });
+
+    it("offers rm for the default only when the value is not the default already", () => {
+        expect(fixesOf({ ...v, modelContext: "model", dockerfile: "Dockerfile.none" })).toEqual([
+            "pulumi config set --stack dev dockerfile <file>, or pulumi config rm --stack dev dockerfile for the default (Dockerfile)",
+        ]);
+        // dockerfile left at its default, and no such file in the context: rm would change nothing.
+        expect(fixesOf({ ...v, modelContext: "docs" })).toEqual([
+            "pulumi config set --stack dev dockerfile <file>",
+        ]);
+        expect(fixesOf({ ...v, modelContext: "no-such-dir" })).toEqual([
+            "pulumi config set --stack dev modelContext <directory>, or pulumi config rm --stack dev modelContext for the default (model)",
+        ]);
+    });
+
     it("a value that starts with '-' comes after --, or the CLI would read it as a flag", () => {
         expect(fixesOf({ ...v, modelRevision: " -x " })).toEqual([
-            "pulumi config set modelRevision -- -x",
+            "pulumi config set --stack dev modelRevision -- -x",
         ]);
         // A plain value where a list belongs: the CLI refuses it first (config.test.ts).
         expect(fixesOf({ ...v, architectures: "-arm" }, { skipValidation: true })).toEqual([
-            "pulumi config rm architectures && pulumi config set --path 'architectures[0]' -- -arm",
+            "pulumi config rm --stack dev architectures && pulumi config set --stack dev --path 'architectures[0]' -- -arm",
         ]);
     });
 
@@ -240,7 +283,7 @@ describe("small message fixes", () => {
         expect(msg).toContain(
             `model-registry:modelContext = "model/Dockerfile": ${JSON.stringify(path.resolve("model/Dockerfile"))} is a file, not a directory`,
         );
-        expect(msg.endsWith("Fix: pulumi config set modelContext model")).toBe(true);
+        expect(msg.endsWith("Fix: pulumi config set --stack dev modelContext model")).toBe(true);
         const other = errorOf({ ...v, modelContext: "package.json" });
         expect(other).toContain("is a file, not a directory");
         expect(other).not.toContain("looks like a Dockerfile");
@@ -253,7 +296,7 @@ describe("small message fixes", () => {
             const rel = path.relative(process.cwd(), path.join(dir, "Dockerfile.gpu"));
             const msg = errorOf({ ...v, modelContext: rel });
             expect(msg).toContain(
-                `    Fix: pulumi config set modelContext ${path.dirname(rel)} && pulumi config set dockerfile Dockerfile.gpu`,
+                `    Fix: pulumi config set --stack dev modelContext ${path.dirname(rel)} && pulumi config set --stack dev dockerfile Dockerfile.gpu`,
             );
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
@@ -261,7 +304,7 @@ describe("small message fixes", () => {
     });
 
     it("honours an explicit empty operatingSystems list (no badge)", () => {
-        // No `pulumi config set` makes an empty list: the stack file says `[]`.
+        // No `pulumi config set --stack dev` makes an empty list: the stack file says `[]`.
         expect(
             parseText(
                 "config:\n  model-registry:modelVersion: 1.0.0\n  model-registry:operatingSystems: []\n",

@@ -39,7 +39,7 @@ describe("registry targets", () => {
         (raw, key, reason) => {
             expect(errorOf({ ...v, ...raw })).toContain(`model-registry:${key}`);
             expect(errorOf({ ...v, ...raw })).toContain(reason);
-            expect(fixesOf({ ...v, ...raw })).toEqual([`pulumi config rm ${key}`]);
+            expect(fixesOf({ ...v, ...raw })).toEqual([`pulumi config rm --stack dev ${key}`]);
         },
     );
 
@@ -47,7 +47,7 @@ describe("registry targets", () => {
         const message = errorOf({ ...v, registry: "local", description: "My model" });
         expect(message).toContain("model-registry:description");
         expect(message).toContain("ECR Public gallery");
-        expect(message).toContain("Fix: pulumi config rm description");
+        expect(message).toContain("Fix: pulumi config rm --stack dev description");
         expect(errorOf({ ...v, registry: "ecr-private", operatingSystems: '["macOS"]' })).toContain(
             "model-registry:operatingSystems",
         );
@@ -72,11 +72,15 @@ describe("registry targets", () => {
             "http://127.0.0.1:5000",
         );
         expect(errorOf({ ...local, registryUrl: "127.0.0.1:5000" })).toContain(
-            "Fix: pulumi config set registryUrl http://127.0.0.1:5000",
+            "Fix: pulumi config set --stack dev registryUrl http://127.0.0.1:5000",
+        );
+        // Plain http only on this machine: another host gets https, which the next run accepts.
+        expect(errorOf({ ...local, registryUrl: "registry.lan:5000" })).toContain(
+            "Fix: pulumi config set --stack dev registryUrl https://registry.lan:5000",
         );
         expect(
             errorOf({ ...local, registryUrl: "https://u:p@registry.example:5000/v2" }),
-        ).toContain("Fix: pulumi config set registryUrl https://registry.example:5000");
+        ).toContain("Fix: pulumi config set --stack dev registryUrl https://registry.example:5000");
     });
 
     it("needs both credentials, and only for a registry the user runs", async () => {
@@ -86,7 +90,7 @@ describe("registry targets", () => {
             "model-registry:registryPassword is not set: registryUsername is set",
         );
         expect(fixesOf({ ...url, registryUsername: "ci" })).toEqual([
-            "pulumi config set --secret registryPassword <password>",
+            "pulumi config set --stack dev --secret registryPassword (it prompts for the value)",
         ]);
         expect(errorOf({ ...url, registryPassword: secret })).toContain(
             "model-registry:registryUsername is not set",
@@ -107,14 +111,14 @@ describe("registry targets", () => {
         expect(plain).toContain(
             "model-registry:registryPassword is set in plain text: a password is kept only as a secret",
         );
-        expect(plain).toMatch(/Fix: pulumi config set --secret registryPassword$/m);
+        expect(plain).toMatch(/Fix: pulumi config set --stack dev --secret registryPassword$/m);
         expect(plain).not.toContain("s3cret");
     });
 
     it("removes a password where none is read, and never shows it", () => {
         const message = errorOf({ ...v, registryPassword: { secret: "hunter2-password" } });
         expect(message).toContain("model-registry:registryPassword");
-        expect(message).toContain("    Fix: pulumi config rm registryPassword");
+        expect(message).toContain("    Fix: pulumi config rm --stack dev registryPassword");
         expect(message).not.toContain("hunter2");
     });
 
@@ -149,7 +153,9 @@ describe("what must stay on this machine or in the project", () => {
         expect(message).toContain(
             'model-registry:registryUrl = "http://registry.lan:5000": plain http:// is only for a registry on this machine',
         );
-        expect(message).toContain("Fix: pulumi config set registryUrl https://registry.lan:5000");
+        expect(message).toContain(
+            "Fix: pulumi config set --stack dev registryUrl https://registry.lan:5000",
+        );
     });
 
     it("refuses a build context or Dockerfile outside the project, symlinks resolved", () => {
@@ -212,7 +218,7 @@ describe("secrets and credentials never reach a message", () => {
         expect(message).toContain("model-registry:sourceUrl");
         expect(message).toContain("org.opencontainers.image.source label");
         expect(message).toContain(
-            "Fix: pulumi config set sourceUrl https://gitlab.example.com/g/p.git",
+            "Fix: pulumi config set --stack dev sourceUrl https://gitlab.example.com/g/p.git",
         );
         expect(message).not.toContain("glcbt-SECRET");
         // Without credentials it is taken as it is.
@@ -264,9 +270,15 @@ describe("secrets and credentials never reach a message", () => {
     it("a misspelt list key: read its items before it is removed", () => {
         const message = errorOf({ modelVersion: "1.0.0", pushPrincipal: "x" });
         const fix = message.split("Fix: ")[1] ?? "";
-        expect(fix.indexOf("pulumi config get pushPrincipal")).toBeGreaterThanOrEqual(0);
-        expect(fix.indexOf("pulumi config get pushPrincipal")).toBeLessThan(
-            fix.indexOf("pulumi config rm pushPrincipal"),
+        expect(fix.indexOf("pulumi config get --stack dev pushPrincipal")).toBeGreaterThanOrEqual(
+            0,
+        );
+        expect(fix.indexOf("pulumi config get --stack dev pushPrincipal")).toBeLessThan(
+            fix.indexOf("pulumi config rm --stack dev pushPrincipal"),
+        );
+        // One index per item: setting [0] for each would keep only the last.
+        expect(fix).toContain(
+            "--path 'pushPrincipals[<n>]' <principal-arn> for item n = 0, 1, ...",
         );
     });
 

@@ -63,16 +63,16 @@ describe("parseConfig", () => {
             expect(errorOf({}, { skipValidation: true })).toBe(
                 'Invalid configuration for stack "dev" (1 problem); nothing was created or pushed.\n' +
                     "  - model-registry:modelVersion is not set: every stack publishes exactly one model version, so it must be set explicitly (a SemVer version such as 1.0.0).\n" +
-                    "    Fix: pulumi config set modelVersion <version>",
+                    "    Fix: pulumi config set --stack dev modelVersion <version>",
             );
         });
 
         // The rules and their suggestions are test/validation.test.ts's; here, what the message
         // makes of them: the key, the value as written, and a fix with the value meant or none.
         it.each([
-            ["latest", "`latest` is a moving tag", "pulumi config set modelVersion <version>"],
-            ["v1.0", 'without a leading "v"', "pulumi config set modelVersion 1.0.0"],
-            ["1.2.3 ", "white space", "pulumi config set modelVersion 1.2.3"],
+            ["latest", "`latest` is a moving tag", "pulumi config set --stack dev modelVersion <version>"],
+            ["v1.0", 'without a leading "v"', "pulumi config set --stack dev modelVersion 1.0.0"],
+            ["1.2.3 ", "white space", "pulumi config set --stack dev modelVersion 1.2.3"],
         ])("modelVersion %j", (value, reason, fix) => {
             const msg = errorOf({ modelVersion: value });
             expect(msg).toContain(`model-registry:modelVersion = ${JSON.stringify(value)}: `);
@@ -87,139 +87,139 @@ describe("parseConfig", () => {
                 "an upper-case repository name",
                 { repositoryName: "My-Model" },
                 `repositoryName = "My-Model": it has 2 upper-case letters (the first, 'M', at position 1)`,
-                "pulumi config set repositoryName my-model",
+                "pulumi config set --stack dev repositoryName my-model",
             ],
             [
                 "catalog text over the AWS limit, the value shown shortened",
                 { description: "d".repeat(1030) },
                 `description = "${"d".repeat(77)}...": it is 1030 characters long; ECR Public allows at most 1024 (shorten it by 6 characters)`,
-                "pulumi config set description <text>, or pulumi config rm description for the default (empty)",
+                "pulumi config set --stack dev description <text>, or pulumi config rm --stack dev description for the default (empty)",
             ],
             [
                 "an unknown platform, with the platform meant",
                 { platform: "x86_64" },
                 'platform = "x86_64": it is not a known build platform',
-                "pulumi config set platform linux/amd64",
+                "pulumi config set --stack dev platform linux/amd64",
             ],
             [
                 "an unknown platform with none meant: no example platform, only a placeholder or the default",
                 { platform: "linux/mips" },
                 'platform = "linux/mips": it is not a known build platform; expected one of linux/amd64',
-                "pulumi config set platform <os/arch>, or pulumi config rm platform for the default (linux/amd64)",
+                "pulumi config set --stack dev platform <os/arch>, or pulumi config rm --stack dev platform for the default (linux/amd64)",
             ],
             [
                 "forceDestroy on a protected stack",
                 { forceDestroy: "true", protect: "true" },
                 'forceDestroy = "true": protect is true for this stack, and a protected repository must not be destroyable with its images',
-                "pulumi config set forceDestroy false",
+                "pulumi config set --stack dev forceDestroy false",
             ],
             [
                 "a model context that does not exist",
                 { modelContext: "no-such-dir" },
                 'modelContext = "no-such-dir": no directory',
-                "pulumi config set modelContext <directory>, or pulumi config rm modelContext for the default (model)",
+                "pulumi config set --stack dev modelContext <directory>, or pulumi config rm --stack dev modelContext for the default (model)",
             ],
             [
                 "an empty model context",
                 { modelContext: "" },
                 'modelContext = "": it is empty',
-                "pulumi config set modelContext <directory>, or pulumi config rm modelContext for the default (model)",
+                "pulumi config set --stack dev modelContext <directory>, or pulumi config rm --stack dev modelContext for the default (model)",
             ],
             [
                 "an absolute modelContext, which docker.Image would see change between machines",
                 { modelContext: path.resolve("model") },
                 `modelContext = ${JSON.stringify(path.resolve("model"))}: an absolute path differs from machine to machine`,
-                "pulumi config set modelContext model",
+                "pulumi config set --stack dev modelContext model",
             ],
             [
                 "a Dockerfile that does not exist",
                 { dockerfile: "Dockerfile.gpu" },
                 'dockerfile = "Dockerfile.gpu": no file',
-                "pulumi config set dockerfile <file>, or pulumi config rm dockerfile for the default (Dockerfile)",
+                "pulumi config set --stack dev dockerfile <file>, or pulumi config rm --stack dev dockerfile for the default (Dockerfile)",
             ],
             [
                 "an absolute dockerfile, suggested relative to modelContext",
                 { dockerfile: inside },
                 `dockerfile = ${JSON.stringify(inside)}: an absolute path is read relative to modelContext`,
-                "pulumi config set dockerfile Dockerfile",
+                "pulumi config set --stack dev dockerfile Dockerfile",
             ],
             [
                 "an absolute dockerfile outside modelContext",
                 { dockerfile: path.resolve("Pulumi.yaml") },
                 `dockerfile = ${JSON.stringify(path.resolve("Pulumi.yaml"))}: an absolute path is read relative to modelContext`,
-                "pulumi config set dockerfile <file>, or pulumi config rm dockerfile for the default (Dockerfile)",
+                "pulumi config set --stack dev dockerfile <file>, or pulumi config rm --stack dev dockerfile for the default (Dockerfile)",
             ],
             [
                 "a source URL that is not a URL",
                 { sourceUrl: "github.com/x" },
                 'sourceUrl = "github.com/x": expected an absolute URL',
-                "pulumi config set sourceUrl https://github.com/x",
+                "pulumi config set --stack dev sourceUrl https://github.com/x",
             ],
             [
                 "a base image whose path has upper case",
                 { baseImage: "Python:3.12" },
                 'baseImage = "Python:3.12": the repository path "Python" has upper-case letters, and Docker refuses it',
-                "pulumi config set baseImage python:3.12",
+                "pulumi config set --stack dev baseImage python:3.12",
             ],
             [
                 "an unknown registry target, with the spelling meant",
                 { registry: "Local" },
                 'registry = "Local": expected one of ecr-public, ecr-private, local',
-                "pulumi config set registry local",
+                "pulumi config set --stack dev registry local",
             ],
             [
                 "an unknown registry target with none meant: the choices instead of an example",
                 { registry: "gcr" },
                 'registry = "gcr": expected one of ecr-public, ecr-private, local',
-                "pulumi config set registry <ecr-public|ecr-private|local>, or pulumi config rm registry for the default (ecr-public)",
+                "pulumi config set --stack dev registry <ecr-public|ecr-private|local>, or pulumi config rm --stack dev registry for the default (ecr-public)",
             ],
             [
                 "a local registry image whose path has upper case",
                 { registry: "local", localRegistryImage: "Registry:2" },
                 'localRegistryImage = "Registry:2": the repository path "Registry" has upper-case letters',
-                "pulumi config set localRegistryImage registry:2",
+                "pulumi config set --stack dev localRegistryImage registry:2",
             ],
             [
                 "a KMS key that is not a key ARN",
                 { registry: "ecr-private", kmsKey: "alias/mine" },
                 'kmsKey = "alias/mine": expected the ARN of a KMS key',
-                "pulumi config set kmsKey <kms-key-arn>, or pulumi config rm kmsKey for the default (empty)",
+                "pulumi config set --stack dev kmsKey <kms-key-arn>, or pulumi config rm --stack dev kmsKey for the default (empty)",
             ],
             [
                 "a push principal that is not an ARN, fixed by item path",
                 { pushPrincipals: JSON.stringify([a, "account-123456789012"]) },
                 'pushPrincipals (item 1) = "account-123456789012": it is not an IAM principal ARN',
-                "pulumi config set --path 'pushPrincipals[1]' <principal-arn>",
+                "pulumi config set --stack dev --path 'pushPrincipals[1]' <principal-arn>",
             ],
             [
                 "a principal outside the aws partition, on ECR Public",
                 { pushPrincipals: '["arn:aws-cn:iam::123456789012:role/ci"]' },
                 'pushPrincipals (item 0) = "arn:aws-cn:iam::123456789012:role/ci": it is a principal of the aws-cn partition, and ECR Public exists only in the aws partition',
-                "pulumi config set --path 'pushPrincipals[0]' <principal-arn>",
+                "pulumi config set --stack dev --path 'pushPrincipals[0]' <principal-arn>",
             ],
             [
                 "a repeated principal, naming the item and the one it repeats",
                 { pushPrincipals: JSON.stringify([a, "arn:aws:iam::123456789012:root", a]) },
                 `pushPrincipals (item 2) = "${a}": it repeats item 0; each principal is listed once.`,
-                "pulumi config rm --path 'pushPrincipals[2]'",
+                "pulumi config rm --stack dev --path 'pushPrincipals[2]'",
             ],
             [
                 "a bad list item, fixed by its own index",
                 { operatingSystems: '["Linux",""]' },
                 'operatingSystems (item 1) = "[\\"Linux\\",\\"\\"]": item "" is 0 characters long',
-                "pulumi config set --path 'operatingSystems[1]' <badge>",
+                "pulumi config set --stack dev --path 'operatingSystems[1]' <badge>",
             ],
             [
                 "a promoteFrom stack with no stack file here, naming the one meant",
                 { promoteFrom: "stagign" },
                 'promoteFrom = "stagign": this project has no stack "stagign" (no Pulumi.stagign.yaml here; its stacks: dev, local, prod, staging); did you mean staging?',
-                "pulumi config set promoteFrom staging",
+                "pulumi config set --stack dev promoteFrom staging",
             ],
             [
                 "a promoteFrom the promotion rules refuse",
                 { promoteFrom: "public.ecr.aws/team/model:1.0.0" },
                 'promoteFrom = "public.ecr.aws/team/model:1.0.0": ',
-                "pulumi config set promoteFrom public.ecr.aws/team/model",
+                "pulumi config set --stack dev promoteFrom public.ecr.aws/team/model",
             ],
         ] as [string, Raw, string, string][])("%s", (_name, raw, line, fix) => {
             expect(errorOf({ ...v, ...raw })).toContain(`  - model-registry:${line}`);
@@ -247,7 +247,7 @@ describe("parseConfig", () => {
         });
 
         it("an account ID as a list item: the CLI refuses the number --path stores; as a YAML string, its root is suggested", () => {
-            // `pulumi config set --path 'pushPrincipals[1]' 123456789012` stores a number.
+            // `pulumi config set --stack dev --path 'pushPrincipals[1]' 123456789012` stores a number.
             expect(
                 errorOf({ modelVersion: "1.0.0", pushPrincipals: '["123456789012"]' }),
             ).toContain("must be of type 'array<string>'");
@@ -260,7 +260,7 @@ describe("parseConfig", () => {
                 hand = (e as Error).message;
             }
             expect(hand).toContain(
-                "Fix: pulumi config set --path 'pushPrincipals[0]' arn:aws:iam::123456789012:root",
+                "Fix: pulumi config set --stack dev --path 'pushPrincipals[0]' arn:aws:iam::123456789012:root",
             );
         });
 
@@ -272,7 +272,7 @@ describe("parseConfig", () => {
             const msg = errorOf(raw, { skipValidation: true });
             expect(msg).toContain("expected a list of strings");
             expect(msg).toContain(
-                "Fix: pulumi config rm pushPrincipals && pulumi config set --path 'pushPrincipals[0]' arn:aws:iam::123456789012:root",
+                "Fix: pulumi config rm --stack dev pushPrincipals && pulumi config set --stack dev --path 'pushPrincipals[0]' arn:aws:iam::123456789012:root",
             );
         });
 
@@ -285,7 +285,7 @@ describe("parseConfig", () => {
                 { skipValidation: true },
             );
             expect(msg).toContain('model-registry:forceDestroy = "yes": expected true or false');
-            expect(msg).toContain("Fix: pulumi config set forceDestroy true");
+            expect(msg).toContain("Fix: pulumi config set --stack dev forceDestroy true");
         });
 
         it("lists every problem at once", () => {
