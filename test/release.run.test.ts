@@ -81,11 +81,39 @@ describe("runRelease: publish", () => {
 
     it("setVersion failing: nothing runs, exit 1", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
-        ws.failures.setVersion = commandError("", "error: no stack named 'dev' found");
+        ws.failures.setVersion = commandError("", "error: backend unreachable");
         const io = await release(publishPlan(), ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["setVersion dev 1.2.0"]);
         expect(io.err).toBe(
-            "release: cannot set modelVersion in stack dev; nothing was run.\n  error: no stack named 'dev' found\n",
+            "release: cannot set modelVersion in stack dev; nothing was run.\n  error: backend unreachable\n",
+        );
+    });
+
+    // The README's quick start creates dev only; Pulumi.staging.yaml alone is no stack.
+    it.each([
+        "error: no stack named 'staging' found",
+        "error: no stack named 'acme/model-registry/staging' found",
+        "error: getting stack: no stack named 'organization/staging' found\n",
+    ])("a target stack never created (%j): the fix is pulumi stack init", async (stderr) => {
+        const ws = new RecordingWorkspace({ dev: { "1.2.0": { digest: DIGEST_A } } });
+        ws.failures.setVersion = commandError("", stderr);
+        const io = await release(promotePlan(), ws, EXIT_FAILED);
+        expect(ws.calls).toEqual(["outputs dev", "setVersion staging 1.2.0"]);
+        expect(io.err).toBe(
+            "release: cannot set modelVersion in stack staging; nothing was run.\n" +
+                `  ${stderr.trim()}\n  Fix: pulumi stack init staging, then retry: npm run release -- 1.2.0 --to staging\n`,
+        );
+    });
+
+    it("--preview of a target stack never created: the same fix, before anything is set", async () => {
+        const ws = new RecordingWorkspace({ dev: { "1.2.0": { digest: DIGEST_A } } });
+        ws.failures.getVersion = commandError("", "error: no stack named 'staging' found");
+        const io = await release({ ...promotePlan(), preview: true }, ws, EXIT_FAILED);
+        expect(ws.calls).toEqual(["outputs dev", "getVersion staging"]);
+        expect(io.err).toBe(
+            "release: cannot read modelVersion of stack staging; nothing was run.\n" +
+                "  error: no stack named 'staging' found\n" +
+                "  Fix: pulumi stack init staging, then retry: npm run release -- 1.2.0 --to staging --preview\n",
         );
     });
 
@@ -251,12 +279,24 @@ describe("runRelease: promote", () => {
 
     it("an unreadable source changes nothing", async () => {
         const ws = new RecordingWorkspace({});
-        ws.failures.outputs = commandError("", "error: no stack named 'dev' found");
+        ws.failures.outputs = commandError("", "error: backend unreachable");
         const io = await release(promotePlan(), ws, EXIT_FAILED);
         expect(ws.calls).toEqual(["outputs dev"]);
         expect(io.err).toBe(
             "release: cannot read the outputs of stack dev, the source of staging; nothing was changed.\n" +
-                "  error: no stack named 'dev' found\n",
+                "  error: backend unreachable\n",
+        );
+    });
+
+    it("a source stack never created: create it and publish there first", async () => {
+        const ws = new RecordingWorkspace({});
+        ws.failures.outputs = commandError("", "error: no stack named 'staging' found");
+        const io = await release(promotePlan("1.2.0", "staging", "prod"), ws, EXIT_FAILED);
+        expect(ws.calls).toEqual(["outputs staging"]);
+        expect(io.err).toBe(
+            "release: cannot read the outputs of stack staging, the source of prod; nothing was changed.\n" +
+                "  error: no stack named 'staging' found\n" +
+                "  Fix: pulumi stack init staging, then publish 1.2.0 there: npm run release -- 1.2.0 --to staging\n",
         );
     });
 
@@ -446,6 +486,17 @@ describe("LocalReleaseWorkspace (the Automation API, without the CLI)", () => {
             ["removeConfig", "prod", "model-registry:modelVersion"],
         ]);
         expect(seen).toEqual(["progress\n", "preview progress\n"]);
+    });
+
+    it("getVersion of a stack never created fails (a missing stack is not an unset version)", async () => {
+        const local = {
+            getConfig: async () => {
+                throw commandError("", "error: no stack named 'staging' found", "");
+            },
+        } as unknown as automation.LocalWorkspace;
+        jest.spyOn(automation.LocalWorkspace, "create").mockResolvedValue(local);
+        const ws = new LocalReleaseWorkspace(fixture, "model-registry");
+        await expect(ws.getVersion("staging")).rejects.toThrow("no stack named 'staging' found");
     });
 
     it("selects the user's stack again when up fails", async () => {

@@ -110,6 +110,18 @@ export function describeError(e: unknown): string {
     return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * Whether `e` is the Pulumi CLI's error for a stack that was never created (`pulumi stack init`;
+ * a Pulumi.<stack>.yaml alone is no stack): backenderr.StackNotFoundError, "no stack named
+ * '<stack>' found" (pkg/backend/backenderr/backenderr.go), which RequireStack
+ * (pkg/cmd/pulumi/stack/io.go) returns to `pulumi config get/set` and `pulumi stack output`. The
+ * name may be org-qualified, so it is matched as the Automation API matches its
+ * StackNotFoundError (sdk/nodejs/automation/errors.ts: /no stack named.*found/).
+ */
+function stackNeverCreated(e: unknown): boolean {
+    return /no stack named .*found/i.test(describeError(e));
+}
+
 function indent(text: string): string {
     return text
         .split("\n")
@@ -134,6 +146,10 @@ export async function runRelease(
         return EXIT_FAILED;
     };
     const again = commandLine({ version, to: target });
+    /** The fix when `e` says `stack` was never created (create it, then `then`); else "". */
+    const initFirst = (e: unknown, stack: string, then: string) =>
+        stackNeverCreated(e) ? `\n  Fix: pulumi stack init ${stack}, then ${then}` : "";
+    const retry = `retry: ${commandLine({ version, to: target, preview: plan.preview })}`;
 
     let sourceRow: ReleaseRow | undefined;
     if (plan.kind === "promote") {
@@ -143,9 +159,11 @@ export async function runRelease(
         try {
             outputs = await workspace.outputs(source);
         } catch (e) {
+            const publishThere = `publish ${version} there: ${commandLine({ version, to: source })}`;
             return fail(
                 `cannot read the outputs of stack ${source}, the source of ${target}; nothing was ` +
-                    `changed.\n${indent(describeError(e))}`,
+                    `changed.\n${indent(describeError(e))}` +
+                    (STACK_NAME.test(source) ? initFirst(e, source, publishThere) : ""),
             );
         }
         sourceRow = rowOf(source, version, outputs);
@@ -174,7 +192,8 @@ export async function runRelease(
             previous = await workspace.getVersion(target);
         } catch (e) {
             return fail(
-                `cannot read modelVersion of stack ${target}; nothing was run.\n${indent(describeError(e))}`,
+                `cannot read modelVersion of stack ${target}; nothing was run.\n${indent(describeError(e))}` +
+                    initFirst(e, target, retry),
             );
         }
     }
@@ -184,7 +203,8 @@ export async function runRelease(
         await workspace.setVersion(target, version);
     } catch (e) {
         return fail(
-            `cannot set modelVersion in stack ${target}; nothing was run.\n${indent(describeError(e))}`,
+            `cannot set modelVersion in stack ${target}; nothing was run.\n${indent(describeError(e))}` +
+                initFirst(e, target, retry),
         );
     }
 
