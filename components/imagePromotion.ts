@@ -116,7 +116,7 @@ export async function evaluatePromotion(
         destination,
         published: i.sourcePublished,
         recorded,
-        acknowledged: i.acknowledged?.[i.tag],
+        acknowledged: i.acknowledged,
     });
 }
 

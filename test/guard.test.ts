@@ -156,7 +156,8 @@ describe("tamperReport", () => {
         );
         expect(stop[0]).toContain(`acknowledgedTampering[0]' 1.0.0=${D2}`);
         expect(stop[1]).toContain("no longer has the tag");
-        expect(stop[1]).toContain(`acknowledgedTampering[0]' 1.1.0=absent`);
+        // Its own item: a second [0] would replace the first acknowledgement.
+        expect(stop[1]).toContain(`acknowledgedTampering[1]' 1.1.0=absent`);
     });
 
     it("only warns for a version acknowledged as exactly what the registry holds now", () => {

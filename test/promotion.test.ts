@@ -96,7 +96,14 @@ describe("decidePromotion", () => {
         expect((unacknowledged as { message: string }).message).toContain(
             "the registry no longer has the tag: someone deleted it outside this program",
         );
-        const acknowledged = { ...deleted, acknowledged: "absent" };
+        // Its index is the next one of the list (the version is not in it yet).
+        expect((unacknowledged as { message: string }).message).toContain(
+            `'acknowledgedTampering[0]' 1.2.0=absent`,
+        );
+        expect(
+            decidePromotion({ ...deleted, source: at(D1), acknowledged: { "1.0.0": "absent" } }),
+        ).toMatchObject({ message: expect.stringContaining("acknowledgedTampering[1]") });
+        const acknowledged = { ...deleted, acknowledged: { "1.2.0": "absent" } };
         const d = decidePromotion({ ...acknowledged, source: at(D2) });
         expect((d as { message: string }).message).toContain(`was promoted as ${D1}`);
         // The same digest may be restored: the version keeps its content.

@@ -186,6 +186,8 @@ export function tamperReport(
 ): { stop: string[]; warn: string[] } {
     const stop: string[] = [];
     const warn: string[] = [];
+    // Each new acknowledgement its own item: pasting every fix keeps them all.
+    let next = Object.keys(acknowledged).length;
     for (const tag of Object.keys(found).sort()) {
         const was = recorded[tag]?.digest;
         const state = found[tag];
@@ -200,12 +202,13 @@ export function tamperReport(
             warn.push(`${fact} Acknowledged in acknowledgedTampering; this run carries on.`);
             continue;
         }
+        const index = Object.hasOwn(acknowledged, tag) ? indexFor(acknowledged, tag) : next++;
         stop.push(
             `${fact} Anyone who pulls ${tag} now gets ${state.exists ? "other content" : "nothing"}. ` +
                 `This run stops before anything is built or pushed. Fix: restore it (skopeo copy ` +
                 `docker://${repositoryUri}@${was} docker://${ref}) if the registry still has that ` +
                 `image; or, if it cannot be restored, acknowledge it and carry on: pulumi config set ` +
-                `--path 'acknowledgedTampering[${indexFor(acknowledged, tag)}]' ${tag}=${now}`,
+                `--path 'acknowledgedTampering[${index}]' ${tag}=${now}`,
         );
     }
     return { stop, warn };

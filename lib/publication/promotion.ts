@@ -4,7 +4,7 @@
  * the source and the destination registries hold. The immutability rule is the guard's: a
  * destination tag is written only when absent, and only with the source's digest.
  */
-import { ABSENT, TagNow, nextVersion } from "./guard";
+import { ABSENT, TagNow, indexFor, nextVersion } from "./guard";
 import { Problem, checkRepositoryName } from "../validation";
 
 /** Where a promoting stack takes its images from. */
@@ -118,8 +118,8 @@ export function decidePromotion(args: {
     readonly destination: TagNow;
     readonly published?: string;
     readonly recorded?: string;
-    /** What the user acknowledged the destination tag holds now (`acknowledgedTampering`). */
-    readonly acknowledged?: string;
+    /** What the user acknowledged tags hold now (`acknowledgedTampering`), by version. */
+    readonly acknowledged?: Readonly<Record<string, string>>;
 }): PromotionDecision {
     const { tag, sourceName, source, destination, published, recorded } = args;
     const dest = `${args.destinationUri}:${tag}`;
@@ -137,14 +137,14 @@ export function decidePromotion(args: {
     if (recorded && destination.exists) return { action: "unchanged", digest: recorded };
     // Deleted outside this program: reported, never copied back unnoticed. Once acknowledged,
     // the run below copies the promoted digest back (the same content, if the source has it).
-    if (recorded && args.acknowledged !== ABSENT) {
+    if (recorded && args.acknowledged?.[tag] !== ABSENT) {
         return refuse(
             `${dest} was promoted by this stack as ${recorded}, and the registry no longer has the ` +
                 `tag: someone deleted it outside this program. Anyone who pulls ${tag} now gets ` +
                 `nothing. Nothing was copied. Fix: restore it (skopeo copy ` +
                 `docker://${args.sourceUri}@${recorded} docker://${dest}); or acknowledge it and ` +
                 `let this run copy ${recorded} back: pulumi config set --path ` +
-                `'acknowledgedTampering[<next index>]' ${tag}=${ABSENT}`,
+                `'acknowledgedTampering[${indexFor(args.acknowledged ?? {}, tag)}]' ${tag}=${ABSENT}`,
         );
     }
 
