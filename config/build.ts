@@ -76,7 +76,14 @@ export function readBuild(r: ConfigReader, promoting: boolean) {
 export function readLabels(r: ConfigReader) {
     const sourceUrl = r.str("sourceUrl");
     const sourceWithCredentials = sourceUrl.includes("@") ? withoutUserinfo(sourceUrl) : undefined;
-    if (sourceWithCredentials !== undefined) {
+    // `git remote get-url origin` often prints this form: a user name, no credentials.
+    const scp = /^[\w.-]+@([\w-]+(?:\.[\w-]+)+):(?!\/)(\S+?)(?:\.git)?$/.exec(sourceUrl);
+    if (scp) {
+        r.fail("sourceUrl", sourceUrl, {
+            reason: "it is a git remote in scp form (user@host:path), not a URL; give the repository's web address",
+            suggestion: `https://${scp[1]}/${scp[2]}`,
+        });
+    } else if (sourceWithCredentials !== undefined) {
         r.fail("sourceUrl", sourceUrl, {
             reason: "it holds credentials (user:password@ or a token), and it becomes the org.opencontainers.image.source label that anyone who pulls the image can read; give the URL without them",
             suggestion: sourceWithCredentials || undefined,

@@ -228,6 +228,18 @@ describe("secrets and credentials never reach a message", () => {
         ).toBe("https://gitlab.example.com/g/p.git");
     });
 
+    it("a git remote in scp form is not taken for credentials: its web address is suggested", () => {
+        const message = errorOf({
+            modelVersion: "1.0.0",
+            sourceUrl: "git@github.com:acme/model.git",
+        });
+        expect(message).toContain("a git remote in scp form (user@host:path), not a URL");
+        expect(message).not.toContain("credentials");
+        expect(message).toContain(
+            "Fix: pulumi config set --stack dev sourceUrl https://github.com/acme/model",
+        );
+    });
+
     it("never shows a value set with --secret, nor a fix derived from it", () => {
         const message = errorOf({
             ...v,
