@@ -79,6 +79,24 @@ describe("runRelease: publish", () => {
         expect(io.err).not.toContain("lots of progress");
     });
 
+    it("up failing with the guard's fix: the fix names the stack, which the release unselects", async () => {
+        const ws = new RecordingWorkspace({ dev: {} });
+        const fix = "Fix: pulumi config set --path 'acknowledgedTampering[0]' 1.0.0=absent";
+        ws.failures.up = commandError("", `error: r/m:1.0.0 was deleted. ${fix}`);
+        const io = await release(publishPlan(), ws, EXIT_FAILED);
+        expect(io.err).toContain(
+            "Fix: pulumi config set --stack dev --path 'acknowledgedTampering[0]' 1.0.0=absent",
+        );
+        // A command that names its stack already is left as it is.
+        ws.failures.up = commandError(
+            "",
+            "Fix: pulumi config set --stack dev platform linux/amd64",
+        );
+        expect((await release(publishPlan(), ws, EXIT_FAILED)).err).toContain(
+            "Fix: pulumi config set --stack dev platform linux/amd64\n",
+        );
+    });
+
     it("setVersion failing: nothing runs, exit 1", async () => {
         const ws = new RecordingWorkspace({ dev: {} });
         ws.failures.setVersion = commandError("", "error: backend unreachable");
