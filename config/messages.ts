@@ -62,6 +62,13 @@ function fixFor(p: ConfigProblem): string {
     return set;
 }
 
+/** `text` with the value, and each part of it of 3 characters or more, replaced by `***`. */
+function hidden(text: string, value: string): string {
+    const parts = [value, ...value.split(/[\s/:@"'=,[\]{}]+/)].filter((t) => t.length >= 3);
+    parts.sort((a, b) => b.length - a.length);
+    return parts.reduce((t, part) => t.split(part).join("***"), text);
+}
+
 export function formatProblems(
     problems: readonly ConfigProblem[],
     ctx: StackName,
@@ -88,10 +95,13 @@ export function formatProblems(
                 : `= ${JSON.stringify(p.value.length > 80 ? `${p.value.slice(0, 77)}...` : p.value)}`);
         const where = p.index !== undefined ? ` (item ${p.index})` : "";
         const reason = /[.?!]$/.test(p.reason) ? p.reason : `${p.reason}.`;
+        let told = `${reason}\n    Fix: ${fixFor(p)}`;
+        // A reason or fix may quote part of the value (a path, an item): not a secret's.
+        if (secret) told = hidden(told, problem.value ?? "");
         // Each command names the stack: after `npm run release -- --to prod`, or `pulumi up
         // --stack prod`, the selected stack is another one.
-        const line = `  - ${ctx.project}:${p.key}${where} ${shown}: ${reason}\n    Fix: ${fixFor(p)}`;
-        return line.replace(/\bpulumi config (?:set|rm|get)\b/g, `$& --stack ${stack}`);
+        told = told.replace(/\bpulumi config (?:set|rm|get)\b/g, `$& --stack ${stack}`);
+        return `  - ${ctx.project}:${p.key}${where} ${shown}: ${told}`;
     });
     return (
         `Invalid configuration for stack "${ctx.stack}" (${plural(problems.length, "problem")}); nothing was created or pushed.\n` +

@@ -248,6 +248,17 @@ describe("secrets and credentials never reach a message", () => {
         });
         expect(message).toContain("model-registry:registryUrl is set (a secret):");
         expect(message).not.toContain("reg.example.internal");
+        // Nor a part of it that a reason quotes (the repository path, a list item).
+        const image = errorOf({ ...v, baseImage: { secret: "ghcr.io/acme/Private-Base:tok3n" } });
+        expect(image).toContain('the repository path "***/***" has upper-case letters');
+        expect(image).not.toMatch(/acme|Private|tok3n/);
+        const item = "s3cr3t-item-".repeat(5);
+        // The CLI model has no secret list item (`set --secret --path 'k[0]'`); the program gets
+        // the same text, the list as JSON with the key secret, past the model's type check.
+        const secretList = { architectures: { secret: JSON.stringify([item]) } };
+        const list = errorOf({ ...v, ...secretList }, { skipValidation: true });
+        expect(list).toContain('item "***" is 60 characters long');
+        expect(list).not.toContain("s3cr3t");
     });
 
     it("reads which keys are secret from the engine, as pulumi up passes them", async () => {
