@@ -77,7 +77,7 @@ export function readLabels(r: ConfigReader) {
     const sourceUrl = r.str("sourceUrl");
     const sourceWithCredentials = sourceUrl.includes("@") ? withoutUserinfo(sourceUrl) : undefined;
     // `git remote get-url origin` often prints this form: a user name, no credentials.
-    const scp = /^[\w.-]+@([\w-]+(?:\.[\w-]+)+):(?!\/)(\S+?)(?:\.git)?$/.exec(sourceUrl);
+    const scp = /^[\w.-]+@([\w-]+(?:\.[\w-]+)+):(?!\/)([^\s?#]+?)(?:\.git)?$/.exec(sourceUrl);
     if (scp) {
         r.fail("sourceUrl", sourceUrl, {
             reason: "it is a git remote in scp form (user@host:path), not a URL; give the repository's web address",

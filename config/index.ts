@@ -57,7 +57,12 @@ export function readConfig(
     // project's namespace that the program does not read (`model-registry:modelversion`) is
     // reported by name, with the key that was probably meant; its value (which may be a secret)
     // is never read.
-    const unknown = unknownKeyProblems(Object.keys(all), ctx.project, (key) => r.isSet(key));
+    const unknown = unknownKeyProblems(
+        Object.keys(all),
+        ctx.project,
+        (key) => r.isSet(key),
+        isSecret,
+    );
     r.problems.push(...unknown.problems);
     if (registryPassword !== undefined && !secretValues.has("registryPassword")) {
         r.problems.push({

@@ -3,7 +3,6 @@
  * and secrets masked) and the command that fixes it.
  */
 import { Problem, plural, shellWord } from "../lib/validation";
-import { withoutCredentials } from "../lib/oci/errors";
 import { CONFIG_KEYS, ConfigKey, KeySpec, SECRET_KEYS, StackName } from "./keys";
 
 export interface ConfigProblem extends Problem {
@@ -25,9 +24,6 @@ export function configValue(value: string): string {
     return value.startsWith("-") ? `-- ${shellWord(value)}` : shellWord(value);
 }
 
-/** Keys whose value is a URL, where credentials may have been typed (`https://user:pw@host`). */
-const URL_KEYS: ReadonlySet<string> = new Set(["registryUrl", "sourceUrl"]);
-
 /** The default as the fix names it: `model`, `empty`, `["Linux"]`. */
 function describeDefault(value: string | boolean | number | readonly string[]): string {
     if (Array.isArray(value)) return JSON.stringify(value);
@@ -39,7 +35,7 @@ function describeDefault(value: string | boolean | number | readonly string[]): 
  * with the value derived from the bad one; else, with no value to derive, `set` with a
  * placeholder, and `rm` for a key that has a default. Never a fixed example value.
  */
-function fixFor(p: ConfigProblem): string {
+function fixFor(p: ConfigProblem, secret: boolean): string {
     if (p.fix !== undefined) return p.fix;
     const spec: KeySpec = CONFIG_KEYS[p.key as ConfigKey];
     // A secret is typed at the CLI's prompt, never on the command line (shell history, ps).
@@ -47,13 +43,15 @@ function fixFor(p: ConfigProblem): string {
         return `pulumi config set --secret ${p.key} (it prompts for the value)`;
     }
     const value = p.suggestion !== undefined ? configValue(p.suggestion) : spec.placeholder;
+    // A value the user set with --secret is set again as one.
+    const flag = secret ? "--secret " : "";
     if (spec.kind === "array") {
         if (p.index !== undefined || p.suggestion !== undefined) {
-            return `pulumi config set --path '${p.key}[${p.index ?? 0}]' ${value}`;
+            return `pulumi config set ${flag}--path '${p.key}[${p.index ?? 0}]' ${value}`;
         }
         return `pulumi config rm ${p.key} (the default: ${describeDefault(spec.default ?? [])}), or set its items: pulumi config set --path '${p.key}[<index>]' ${spec.placeholder}`;
     }
-    const set = `pulumi config set ${p.key} ${value}`;
+    const set = `pulumi config set ${flag}${p.key} ${value}`;
     // `rm` for the default, unless the value is the default already.
     const notDefault = p.value !== undefined && p.value !== String(spec.default);
     if (p.suggestion === undefined && spec.default !== undefined && notDefault) {
@@ -62,11 +60,16 @@ function fixFor(p: ConfigProblem): string {
     return set;
 }
 
-/** `text` with the value, and each part of it of 3 characters or more, replaced by `***`. */
-function hidden(text: string, value: string): string {
-    const parts = [value, ...value.split(/[\s/:@"'=,[\]{}]+/)].filter((t) => t.length >= 3);
-    parts.sort((a, b) => b.length - a.length);
-    return parts.reduce((t, part) => t.split(part).join("***"), text);
+/** The user and password typed before a value's last `@` (not a digest's): `bob:tok3n`. */
+function userinfoOf(text: string | undefined): string | undefined {
+    const digestless = text?.replace(/@[a-z0-9]+:[0-9a-f]{32,}$/i, "") ?? "";
+    return /^(?:[a-z][a-z0-9+.-]*:\/\/)?(.+)@/is.exec(digestless)?.[1];
+}
+
+/** Whether `text` quotes the value, or a part of it of 3 characters or more, as is or escaped. */
+function quotes(text: string, value: string): boolean {
+    const parts = [value, ...value.split(/[\s/:@"'=,[\]{}\\]+/)].filter((t) => t.length >= 3);
+    return parts.some((t) => text.includes(t) || text.includes(JSON.stringify(t).slice(1, -1)));
 }
 
 export function formatProblems(
@@ -76,18 +79,33 @@ export function formatProblems(
 ): string {
     const stack = shellWord(ctx.stack);
     const lines = problems.map((problem) => {
-        // A value set with --secret is never shown, nor a fix derived from it; credentials typed
-        // into a URL are masked in the value and in the fix (only there: `name@sha256:...` is an
-        // image reference, not a user).
+        // A value set with --secret is never shown, nor a fix derived from it, nor a reason that
+        // quotes it; credentials typed into a value (`https://user:pw@host`) are masked.
+        const value = problem.value ?? "";
         const secret = secretValues.has(problem.key) && problem.value !== undefined;
-        const url = URL_KEYS.has(problem.key);
+        const userinfo = userinfoOf(problem.value) ?? userinfoOf(problem.suggestion);
         const masked = (text: string | undefined) =>
-            text === undefined || !(url || /^[a-z][a-z0-9+.-]*:\/\//i.test(text))
-                ? text
-                : withoutCredentials(text);
+            text && userinfo ? text.replace(`${userinfo}@`, "***@") : text;
         const p: ConfigProblem = secret
-            ? { ...problem, value: undefined, suggestion: undefined, shown: "is set (a secret)" }
-            : { ...problem, value: masked(problem.value), suggestion: masked(problem.suggestion) };
+            ? {
+                  ...problem,
+                  value: undefined,
+                  suggestion: undefined,
+                  shown: "is set (a secret)",
+                  reason: quotes(problem.reason, value)
+                      ? `it is not valid, and the reason would quote the secret: see it with pulumi config get ${problem.key}`
+                      : problem.reason,
+                  fix: problem.fix && quotes(problem.fix, value) ? undefined : problem.fix,
+              }
+            : {
+                  ...problem,
+                  value: masked(problem.value),
+                  // A fix that would carry them is no fix.
+                  suggestion:
+                      userinfo && problem.suggestion?.includes(`${userinfo}@`)
+                          ? undefined
+                          : problem.suggestion,
+              };
         const shown =
             p.shown ??
             (p.value === undefined
@@ -95,12 +113,12 @@ export function formatProblems(
                 : `= ${JSON.stringify(p.value.length > 80 ? `${p.value.slice(0, 77)}...` : p.value)}`);
         const where = p.index !== undefined ? ` (item ${p.index})` : "";
         const reason = /[.?!]$/.test(p.reason) ? p.reason : `${p.reason}.`;
-        let told = `${reason}\n    Fix: ${fixFor(p)}`;
-        // A reason or fix may quote part of the value (a path, an item): not a secret's.
-        if (secret) told = hidden(told, problem.value ?? "");
         // Each command names the stack: after `npm run release -- --to prod`, or `pulumi up
         // --stack prod`, the selected stack is another one.
-        told = told.replace(/\bpulumi config (?:set|rm|get)\b/g, `$& --stack ${stack}`);
+        const told = `${reason}\n    Fix: ${fixFor(p, secret)}`.replace(
+            /(?<![\w-])pulumi config (?:set|rm|get)(?= )/g,
+            `$& --stack ${stack}`,
+        );
         return `  - ${ctx.project}:${p.key}${where} ${shown}: ${told}`;
     });
     return (

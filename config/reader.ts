@@ -112,6 +112,7 @@ export function unknownKeyProblems(
     setKeys: readonly string[],
     project: string,
     isSet: (key: ConfigKey) => boolean,
+    isSecret: (fullKey: string) => boolean,
 ): { problems: ConfigProblem[]; meant: Set<ConfigKey> } {
     const problems: ConfigProblem[] = [];
     const meant = new Set<ConfigKey>();
@@ -140,8 +141,8 @@ export function unknownKeyProblems(
             // Read the items first: once the misspelt key is removed they are gone.
             fix = `pulumi config get ${shellWord(key)} (the items), then pulumi config set --path '${closest}[<n>]' ${spec.placeholder} for item n = 0, 1, ..., then pulumi config rm ${shellWord(key)}`;
         } else {
-            // Moves the value without showing it here (it may be a secret).
-            const secret = SECRET_KEYS.has(closest) ? "--secret " : "";
+            // Moves the value without showing it here, a secret as a secret.
+            const secret = SECRET_KEYS.has(closest) || isSecret(full) ? "--secret " : "";
             fix = `pulumi config set ${secret}${closest} -- "$(pulumi config get ${shellWord(key)})" && pulumi config rm ${shellWord(key)}`;
         }
         problems.push({

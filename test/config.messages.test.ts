@@ -247,6 +247,12 @@ describe("small message fixes", () => {
         ]);
     });
 
+    it("names the stack only in commands, never inside a value", () => {
+        const item = `pulumi config set-all ${"x".repeat(40)}`;
+        const msg = errorOf({ ...v, architectures: JSON.stringify([item]) });
+        expect(msg).toContain(`item "${item}" is 62 characters long`);
+    });
+
     it("an image pinned by digest is shown whole; only a URL's user and password are masked", () => {
         const digest = `sha256:${"a".repeat(64)}`;
         expect(fixesOf({ ...v, baseImage: `Python@${digest}` })).toEqual([

@@ -228,6 +228,28 @@ describe("secrets and credentials never reach a message", () => {
         ).toBe("https://gitlab.example.com/g/p.git");
     });
 
+    it("a token in an scp-form remote's query is not carried into the fix", () => {
+        const url = "git@github.com:acme/model.git?private_token=glpat-XYZ";
+        const message = errorOf({ modelVersion: "1.0.0", sourceUrl: url });
+        expect(message.split("Fix: ")[1]).not.toContain("glpat-XYZ");
+    });
+
+    it("masks a user and password typed into any value, not into a digest", () => {
+        const from = errorOf({ ...v, promoteFrom: "bob:tok3n@registry.example.com/team/model" });
+        expect(from).not.toContain("tok3n");
+        const digest = `sha256:${"a".repeat(64)}`;
+        const image = errorOf({ ...v, baseImage: `bob:tok3n@registry.example/Base@${digest}` });
+        expect(image).not.toContain("tok3n");
+        expect(image).toContain(digest);
+    });
+
+    it("moves a misspelt key set with --secret as a secret", () => {
+        const message = errorOf({ ...v, sourceURL: { secret: "https://example.com/x" } });
+        expect(message).toContain(
+            'Fix: pulumi config set --stack dev --secret sourceUrl -- "$(pulumi config get --stack dev sourceURL)"',
+        );
+    });
+
     it("a git remote in scp form is not taken for credentials: its web address is suggested", () => {
         const message = errorOf({
             modelVersion: "1.0.0",
@@ -250,15 +272,22 @@ describe("secrets and credentials never reach a message", () => {
         expect(message).not.toContain("reg.example.internal");
         // Nor a part of it that a reason quotes (the repository path, a list item).
         const image = errorOf({ ...v, baseImage: { secret: "ghcr.io/acme/Private-Base:tok3n" } });
-        expect(image).toContain('the repository path "***/***" has upper-case letters');
+        expect(image).toContain(
+            "it is not valid, and the reason would quote the secret: see it with pulumi config get --stack dev baseImage.",
+        );
+        // Set again as a secret.
+        expect(image).toContain("Fix: pulumi config set --stack dev --secret baseImage <image>");
         expect(image).not.toMatch(/acme|Private|tok3n/);
         const item = "s3cr3t-item-".repeat(5);
         // The CLI model has no secret list item (`set --secret --path 'k[0]'`); the program gets
         // the same text, the list as JSON with the key secret, past the model's type check.
         const secretList = { architectures: { secret: JSON.stringify([item]) } };
         const list = errorOf({ ...v, ...secretList }, { skipValidation: true });
-        expect(list).toContain('item "***" is 60 characters long');
+        expect(list).toContain("the reason would quote the secret");
         expect(list).not.toContain("s3cr3t");
+        // An escaped quote of it (a path with a backslash) counts too.
+        const path = errorOf({ ...v, modelContext: { secret: "dev\\hunter2pw" } });
+        expect(path).not.toContain("hunter2pw");
     });
 
     it("reads which keys are secret from the engine, as pulumi up passes them", async () => {

@@ -70,7 +70,11 @@ describe("parseConfig", () => {
         // The rules and their suggestions are test/validation.test.ts's; here, what the message
         // makes of them: the key, the value as written, and a fix with the value meant or none.
         it.each([
-            ["latest", "`latest` is a moving tag", "pulumi config set --stack dev modelVersion <version>"],
+            [
+                "latest",
+                "`latest` is a moving tag",
+                "pulumi config set --stack dev modelVersion <version>",
+            ],
             ["v1.0", 'without a leading "v"', "pulumi config set --stack dev modelVersion 1.0.0"],
             ["1.2.3 ", "white space", "pulumi config set --stack dev modelVersion 1.2.3"],
         ])("modelVersion %j", (value, reason, fix) => {

@@ -119,7 +119,7 @@ describe("runRelease: publish", () => {
         expect(ws.calls).toEqual(["outputs dev", "setVersion staging 1.2.0"]);
         expect(io.err).toBe(
             "release: cannot set modelVersion in stack staging; nothing was run.\n" +
-                `  ${stderr.trim()}\n  Fix: pulumi stack init staging, then retry: npm run release -- 1.2.0 --to staging\n`,
+                `  ${stderr.trim()}\n  Fix: pulumi stack init --no-select staging, then retry: npm run release -- 1.2.0 --to staging\n`,
         );
     });
 
@@ -131,7 +131,7 @@ describe("runRelease: publish", () => {
         expect(io.err).toBe(
             "release: cannot read modelVersion of stack staging; nothing was run.\n" +
                 "  error: no stack named 'staging' found\n" +
-                "  Fix: pulumi stack init staging, then retry: npm run release -- 1.2.0 --to staging --preview\n",
+                "  Fix: pulumi stack init --no-select staging, then retry: npm run release -- 1.2.0 --to staging --preview\n",
         );
     });
 
@@ -314,7 +314,7 @@ describe("runRelease: promote", () => {
         expect(io.err).toBe(
             "release: cannot read the outputs of stack staging, the source of prod; nothing was changed.\n" +
                 "  error: no stack named 'staging' found\n" +
-                "  Fix: pulumi stack init staging, then publish 1.2.0 there: npm run release -- 1.2.0 --to staging\n",
+                "  Fix: pulumi stack init --no-select staging, then publish 1.2.0 there: npm run release -- 1.2.0 --to staging\n",
         );
     });
 

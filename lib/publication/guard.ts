@@ -163,12 +163,20 @@ export const ABSENT = "absent";
 export const UNCLAIM = "unclaim:";
 
 /**
- * The item of the `acknowledgedTampering` list (`<version>=<digest|absent|unclaim:…>`, in order) that
- * a new acknowledgement of `tag` goes to: its current one, or the next.
+ * The item of the `acknowledgedTampering` list (`<version>=<digest|absent|unclaim:…>`) that a new
+ * acknowledgement of `tag` goes to: the next one (the list's length, or `next` when the same
+ * message gives others), or, for a version listed already, its own item, named by its text: a
+ * dynamic provider gets the list as an object whose keys the engine sorts, so its position is
+ * not known here.
  */
-export function indexFor(acknowledged: Readonly<Record<string, string>>, tag: string): number {
-    const keys = Object.keys(acknowledged);
-    return keys.includes(tag) ? keys.indexOf(tag) : keys.length;
+export function indexFor(
+    acknowledged: Readonly<Record<string, string>>,
+    tag: string,
+    next = Object.keys(acknowledged).length,
+): string {
+    return Object.hasOwn(acknowledged, tag)
+        ? `<the index of ${tag}=${acknowledged[tag]}>`
+        : String(next);
 }
 
 /**
@@ -202,7 +210,8 @@ export function tamperReport(
             warn.push(`${fact} Acknowledged in acknowledgedTampering; this run carries on.`);
             continue;
         }
-        const index = Object.hasOwn(acknowledged, tag) ? indexFor(acknowledged, tag) : next++;
+        const index = indexFor(acknowledged, tag, next);
+        if (!Object.hasOwn(acknowledged, tag)) next++;
         stop.push(
             `${fact} Anyone who pulls ${tag} now gets ${state.exists ? "other content" : "nothing"}. ` +
                 `This run stops before anything is built or pushed. Fix: restore it (skopeo copy ` +

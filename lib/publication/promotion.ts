@@ -58,10 +58,12 @@ export function parsePromotionSource(
         return { source: { kind: "stack", name: text } };
     }
     if (/[@]/.test(text) || /:[^/]*$/.test(parts.slice(1).join("/"))) {
+        // Without its digest and tag; an `@` left is a user's (`bob:token@host/...`): no fix.
+        const bare = text.replace(/@\w+:[0-9a-f]+$/i, "").replace(/(\/[^/:]+):[^/]*$/, "$1");
         return {
             problem: {
                 reason: "give the repository without a tag or digest: the version promoted is modelVersion",
-                suggestion: text.replace(/@.*$/, "").replace(/(\/[^/:]+):[^/]*$/, "$1"),
+                suggestion: bare.includes("@") ? undefined : bare,
             },
         };
     }

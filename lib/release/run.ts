@@ -157,7 +157,7 @@ export async function runRelease(
     const again = commandLine({ version, to: target });
     /** The fix when `e` says `stack` was never created (create it, then `then`); else "". */
     const initFirst = (e: unknown, stack: string, then: string) =>
-        stackNeverCreated(e) ? `\n  Fix: pulumi stack init ${stack}, then ${then}` : "";
+        stackNeverCreated(e) ? `\n  Fix: pulumi stack init --no-select ${stack}, then ${then}` : "";
     const retry = `retry: ${commandLine({ version, to: target, preview: plan.preview })}`;
 
     let sourceRow: ReleaseRow | undefined;
