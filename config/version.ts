@@ -5,7 +5,7 @@
 import { listStacks, stackFileName } from "../lib/stackFiles";
 import { Problem, checkModelVersion, editDistance } from "../lib/validation";
 import { PromotionSource, parsePromotionSource } from "../lib/publication/promotion";
-import { StackName } from "./keys";
+import { CONFIG_KEYS, StackName } from "./keys";
 import { ConfigReader } from "./reader";
 
 /** Required, SemVer. `misspelt`: reported already as a misspelt key, with the fix that moves it. */
@@ -56,7 +56,11 @@ function checkStackFile(stack: string): Problem | undefined {
 /** Each `<version>=<digest|absent|unclaim:<12 hex>>` once: the guard looks a version up by name. */
 export function readAcknowledgedTampering(r: ConfigReader): Record<string, string> {
     const acknowledged: Record<string, string> = {};
+    // Each `rm --path` moves the items after it up: the fixes, run in order, name where an item
+    // is by then.
+    let removed = 0;
     r.list("acknowledgedTampering").forEach((item, index) => {
+        const at = `acknowledgedTampering[${index - removed}]`;
         const m = /^([^=\s]+)=(sha256:[0-9a-f]{64}|absent|unclaim:[0-9a-f]{12})$/.exec(item);
         const version = m?.[1] ?? "";
         const problem = m
@@ -65,17 +69,19 @@ export function readAcknowledgedTampering(r: ConfigReader): Record<string, strin
                   reason: "expected <version>=<digest>, such as 1.0.0=sha256:<64 hex>, 1.0.0=absent or 1.0.0=unclaim:<12 hex>, as the run's message gives it",
               };
         if (problem) {
-            r.fail("acknowledgedTampering", item, { reason: problem.reason }, index);
+            const fix = `pulumi config set --path '${at}' ${CONFIG_KEYS.acknowledgedTampering.placeholder}`;
+            r.fail("acknowledgedTampering", item, { reason: problem.reason, fix }, index);
         } else if (Object.hasOwn(acknowledged, version)) {
             r.fail(
                 "acknowledgedTampering",
                 item,
                 {
                     reason: `${version} is acknowledged in an earlier item too; keep one (the state the registry holds now)`,
-                    fix: `pulumi config rm --path 'acknowledgedTampering[${index}]'`,
+                    fix: `pulumi config rm --path '${at}'`,
                 },
                 index,
             );
+            removed++;
         } else {
             acknowledged[version] = m![2];
         }

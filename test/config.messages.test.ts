@@ -230,6 +230,15 @@ describe("acknowledgedTampering", () => {
             "Fix: pulumi config rm --stack dev --path 'acknowledgedTampering[1]'",
         );
     });
+
+    it("numbers each fix as the list is once the fixes above it have run", () => {
+        const list = ["1.0.0=absent", "1.0.0=absent", "junk", "2.0.0=absent", "2.0.0=absent"];
+        expect(fixesOf({ ...v, acknowledgedTampering: JSON.stringify(list) })).toEqual([
+            "pulumi config rm --stack dev --path 'acknowledgedTampering[1]'",
+            "pulumi config set --stack dev --path 'acknowledgedTampering[1]' <version>=<sha256:digest|absent|unclaim:hex>",
+            "pulumi config rm --stack dev --path 'acknowledgedTampering[3]'",
+        ]);
+    });
 });
 
 describe("small message fixes", () => {
