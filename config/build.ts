@@ -85,7 +85,7 @@ export function readLabels(r: ConfigReader) {
         });
     } else if (sourceWithCredentials !== undefined) {
         r.fail("sourceUrl", sourceUrl, {
-            reason: "it holds credentials (user:password@ or a token), and it becomes the org.opencontainers.image.source label that anyone who pulls the image can read; give the URL without them",
+            reason: "it holds credentials (a user and password, or a token), and it becomes the org.opencontainers.image.source label that anyone who pulls the image can read; give the URL without them",
             suggestion: sourceWithCredentials || undefined,
         });
     } else if (sourceUrl !== "" && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(sourceUrl)) {

@@ -41,12 +41,12 @@ export function readConfig(
     ctx: StackName,
 ): StackConfig {
     const raw: RawConfig = {};
-    // A value the user set with --secret on any key is never shown in a message.
-    const secretValues = new Set<string>();
+    // A value the user set with --secret on any key is never shown in a message: key -> text.
+    const secretValues = new Map<string, string>();
     for (const key of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
         const value = all[`${ctx.project}:${key}`];
         if (value !== undefined && !SECRET_KEYS.has(key)) raw[key] = value;
-        if (isSecret(`${ctx.project}:${key}`)) secretValues.add(key);
+        if (value !== undefined && isSecret(`${ctx.project}:${key}`)) secretValues.set(key, value);
     }
     // The password becomes a secret Output, so it stays encrypted in the state and masked in
     // output. Its declared default, "", is no password.

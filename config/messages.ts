@@ -39,19 +39,18 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
     if (p.fix !== undefined) return p.fix;
     const spec: KeySpec = CONFIG_KEYS[p.key as ConfigKey];
     // A secret is typed at the CLI's prompt, never on the command line (shell history, ps).
-    if (SECRET_KEYS.has(p.key as ConfigKey)) {
-        return `pulumi config set --secret ${p.key} (it prompts for the value)`;
+    if (secret || SECRET_KEYS.has(p.key as ConfigKey)) {
+        const item = spec.kind === "array" ? `--path '${p.key}[${p.index ?? "<index>"}]'` : p.key;
+        return `pulumi config set --secret ${item} (it prompts for the value)`;
     }
     const value = p.suggestion !== undefined ? configValue(p.suggestion) : spec.placeholder;
-    // A value the user set with --secret is set again as one.
-    const flag = secret ? "--secret " : "";
     if (spec.kind === "array") {
         if (p.index !== undefined || p.suggestion !== undefined) {
-            return `pulumi config set ${flag}--path '${p.key}[${p.index ?? 0}]' ${value}`;
+            return `pulumi config set --path '${p.key}[${p.index ?? 0}]' ${value}`;
         }
         return `pulumi config rm ${p.key} (the default: ${describeDefault(spec.default ?? [])}), or set its items: pulumi config set --path '${p.key}[<index>]' ${spec.placeholder}`;
     }
-    const set = `pulumi config set ${flag}${p.key} ${value}`;
+    const set = `pulumi config set ${p.key} ${value}`;
     // `rm` for the default, unless the value is the default already.
     const notDefault = p.value !== undefined && p.value !== String(spec.default);
     if (p.suggestion === undefined && spec.default !== undefined && notDefault) {
@@ -60,52 +59,82 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
     return set;
 }
 
-/** The user and password typed before a value's last `@` (not a digest's): `bob:tok3n`. */
-function userinfoOf(text: string | undefined): string | undefined {
-    const digestless = text?.replace(/@[a-z0-9]+:[0-9a-f]{32,}$/i, "") ?? "";
-    return /^(?:[a-z][a-z0-9+.-]*:\/\/)?(.+)@/is.exec(digestless)?.[1];
+/**
+ * A value without the user and password typed before its last `@` (a URL's, `bob:pw@host/x`),
+ * unless that `@` starts a digest (`python@sha256:...`).
+ */
+function withoutUserinfo(text: string | undefined): string | undefined {
+    if (text === undefined) return text;
+    const digest = /@[a-z0-9]+:[0-9a-f]{32,}$/i.exec(text)?.[0] ?? "";
+    const rest = text.slice(0, text.length - digest.length);
+    return rest.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, "$1***@") + digest;
 }
 
-/** Whether `text` quotes the value, or a part of it of 3 characters or more, as is or escaped. */
-function quotes(text: string, value: string): boolean {
-    const parts = [value, ...value.split(/[\s/:@"'=,[\]{}\\]+/)].filter((t) => t.length >= 3);
-    return parts.some((t) => text.includes(t) || text.includes(JSON.stringify(t).slice(1, -1)));
+/**
+ * Credentials typed into a value, wherever the line quotes it: a URL's user and password
+ * (`https://bob:tok3n@` -> `https://***@`), a `user:password@` (an `@` after a name alone, as in
+ * `python@sha256:` or `git@github.com`, is none), and a token in a query (`?private_token=`).
+ */
+function withoutCredentials(text: string): string {
+    return text
+        .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@'"]+@/gi, "$1***@")
+        .replace(/(^|[^\w.+-])[\w.%+-]+:[^\s/@'"]+@(?![a-z0-9]+:[0-9a-f]{32})/gi, "$1***@")
+        .replace(/([?&](?:private_token|access_token|token|password|key)=)[^&#\s'"]+/gi, "$1***");
+}
+
+/**
+ * Whether `text` quotes a secret: a value, an item of a list, or a part of either of 3 characters
+ * or more (a path, a name), as is or escaped.
+ */
+function quotesSecret(text: string, secrets: readonly string[]): boolean {
+    const items = secrets.flatMap((s) => [s, ...listItems(s)]);
+    const parts = items.flatMap((t) => [t, ...t.split(/[\s/:@"'=,[\]{}\\]+/)]);
+    const quoted = parts.filter((t) => t.length >= 3 || items.includes(t)).filter((t) => t !== "");
+    return quoted.some((t) => text.includes(t) || text.includes(JSON.stringify(t).slice(1, -1)));
+}
+
+function listItems(text: string): string[] {
+    try {
+        const parsed: unknown = JSON.parse(text);
+        return Array.isArray(parsed) ? parsed.map(String) : [String(parsed)];
+    } catch {
+        return [];
+    }
+}
+
+/** Each `pulumi config set|rm|get` that starts a command (not one inside a value) names `stack`. */
+function withStack(text: string, stack: string): string {
+    return text.replace(
+        /(?<=^|: |&& |, |or |then |\$\()pulumi config (?:set|rm|get)(?= )/gm,
+        `$& --stack ${stack}`,
+    );
 }
 
 export function formatProblems(
     problems: readonly ConfigProblem[],
     ctx: StackName,
-    secretValues: ReadonlySet<string>,
+    secretValues: ReadonlyMap<string, string>,
 ): string {
     const stack = shellWord(ctx.stack);
+    const secrets = [...secretValues.values()];
     const lines = problems.map((problem) => {
-        // A value set with --secret is never shown, nor a fix derived from it, nor a reason that
-        // quotes it; credentials typed into a value (`https://user:pw@host`) are masked.
-        const value = problem.value ?? "";
+        // A value set with --secret is never shown, nor a fix derived from it, nor a reason or
+        // fix that quotes it. Of a secret's own problems, only those whose check wrote its fix
+        // (it is set where it is not read, in plain text) can be told: the others are about
+        // what it holds. A value typed with credentials is shown without them.
         const secret = secretValues.has(problem.key) && problem.value !== undefined;
-        const userinfo = userinfoOf(problem.value) ?? userinfoOf(problem.suggestion);
-        const masked = (text: string | undefined) =>
-            text && userinfo ? text.replace(`${userinfo}@`, "***@") : text;
-        const p: ConfigProblem = secret
-            ? {
-                  ...problem,
-                  value: undefined,
-                  suggestion: undefined,
-                  shown: "is set (a secret)",
-                  reason: quotes(problem.reason, value)
-                      ? `it is not valid, and the reason would quote the secret: see it with pulumi config get ${problem.key}`
-                      : problem.reason,
-                  fix: problem.fix && quotes(problem.fix, value) ? undefined : problem.fix,
-              }
-            : {
-                  ...problem,
-                  value: masked(problem.value),
-                  // A fix that would carry them is no fix.
-                  suggestion:
-                      userinfo && problem.suggestion?.includes(`${userinfo}@`)
-                          ? undefined
-                          : problem.suggestion,
-              };
+        const tellable = !secret || problem.fix !== undefined;
+        const told = (text: string) => tellable && !quotesSecret(text, secrets);
+        const p: ConfigProblem = {
+            ...problem,
+            value: secret ? undefined : withoutUserinfo(problem.value),
+            suggestion: secret ? undefined : withoutUserinfo(problem.suggestion),
+            shown: secret ? "is set (a secret)" : problem.shown,
+            reason: told(problem.reason)
+                ? problem.reason
+                : `it is not valid, and the reason would quote a secret; see the value: pulumi config get ${problem.key}`,
+            fix: problem.fix !== undefined && told(problem.fix) ? problem.fix : undefined,
+        };
         const shown =
             p.shown ??
             (p.value === undefined
@@ -115,11 +144,12 @@ export function formatProblems(
         const reason = /[.?!]$/.test(p.reason) ? p.reason : `${p.reason}.`;
         // Each command names the stack: after `npm run release -- --to prod`, or `pulumi up
         // --stack prod`, the selected stack is another one.
-        const told = `${reason}\n    Fix: ${fixFor(p, secret)}`.replace(
-            /(?<![\w-])pulumi config (?:set|rm|get)(?= )/g,
-            `$& --stack ${stack}`,
-        );
-        return `  - ${ctx.project}:${p.key}${where} ${shown}: ${told}`;
+        // A secret's fix sets it again as a secret.
+        const fix = secret
+            ? fixFor(p, secret).replace(/pulumi config set (?!--secret)/g, "$&--secret ")
+            : fixFor(p, secret);
+        const line = `${ctx.project}:${p.key}${where} ${shown}: ${reason}\nFix: ${fix}`;
+        return withStack(withoutCredentials(line), stack).replace(/^(.*?)\n/s, "  - $1\n    ");
     });
     return (
         `Invalid configuration for stack "${ctx.stack}" (${plural(problems.length, "problem")}); nothing was created or pushed.\n` +

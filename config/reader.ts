@@ -137,12 +137,12 @@ export function unknownKeyProblems(
         if (!alreadySet) meant.add(closest);
         const spec: KeySpec = CONFIG_KEYS[closest];
         let fix: string;
+        // Moves the value without showing it here, a secret as a secret.
+        const secret = SECRET_KEYS.has(closest) || isSecret(full) ? "--secret " : "";
         if (spec.kind === "array") {
             // Read the items first: once the misspelt key is removed they are gone.
-            fix = `pulumi config get ${shellWord(key)} (the items), then pulumi config set --path '${closest}[<n>]' ${spec.placeholder} for item n = 0, 1, ..., then pulumi config rm ${shellWord(key)}`;
+            fix = `pulumi config get ${shellWord(key)} (the items), then pulumi config set ${secret}--path '${closest}[<n>]' ${spec.placeholder} for item n = 0, 1, ..., then pulumi config rm ${shellWord(key)}`;
         } else {
-            // Moves the value without showing it here, a secret as a secret.
-            const secret = SECRET_KEYS.has(closest) || isSecret(full) ? "--secret " : "";
             fix = `pulumi config set ${secret}${closest} -- "$(pulumi config get ${shellWord(key)})" && pulumi config rm ${shellWord(key)}`;
         }
         problems.push({

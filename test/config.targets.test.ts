@@ -228,6 +228,28 @@ describe("secrets and credentials never reach a message", () => {
         ).toBe("https://gitlab.example.com/g/p.git");
     });
 
+    it.each([
+        ["a short secret value", { promoteFrom: { secret: "qa" } }, /"qa"/],
+        [
+            "another key's secret (the context)",
+            { modelContext: { secret: "config" }, dockerfile: "No.dockerfile" },
+            /config\//,
+        ],
+        ["a secret's part", { repositoryName: { secret: "team/Qmodel" } }, /'Q'|Qmodel/],
+        ["credentials in a reason", { modelContext: "https://bob:tok3n@github.com/o/r" }, /tok3n/],
+        ["credentials in a fix", { modelRevision: " bob:tok3n@abc " }, /tok3n/],
+    ] as [string, Raw, RegExp][])("never shows %s", (_name, raw, secret) => {
+        expect(errorOf({ ...v, ...raw })).not.toMatch(secret);
+    });
+
+    it("a secret list's fix sets its items as secrets; a pinned tag@digest is no credential", () => {
+        const list = errorOf({ ...v, pushPrincipals: { secret: "zq" } }, { skipValidation: true });
+        expect(list).toContain("set --stack dev --secret --path 'pushPrincipals[");
+        expect(list).not.toContain("zq");
+        const pinned = `python:3.12-slim@sha256:${"a".repeat(64)}`;
+        expect(errorOf({ ...v, baseImage: pinned, platform: "x86_64" })).not.toContain("***");
+    });
+
     it("a token in an scp-form remote's query is not carried into the fix", () => {
         const url = "git@github.com:acme/model.git?private_token=glpat-XYZ";
         const message = errorOf({ modelVersion: "1.0.0", sourceUrl: url });
@@ -273,17 +295,19 @@ describe("secrets and credentials never reach a message", () => {
         // Nor a part of it that a reason quotes (the repository path, a list item).
         const image = errorOf({ ...v, baseImage: { secret: "ghcr.io/acme/Private-Base:tok3n" } });
         expect(image).toContain(
-            "it is not valid, and the reason would quote the secret: see it with pulumi config get --stack dev baseImage.",
+            "it is not valid, and the reason would quote a secret; see the value: pulumi config get --stack dev baseImage.",
         );
         // Set again as a secret.
-        expect(image).toContain("Fix: pulumi config set --stack dev --secret baseImage <image>");
+        expect(image).toContain(
+            "Fix: pulumi config set --stack dev --secret baseImage (it prompts for the value)",
+        );
         expect(image).not.toMatch(/acme|Private|tok3n/);
         const item = "s3cr3t-item-".repeat(5);
         // The CLI model has no secret list item (`set --secret --path 'k[0]'`); the program gets
         // the same text, the list as JSON with the key secret, past the model's type check.
         const secretList = { architectures: { secret: JSON.stringify([item]) } };
         const list = errorOf({ ...v, ...secretList }, { skipValidation: true });
-        expect(list).toContain("the reason would quote the secret");
+        expect(list).toContain("the reason would quote a secret");
         expect(list).not.toContain("s3cr3t");
         // An escaped quote of it (a path with a backslash) counts too.
         const path = errorOf({ ...v, modelContext: { secret: "dev\\hunter2pw" } });

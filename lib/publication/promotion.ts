@@ -59,11 +59,13 @@ export function parsePromotionSource(
     }
     if (/[@]/.test(text) || /:[^/]*$/.test(parts.slice(1).join("/"))) {
         // Without its digest and tag; an `@` left is a user's (`bob:token@host/...`): no fix.
-        const bare = text.replace(/@\w+:[0-9a-f]+$/i, "").replace(/(\/[^/:]+):[^/]*$/, "$1");
+        const digestless = text.replace(/@\w+:[0-9a-f]+$/i, "");
         return {
             problem: {
                 reason: "give the repository without a tag or digest: the version promoted is modelVersion",
-                suggestion: bare.includes("@") ? undefined : bare,
+                suggestion: digestless.includes("@")
+                    ? undefined
+                    : digestless.replace(/(\/[^/:]+):[^/]*$/, "$1"),
             },
         };
     }
