@@ -43,6 +43,7 @@ export function readBuild(r: ConfigReader, promoting: boolean) {
         const relative = path.relative(path.resolve(modelContext), dockerfile);
         const inside = relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative);
         r.fail("dockerfile", dockerfile, {
+            mentions: ["modelContext"],
             reason:
                 "an absolute path is read relative to modelContext, so it names no file, and it would differ " +
                 `from machine to machine; give the Dockerfile's path relative to modelContext (${JSON.stringify(modelContext)})`,
@@ -50,6 +51,7 @@ export function readBuild(r: ConfigReader, promoting: boolean) {
         });
     } else if (!promoting && contextIsDir && !isKind(path.join(modelContext, dockerfile), "file")) {
         r.fail("dockerfile", dockerfile, {
+            mentions: ["modelContext"],
             reason: `no file ${JSON.stringify(path.join(modelContext, dockerfile))}; expected a Dockerfile path relative to modelContext`,
         });
     } else if (
@@ -59,6 +61,7 @@ export function readBuild(r: ConfigReader, promoting: boolean) {
         outsideProject(path.join(modelContext, dockerfile))
     ) {
         r.fail("dockerfile", dockerfile, {
+            mentions: ["modelContext"],
             reason: `it resolves to ${JSON.stringify(fs.realpathSync(path.join(modelContext, dockerfile)))}, outside the project; give a Dockerfile inside it, relative to modelContext`,
         });
     }

@@ -14,6 +14,10 @@ export interface ConfigProblem extends Problem {
     readonly shown?: string;
     /** The whole fix, when it is not one `pulumi config set` of the key (several commands, `rm`). */
     readonly fix?: string;
+    /** Reason and fix say only that the key is set (where it is not read): nothing of its value. */
+    readonly presence?: true;
+    /** Other keys whose values the reason or fix quotes (dockerfile's, modelContext's). */
+    readonly mentions?: readonly ConfigKey[];
 }
 
 /**
@@ -60,52 +64,38 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
 }
 
 /**
- * A value without the user and password typed before its last `@` (a URL's, `bob:pw@host/x`),
- * unless that `@` starts a digest (`python@sha256:...`).
+ * The credentials typed into a value: the user and password before its last `@` (a URL's,
+ * `bob:pw@host/x`; not a digest's, `python@sha256:...`), and a query's token or signature.
  */
-function withoutUserinfo(text: string | undefined): string | undefined {
-    if (text === undefined) return text;
-    const digest = /@[a-z0-9]+:[0-9a-f]{32,}$/i.exec(text)?.[0] ?? "";
-    const rest = text.slice(0, text.length - digest.length);
-    return rest.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, "$1***@") + digest;
+function credentialsIn(value: string): string[] {
+    const digestless = value.replace(/@[a-z0-9]+:[0-9a-f]{32,}$/i, "");
+    // A user alone with no scheme (`git@github.com:o/r`) is a name, not a credential.
+    const m = /^\s*([a-z][a-z0-9+.-]*:\/\/)?(.*)@/is.exec(digestless);
+    const userinfo = m && (m[1] || m[2].includes(":")) ? m[2] : "";
+    const query =
+        /[?&][\w.-]*(?:token|key|secret|password|signature|credential)[\w.-]*=([^&#\s]+)/gi;
+    return [userinfo, ...[...value.matchAll(query)].map((q) => q[1])].filter((t) => t !== "");
+}
+
+/** The value shown with its credentials as `***`. */
+function withoutCredentials(value: string): string {
+    return credentialsIn(value).reduce((v, c) => v.split(c).join("***"), value);
 }
 
 /**
- * Credentials typed into a value, wherever the line quotes it: a URL's user and password
- * (`https://bob:tok3n@` -> `https://***@`), a `user:password@` (an `@` after a name alone, as in
- * `python@sha256:` or `git@github.com`, is none), and a token in a query (`?private_token=`).
+ * Whether `text` quotes `hidden` even as the checks rewrite it (`:` and `@` as `-` in a suggested
+ * name, lower-cased, `://` as `:/` in a path, quoted for the shell): compared on letters and
+ * digits alone, in lower case.
  */
-function withoutCredentials(text: string): string {
-    return text
-        .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@'"]+@/gi, "$1***@")
-        .replace(/(^|[^\w.+-])[\w.%+-]+:[^\s/@'"]+@(?![a-z0-9]+:[0-9a-f]{32})/gi, "$1***@")
-        .replace(/([?&](?:private_token|access_token|token|password|key)=)[^&#\s'"]+/gi, "$1***");
-}
-
-/**
- * Whether `text` quotes a secret: a value, an item of a list, or a part of either of 3 characters
- * or more (a path, a name), as is or escaped.
- */
-function quotesSecret(text: string, secrets: readonly string[]): boolean {
-    const items = secrets.flatMap((s) => [s, ...listItems(s)]);
-    const parts = items.flatMap((t) => [t, ...t.split(/[\s/:@"'=,[\]{}\\]+/)]);
-    const quoted = parts.filter((t) => t.length >= 3 || items.includes(t)).filter((t) => t !== "");
-    return quoted.some((t) => text.includes(t) || text.includes(JSON.stringify(t).slice(1, -1)));
-}
-
-function listItems(text: string): string[] {
-    try {
-        const parsed: unknown = JSON.parse(text);
-        return Array.isArray(parsed) ? parsed.map(String) : [String(parsed)];
-    } catch {
-        return [];
-    }
+function quotes(text: string, hidden: string): boolean {
+    const core = (t: string) => t.replace(/[^\p{L}\p{N}]/gu, "").toLowerCase();
+    return core(hidden) !== "" && core(text).includes(core(hidden));
 }
 
 /** Each `pulumi config set|rm|get` that starts a command (not one inside a value) names `stack`. */
 function withStack(text: string, stack: string): string {
     return text.replace(
-        /(?<=^|: |&& |, |or |then |\$\()pulumi config (?:set|rm|get)(?= )/gm,
+        /(?<=^|: |&& |or |then |\$\()pulumi config (?:set|rm|get)(?= )/gm,
         `$& --stack ${stack}`,
     );
 }
@@ -116,25 +106,36 @@ export function formatProblems(
     secretValues: ReadonlyMap<string, string>,
 ): string {
     const stack = shellWord(ctx.stack);
-    const secrets = [...secretValues.values()];
     const lines = problems.map((problem) => {
-        // A value set with --secret is never shown, nor a fix derived from it, nor a reason or
-        // fix that quotes it. Of a secret's own problems, only those whose check wrote its fix
-        // (it is set where it is not read, in plain text) can be told: the others are about
-        // what it holds. A value typed with credentials is shown without them.
+        // A value set with --secret is never shown, nor any reason or fix that could quote it:
+        // its own problem's (unless it is about the key being set at all), or another's that
+        // quotes it. Credentials typed into a value are masked in it, and a reason or fix that
+        // quotes them is not told.
         const secret = secretValues.has(problem.key) && problem.value !== undefined;
-        const tellable = !secret || problem.fix !== undefined;
-        const told = (text: string) => tellable && !quotesSecret(text, secrets);
-        const p: ConfigProblem = {
-            ...problem,
-            value: secret ? undefined : withoutUserinfo(problem.value),
-            suggestion: secret ? undefined : withoutUserinfo(problem.suggestion),
-            shown: secret ? "is set (a secret)" : problem.shown,
-            reason: told(problem.reason)
-                ? problem.reason
-                : `it is not valid, and the reason would quote a secret; see the value: pulumi config get ${problem.key}`,
-            fix: problem.fix !== undefined && told(problem.fix) ? problem.fix : undefined,
-        };
+        const credentials = secret ? [] : credentialsIn(problem.value ?? "");
+        const told =
+            (!secret || problem.presence === true) &&
+            !problem.mentions?.some((key) => secretValues.has(key)) &&
+            !credentials.some((c) =>
+                [problem.reason, problem.fix ?? "", problem.suggestion ?? ""].some((t) =>
+                    quotes(t, c),
+                ),
+            );
+        const p: ConfigProblem = told
+            ? {
+                  ...problem,
+                  value: secret ? undefined : problem.value && withoutCredentials(problem.value),
+                  shown: secret ? "is set (a secret)" : problem.shown,
+              }
+            : {
+                  ...problem,
+                  value: secret ? undefined : withoutCredentials(problem.value ?? ""),
+                  shown: secret ? "is set (a secret)" : problem.shown,
+                  suggestion: undefined,
+                  fix: undefined,
+                  index: secret ? undefined : problem.index,
+                  reason: `it is not valid, and the reason would show ${secret ? "a secret" : "credentials or a secret"}; see the value: pulumi config get ${problem.key}`,
+              };
         const shown =
             p.shown ??
             (p.value === undefined
@@ -142,14 +143,14 @@ export function formatProblems(
                 : `= ${JSON.stringify(p.value.length > 80 ? `${p.value.slice(0, 77)}...` : p.value)}`);
         const where = p.index !== undefined ? ` (item ${p.index})` : "";
         const reason = /[.?!]$/.test(p.reason) ? p.reason : `${p.reason}.`;
-        // Each command names the stack: after `npm run release -- --to prod`, or `pulumi up
-        // --stack prod`, the selected stack is another one.
         // A secret's fix sets it again as a secret.
         const fix = secret
             ? fixFor(p, secret).replace(/pulumi config set (?!--secret)/g, "$&--secret ")
             : fixFor(p, secret);
+        // Each command names the stack: after `npm run release -- --to prod`, or `pulumi up
+        // --stack prod`, the selected stack is another one.
         const line = `${ctx.project}:${p.key}${where} ${shown}: ${reason}\nFix: ${fix}`;
-        return withStack(withoutCredentials(line), stack).replace(/^(.*?)\n/s, "  - $1\n    ");
+        return withStack(line, stack).replace(/^(.*?)\n/s, "  - $1\n    ");
     });
     return (
         `Invalid configuration for stack "${ctx.stack}" (${plural(problems.length, "problem")}); nothing was created or pushed.\n` +

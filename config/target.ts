@@ -67,6 +67,7 @@ export function readRepository(r: ConfigReader) {
     const protect = r.bool("protect");
     if (forceDestroy && protect) {
         r.fail("forceDestroy", "true", {
+            mentions: ["protect"],
             reason: "protect is true for this stack, and a protected repository must not be destroyable with its images",
             suggestion: "false",
         });
@@ -117,6 +118,8 @@ export function readTargetSettings(
         if (r.isSet(key) && registry && registry !== target) {
             ignored.add(key);
             r.fail(key, value, {
+                presence: true,
+                mentions: ["registry"],
                 reason: `${why}, so it is only read when registry is ${target} (this stack's registry is ${registry}); remove it`,
                 fix: `pulumi config rm ${key}`,
             });
@@ -142,6 +145,8 @@ export function readTargetSettings(
     }
     if (registry === "local" && pushPrincipals.length > 0) {
         r.fail("pushPrincipals", r.raw.pushPrincipals, {
+            presence: true,
+            mentions: ["registry"],
             reason: "a local registry has no IAM principals; remove pushPrincipals or publish to ecr-public or ecr-private",
             fix: "pulumi config rm pushPrincipals",
         });

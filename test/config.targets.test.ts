@@ -238,6 +238,10 @@ describe("secrets and credentials never reach a message", () => {
         ["a secret's part", { repositoryName: { secret: "team/Qmodel" } }, /'Q'|Qmodel/],
         ["credentials in a reason", { modelContext: "https://bob:tok3n@github.com/o/r" }, /tok3n/],
         ["credentials in a fix", { modelRevision: " bob:tok3n@abc " }, /tok3n/],
+        ["credentials a suggestion rewrote", { repositoryName: "Bob:Tok3n@Team/Model" }, /tok3n/i],
+        ["a token in a path", { modelContext: "https://ghp_T0KEN123@github.com/o/r" }, /T0KEN/],
+        ["a secret context, normalized", { modelContext: { secret: "/ab/./cd" } }, /ab\/cd/],
+        ["a query's signature", { sourceUrl: "https://h.example/o?X-Amz-Signature=5ig " }, /5ig/],
     ] as [string, Raw, RegExp][])("never shows %s", (_name, raw, secret) => {
         expect(errorOf({ ...v, ...raw })).not.toMatch(secret);
     });
@@ -295,7 +299,7 @@ describe("secrets and credentials never reach a message", () => {
         // Nor a part of it that a reason quotes (the repository path, a list item).
         const image = errorOf({ ...v, baseImage: { secret: "ghcr.io/acme/Private-Base:tok3n" } });
         expect(image).toContain(
-            "it is not valid, and the reason would quote a secret; see the value: pulumi config get --stack dev baseImage.",
+            "it is not valid, and the reason would show a secret; see the value: pulumi config get --stack dev baseImage.",
         );
         // Set again as a secret.
         expect(image).toContain(
@@ -307,7 +311,7 @@ describe("secrets and credentials never reach a message", () => {
         // the same text, the list as JSON with the key secret, past the model's type check.
         const secretList = { architectures: { secret: JSON.stringify([item]) } };
         const list = errorOf({ ...v, ...secretList }, { skipValidation: true });
-        expect(list).toContain("the reason would quote a secret");
+        expect(list).toContain("the reason would show a secret");
         expect(list).not.toContain("s3cr3t");
         // An escaped quote of it (a path with a backslash) counts too.
         const path = errorOf({ ...v, modelContext: { secret: "dev\\hunter2pw" } });
