@@ -88,6 +88,7 @@ export function readLabels(r: ConfigReader) {
         });
     } else if (sourceWithCredentials !== undefined) {
         r.fail("sourceUrl", sourceUrl, {
+            redacted: true,
             reason: "it holds credentials (a user and password, or a token), and it becomes the org.opencontainers.image.source label that anyone who pulls the image can read; give the URL without them",
             suggestion: sourceWithCredentials || undefined,
         });

@@ -41,12 +41,14 @@ export function readConfig(
     ctx: StackName,
 ): StackConfig {
     const raw: RawConfig = {};
-    // A value the user set with --secret on any key is never shown in a message: key -> text.
-    const secretValues = new Map<string, string>();
+    // Every key's text, for the message; a value the user set with --secret is never shown.
+    const values = new Map<string, string>();
+    const secretValues = new Set<string>();
     for (const key of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
         const value = all[`${ctx.project}:${key}`];
         if (value !== undefined && !SECRET_KEYS.has(key)) raw[key] = value;
-        if (value !== undefined && isSecret(`${ctx.project}:${key}`)) secretValues.set(key, value);
+        if (value !== undefined) values.set(key, value);
+        if (value !== undefined && isSecret(`${ctx.project}:${key}`)) secretValues.add(key);
     }
     // The password becomes a secret Output, so it stays encrypted in the state and masked in
     // output. Its declared default, "", is no password.
@@ -85,7 +87,7 @@ export function readConfig(
     const acknowledgedTampering = readAcknowledgedTampering(r);
 
     if (r.problems.length > 0 || registry === undefined) {
-        throw new pulumi.RunError(formatProblems(r.problems, ctx, secretValues));
+        throw new pulumi.RunError(formatProblems(r.problems, ctx, values, secretValues));
     }
     return {
         modelVersion,

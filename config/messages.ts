@@ -18,6 +18,8 @@ export interface ConfigProblem extends Problem {
     readonly presence?: true;
     /** Other keys whose values the reason or fix quotes (dockerfile's, modelContext's). */
     readonly mentions?: readonly ConfigKey[];
+    /** Reason, fix and suggestion were written without the credentials in the value. */
+    readonly redacted?: true;
 }
 
 /**
@@ -45,7 +47,7 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
     // A secret is typed at the CLI's prompt, never on the command line (shell history, ps).
     if (secret || SECRET_KEYS.has(p.key as ConfigKey)) {
         const item = spec.kind === "array" ? `--path '${p.key}[${p.index ?? "<index>"}]'` : p.key;
-        return `pulumi config set --secret ${item} (it prompts for the value)`;
+        return `pulumi config set --secret ${item}  # it prompts for the value`;
     }
     const value = p.suggestion !== undefined ? configValue(p.suggestion) : spec.placeholder;
     if (spec.kind === "array") {
@@ -65,15 +67,15 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
 
 /**
  * The credentials typed into a value: the user and password before its last `@` (a URL's,
- * `bob:pw@host/x`; not a digest's, `python@sha256:...`), and a query's token or signature.
+ * `bob:pw@host/x`; not a digest's, `python@sha256:...`), and a query's or fragment's token,
+ * key, secret, password, signature (`sig`) or credential.
  */
 function credentialsIn(value: string): string[] {
     const digestless = value.replace(/@[a-z0-9]+:[0-9a-f]{32,}$/i, "");
     // A user alone with no scheme (`git@github.com:o/r`) is a name, not a credential.
     const m = /^\s*([a-z][a-z0-9+.-]*:\/\/)?(.*)@/is.exec(digestless);
     const userinfo = m && (m[1] || m[2].includes(":")) ? m[2] : "";
-    const query =
-        /[?&][\w.-]*(?:token|key|secret|password|signature|credential)[\w.-]*=([^&#\s]+)/gi;
+    const query = /[?&#][\w.-]*(?:token|key|secret|password|sig|credential)[\w.-]*=([^&#\s]+)/gi;
     return [userinfo, ...[...value.matchAll(query)].map((q) => q[1])].filter((t) => t !== "");
 }
 
@@ -82,60 +84,74 @@ function withoutCredentials(value: string): string {
     return credentialsIn(value).reduce((v, c) => v.split(c).join("***"), value);
 }
 
+function listItems(text: string): string[] {
+    try {
+        const parsed: unknown = JSON.parse(text);
+        return Array.isArray(parsed) ? parsed.map(String) : [];
+    } catch {
+        return [];
+    }
+}
+
+/** Whether a value, or an item of a list, has credentials typed into it. */
+function hasCredentials(value: string | undefined): boolean {
+    return value !== undefined && [value, ...listItems(value)].some((t) => credentialsIn(t).length);
+}
+
 /**
- * Whether `text` quotes `hidden` even as the checks rewrite it (`:` and `@` as `-` in a suggested
- * name, lower-cased, `://` as `:/` in a path, quoted for the shell): compared on letters and
- * digits alone, in lower case.
+ * Each `pulumi config set|rm|get` that starts a command names `stack`; none inside a quoted
+ * value (`quote`: `"` in a reason, `'` in a fix).
  */
-function quotes(text: string, hidden: string): boolean {
-    const core = (t: string) => t.replace(/[^\p{L}\p{N}]/gu, "").toLowerCase();
-    return core(hidden) !== "" && core(text).includes(core(hidden));
+function withStack(text: string, stack: string, quote: string): string {
+    return text
+        .split(new RegExp(`(${quote}[^${quote}]*${quote})`))
+        .map((part) =>
+            part.startsWith(quote)
+                ? part
+                : part.replace(
+                      /(?<=^|: |&& |or |then |\(|\$\()pulumi config (?:set|rm|get)(?= )/g,
+                      `$& --stack ${stack}`,
+                  ),
+        )
+        .join("");
 }
 
-/** Each `pulumi config set|rm|get` that starts a command (not one inside a value) names `stack`. */
-function withStack(text: string, stack: string): string {
-    return text.replace(
-        /(?<=^|: |&& |or |then |\$\()pulumi config (?:set|rm|get)(?= )/gm,
-        `$& --stack ${stack}`,
-    );
-}
-
+/**
+ * The message for a refused config. `values`: every key's text; `secrets`: the keys set with
+ * --secret.
+ */
 export function formatProblems(
     problems: readonly ConfigProblem[],
     ctx: StackName,
-    secretValues: ReadonlyMap<string, string>,
+    values: ReadonlyMap<string, string>,
+    secrets: ReadonlySet<string>,
 ): string {
     const stack = shellWord(ctx.stack);
     const lines = problems.map((problem) => {
-        // A value set with --secret is never shown, nor any reason or fix that could quote it:
-        // its own problem's (unless it is about the key being set at all), or another's that
-        // quotes it. Credentials typed into a value are masked in it, and a reason or fix that
-        // quotes them is not told.
-        const secret = secretValues.has(problem.key) && problem.value !== undefined;
-        const credentials = secret ? [] : credentialsIn(problem.value ?? "");
-        const told =
-            (!secret || problem.presence === true) &&
-            !problem.mentions?.some((key) => secretValues.has(key)) &&
-            !credentials.some((c) =>
-                [problem.reason, problem.fix ?? "", problem.suggestion ?? ""].some((t) =>
-                    quotes(t, c),
-                ),
-            );
-        const p: ConfigProblem = told
-            ? {
-                  ...problem,
-                  value: secret ? undefined : problem.value && withoutCredentials(problem.value),
-                  shown: secret ? "is set (a secret)" : problem.shown,
-              }
-            : {
-                  ...problem,
-                  value: secret ? undefined : withoutCredentials(problem.value ?? ""),
-                  shown: secret ? "is set (a secret)" : problem.shown,
-                  suggestion: undefined,
-                  fix: undefined,
-                  index: secret ? undefined : problem.index,
-                  reason: `it is not valid, and the reason would show ${secret ? "a secret" : "credentials or a secret"}; see the value: pulumi config get ${problem.key}`,
-              };
+        // A value set with --secret, or with credentials typed into it, is never shown in a
+        // reason or fix, nor is a reason that quotes another such value (`mentions`). The checks
+        // say which of theirs are safe: those about the key being set at all (`presence`, whose
+        // fix is an rm), and those written without the credentials (`redacted`).
+        const secret = secrets.has(problem.key) && problem.value !== undefined;
+        const tainted = (key: string) => secrets.has(key) || hasCredentials(values.get(key));
+        const own = secret || (hasCredentials(problem.value) && !problem.redacted);
+        const toldReason = !problem.mentions?.some(tainted) && (problem.presence === true || !own);
+        const p: ConfigProblem = {
+            ...problem,
+            value:
+                secret || problem.value === undefined
+                    ? undefined
+                    : withoutCredentials(problem.value),
+            shown: secret ? "is set (a secret)" : problem.shown,
+            index: secret ? undefined : problem.index,
+            ...(toldReason
+                ? {}
+                : {
+                      reason: "it is not valid; the reason is not shown, as it would show a secret or credentials",
+                      suggestion: undefined,
+                      fix: problem.presence ? problem.fix : undefined,
+                  }),
+        };
         const shown =
             p.shown ??
             (p.value === undefined
@@ -149,8 +165,10 @@ export function formatProblems(
             : fixFor(p, secret);
         // Each command names the stack: after `npm run release -- --to prod`, or `pulumi up
         // --stack prod`, the selected stack is another one.
-        const line = `${ctx.project}:${p.key}${where} ${shown}: ${reason}\nFix: ${fix}`;
-        return withStack(line, stack).replace(/^(.*?)\n/s, "  - $1\n    ");
+        return (
+            `  - ${ctx.project}:${p.key}${where} ${shown}: ${withStack(reason, stack, '"')}\n` +
+            `    Fix: ${withStack(fix, stack, "'")}`
+        );
     });
     return (
         `Invalid configuration for stack "${ctx.stack}" (${plural(problems.length, "problem")}); nothing was created or pushed.\n` +

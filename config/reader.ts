@@ -21,7 +21,9 @@ export class ConfigReader {
     fail(
         key: ConfigKey,
         value: string | undefined,
-        p: (Problem & Pick<ConfigProblem, "fix" | "presence" | "mentions">) | undefined,
+        p:
+            | (Problem & Pick<ConfigProblem, "fix" | "presence" | "mentions" | "redacted">)
+            | undefined,
         index?: number,
     ) {
         if (p) this.problems.push({ ...p, key, value, index: index ?? p.index });
@@ -152,7 +154,7 @@ export function unknownKeyProblems(
             // Both set: the misspelt one may well be the newer value (a bump typed wrong), so
             // the fix moves it, and dropping it is the alternative, not the default.
             reason: alreadySet
-                ? `this program reads no such key (keys are case-sensitive), so the value is ignored; did you mean ${closest}? ${closest} is set too: if this value is the one you want, move it there (below); to keep ${closest} as it is: pulumi config rm ${shellWord(key)}`
+                ? `this program reads no such key (keys are case-sensitive), so the value is ignored; did you mean ${closest}? ${closest} is set too: if this value is the one you want, move it there (below); to keep ${closest} as it is, remove this one instead (pulumi config rm ${shellWord(key)})`
                 : `this program reads no such key (keys are case-sensitive), so the value is ignored and ${closest} is not set; did you mean ${closest}?`,
             fix,
         });

@@ -87,7 +87,7 @@ export function readRepository(r: ConfigReader) {
     const pushPrincipals = r.list("pushPrincipals");
     pushPrincipals.forEach((arn, index) => {
         const p = checkPrincipalArn(arn, { ecrPublic: registry === "ecr-public" });
-        r.fail("pushPrincipals", arn, p, index);
+        r.fail("pushPrincipals", arn, p && { ...p, mentions: ["registry"] }, index);
     });
     const duplicate = firstDuplicate(pushPrincipals);
     if (duplicate) {
@@ -156,7 +156,8 @@ export function readTargetSettings(
     let registryUrl: string | undefined;
     if (registryUrlText !== "" && !ignored.has("registryUrl")) {
         const p = checkRegistryUrl(registryUrlText);
-        if (p) r.fail("registryUrl", registryUrlText, p);
+        // Its suggestions are built from the URL's scheme and host alone.
+        if (p) r.fail("registryUrl", registryUrlText, { ...p, redacted: true });
         else registryUrl = registryUrlText.replace(/\/+$/, "");
     }
     const username = r.str("registryUsername");
@@ -165,14 +166,17 @@ export function readTargetSettings(
     if (registry === "local") {
         if (username !== "" && password === undefined) {
             r.fail("registryPassword", undefined, {
+                mentions: ["registry"],
                 reason: `registryUsername is set, so the registry at registryUrl needs its password too; set it as a secret`,
             });
         } else if (username === "" && password !== undefined) {
             r.fail("registryUsername", undefined, {
+                mentions: ["registry"],
                 reason: "registryPassword is set, so set the user name it belongs to",
             });
         } else if ((username !== "" || password !== undefined) && registryUrl === undefined) {
             r.fail("registryUrl", undefined, {
+                mentions: ["registry"],
                 reason: "credentials are only for a registry you run yourself; the registry this stack runs takes none. Set registryUrl or remove registryUsername and registryPassword",
             });
         }

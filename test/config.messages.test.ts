@@ -125,7 +125,7 @@ describe("misspelt and unknown keys", () => {
     it("a misspelling of a key that is also set offers the move (it may be the new value), or its removal", () => {
         const msg = parseKeys({ modelVersion: "1.0.0" }, ["model-registry:modelVerison"]);
         expect(msg).toContain(
-            "did you mean modelVersion? modelVersion is set too: if this value is the one you want, move it there (below); to keep modelVersion as it is: pulumi config rm --stack dev modelVerison.",
+            "did you mean modelVersion? modelVersion is set too: if this value is the one you want, move it there (below); to keep modelVersion as it is, remove this one instead (pulumi config rm --stack dev modelVerison).",
         );
         expect(msg).toContain(
             '    Fix: pulumi config set --stack dev modelVersion -- "$(pulumi config get --stack dev modelVerison)" && pulumi config rm --stack dev modelVerison',
@@ -254,6 +254,14 @@ describe("small message fixes", () => {
             "pulumi config set --stack prod platform linux/amd64",
             "pulumi config set --stack prod modelRevision r",
         ]);
+    });
+
+    it("names the stack only in commands, never inside a quoted value", () => {
+        const fix = fixesOf(
+            { ...v, architectures: "x: pulumi config get y" },
+            { skipValidation: true },
+        );
+        expect(fix[0]).toMatch(/'x: pulumi config get y'$/);
     });
 
     it("names the stack only in commands, never inside a value", () => {
