@@ -155,8 +155,8 @@ function isKind(p: string, kind: "dir" | "file"): boolean {
 }
 
 /**
- * The URL without credentials when it carries some (`https://user:token@host/...`): "" when it
- * cannot be parsed; undefined when it carries none.
+ * The URL without credentials, query and fragment when it carries credentials
+ * (`https://user:token@host/...`): "" when it cannot be parsed; undefined when it carries none.
  */
 function withoutUserinfo(text: string): string | undefined {
     if (!URL.canParse(text)) return /^[^\s/]*@/.test(text) ? "" : undefined;
@@ -164,5 +164,8 @@ function withoutUserinfo(text: string): string | undefined {
     if (url.username === "" && url.password === "") return undefined;
     url.username = "";
     url.password = "";
+    // A query or fragment may hold a token too: the label needs neither.
+    url.search = "";
+    url.hash = "";
     return url.toString();
 }

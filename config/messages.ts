@@ -68,14 +68,15 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
 /**
  * The credentials typed into a value: the user and password before its last `@` (a URL's,
  * `bob:pw@host/x`; not a digest's, `python@sha256:...`), and a query's or fragment's token,
- * key, secret, password, signature (`sig`) or credential.
+ * key, secret, password (`pass`, `pwd`), `auth`, signature (`sig`) or credential.
  */
 function credentialsIn(value: string): string[] {
     const digestless = value.replace(/@[a-z0-9]+:[0-9a-f]{32,}$/i, "");
     // A user alone with no scheme (`git@github.com:o/r`) is a name, not a credential.
     const m = /^\s*([a-z][a-z0-9+.-]*:\/\/)?(.*)@/is.exec(digestless);
     const userinfo = m && (m[1] || m[2].includes(":")) ? m[2] : "";
-    const query = /[?&#][\w.-]*(?:token|key|secret|password|sig|credential)[\w.-]*=([^&#\s]+)/gi;
+    const query =
+        /[?&#][\w.-]*(?:token|key|secret|pass|pwd|auth|sig|credential)[\w.-]*=([^&#\s]+)/gi;
     return [userinfo, ...[...value.matchAll(query)].map((q) => q[1])].filter((t) => t !== "");
 }
 
@@ -134,7 +135,14 @@ export function formatProblems(
         // fix is an rm), and those written without the credentials (`redacted`).
         const secret = secrets.has(problem.key) && problem.value !== undefined;
         const tainted = (key: string) => secrets.has(key) || hasCredentials(values.get(key));
-        const own = secret || (hasCredentials(problem.value) && !problem.redacted);
+        // `redacted` is checked, not trusted: a text that still holds a credential is not told.
+        const typed = [problem.value ?? "", ...listItems(problem.value ?? "")].flatMap(
+            credentialsIn,
+        );
+        const leaks = [problem.reason, problem.fix ?? "", problem.suggestion ?? ""].some((t) =>
+            typed.some((c) => t.includes(c)),
+        );
+        const own = secret || (hasCredentials(problem.value) && (!problem.redacted || leaks));
         const toldReason = !problem.mentions?.some(tainted) && (problem.presence === true || !own);
         const p: ConfigProblem = {
             ...problem,

@@ -31,7 +31,7 @@ export function readPromotionSource(
     const promotion = parsePromotionSource(r.str("promoteFrom"), ctx);
     r.fail("promoteFrom", r.raw.promoteFrom, promotion.problem);
     if (promotion.source?.kind === "stack" && !promotion.source.name.includes("/")) {
-        r.fail("promoteFrom", r.raw.promoteFrom, checkStackFile(promotion.source.name));
+        r.fail("promoteFrom", r.raw.promoteFrom, checkStackFile(promotion.source.name, ctx.stack));
     }
     return promotion;
 }
@@ -41,11 +41,13 @@ export function readPromotionSource(
  * sets modelVersion, which lives in its `Pulumi.<stack>.yaml`. A misspelt name is caught here,
  * before the run looks for a stack that does not exist.
  */
-function checkStackFile(stack: string): Problem | undefined {
+function checkStackFile(stack: string, self: string): Problem | undefined {
     const stacks = listStacks(".");
     if (stacks.includes(stack)) return undefined;
+    // Never this stack itself, which cannot promote from itself.
     const near = stacks.find(
-        (s) => s.toLowerCase() === stack.toLowerCase() || editDistance(s, stack) <= 2,
+        (s) =>
+            s !== self && (s.toLowerCase() === stack.toLowerCase() || editDistance(s, stack) <= 2),
     );
     return {
         reason: `this project has no stack "${stack}" (no ${stackFileName(".", stack)} here; its stacks: ${stacks.join(", ")})${near ? `; did you mean ${near}?` : ""}`,

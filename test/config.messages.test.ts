@@ -256,6 +256,17 @@ describe("small message fixes", () => {
         ]);
     });
 
+    it("never suggests promoting from the stack itself", () => {
+        let msg = "";
+        try {
+            parse({ ...v, promoteFrom: "prdo" }, "prod");
+        } catch (e) {
+            msg = (e as Error).message;
+        }
+        expect(msg).toContain('this project has no stack "prdo"');
+        expect(msg).not.toContain("did you mean prod");
+    });
+
     it("names the stack only in commands, never inside a quoted value", () => {
         const fix = fixesOf(
             { ...v, architectures: "x: pulumi config get y" },

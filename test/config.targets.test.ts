@@ -270,6 +270,12 @@ describe("secrets and credentials never reach a message", () => {
             { modelContext: "https://a.example/c?sv=1&sig=Zx9YwQ2" },
             /Zx9YwQ2/,
         ],
+        ["a passwd in a path", { modelContext: "https://h.example/x?passwd=hunter2" }, /hunter2/],
+        [
+            "a token a redacted fix kept",
+            { sourceUrl: "https://bob:S3cretPass@gitlab.com/o/r?private_token=glpat-Ab12" },
+            /glpat|S3cret/,
+        ],
     ] as [string, Raw, RegExp][])("never shows %s", (_name, raw, secret) => {
         expect(errorOf({ ...v, ...raw })).not.toMatch(secret);
     });
