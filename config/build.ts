@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Problem, checkImageReference, checkPlatform, normalizePlatform } from "../lib/validation";
-import { configValue } from "./messages";
+import { configValue, credentialsIn } from "./messages";
 import { ConfigReader } from "./reader";
 
 /** A promoting stack does not build, so it needs no build context or Dockerfile. */
@@ -78,7 +78,10 @@ export function readBuild(r: ConfigReader, promoting: boolean) {
 /** The source URL and revision, which become image labels anyone who can pull can read. */
 export function readLabels(r: ConfigReader) {
     const sourceUrl = r.str("sourceUrl");
-    const sourceWithCredentials = sourceUrl.includes("@") ? withoutUserinfo(sourceUrl) : undefined;
+    const sourceWithCredentials =
+        sourceUrl.includes("@") || credentialsIn(sourceUrl).length > 0
+            ? withoutUserinfo(sourceUrl)
+            : undefined;
     // `git remote get-url origin` often prints this form: a user name, no credentials.
     const scp = /^[\w.-]+@([\w-]+(?:\.[\w-]+)+):(?!\/)([^\s?#]+?)(?:\.git)?$/.exec(sourceUrl);
     if (scp) {
@@ -161,7 +164,9 @@ function isKind(p: string, kind: "dir" | "file"): boolean {
 function withoutUserinfo(text: string): string | undefined {
     if (!URL.canParse(text)) return /^[^\s/]*@/.test(text) ? "" : undefined;
     const url = new URL(text);
-    if (url.username === "" && url.password === "") return undefined;
+    if (url.username === "" && url.password === "" && credentialsIn(text).length === 0) {
+        return undefined;
+    }
     url.username = "";
     url.password = "";
     // A query or fragment may hold a token too: the label needs neither.

@@ -70,13 +70,15 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
  * `bob:pw@host/x`; not a digest's, `python@sha256:...`), and a query's or fragment's token,
  * key, secret, password (`pass`, `pwd`), `auth`, signature (`sig`) or credential.
  */
-function credentialsIn(value: string): string[] {
+export function credentialsIn(value: string): string[] {
     const digestless = value.replace(/@[a-z0-9]+:[0-9a-f]{32,}$/i, "");
     // A user alone with no scheme (`git@github.com:o/r`) is a name, not a credential.
     const m = /^\s*([a-z][a-z0-9+.-]*:\/\/)?(.*)@/is.exec(digestless);
     const userinfo = m && (m[1] || m[2].includes(":")) ? m[2] : "";
+    // A parameter named so (or ending `_name`/`-name`: private_token, X-Amz-Signature), not one
+    // that merely contains it (keywords=).
     const query =
-        /[?&#][\w.-]*(?:token|key|secret|pass|pwd|auth|sig|credential)[\w.-]*=([^&#\s]+)/gi;
+        /[?&#](?:[\w.-]*[_-])?(?:token|api[_-]?key|key|secret|password|passwd|pass|pwd|sig|signature|auth|credentials?)=([^&#\s]+)/gi;
     return [userinfo, ...[...value.matchAll(query)].map((q) => q[1])].filter((t) => t !== "");
 }
 

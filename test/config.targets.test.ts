@@ -288,6 +288,19 @@ describe("secrets and credentials never reach a message", () => {
         expect(errorOf({ ...v, baseImage: pinned, platform: "x86_64" })).not.toContain("***");
     });
 
+    it("refuses a sourceUrl with a token in its query, which would become a public label", () => {
+        const url = "https://gitlab.example.com/g/p?private_token=glpat-XYZ";
+        const message = errorOf({ modelVersion: "1.0.0", sourceUrl: url });
+        expect(message).toContain("it holds credentials");
+        expect(message).not.toContain("glpat-XYZ");
+        expect(message).toContain(
+            "Fix: pulumi config set --stack dev sourceUrl https://gitlab.example.com/g/p",
+        );
+        // A parameter that only contains such a word is no credential.
+        const plain = "https://gitlab.example.com/g/p?keywords=iris";
+        expect(parse({ modelVersion: "1.0.0", sourceUrl: plain }).sourceUrl).toBe(plain);
+    });
+
     it("a token in an scp-form remote's query is not carried into the fix", () => {
         const url = "git@github.com:acme/model.git?private_token=glpat-XYZ";
         const message = errorOf({ modelVersion: "1.0.0", sourceUrl: url });
