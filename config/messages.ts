@@ -82,11 +82,6 @@ export function credentialsIn(value: string): string[] {
     return [userinfo, ...[...value.matchAll(query)].map((q) => q[1])].filter((t) => t !== "");
 }
 
-/** The value shown with its credentials as `***`. */
-function withoutCredentials(value: string): string {
-    return credentialsIn(value).reduce((v, c) => v.split(c).join("***"), value);
-}
-
 function listItems(text: string): string[] {
     try {
         const parsed: unknown = JSON.parse(text);
@@ -96,9 +91,9 @@ function listItems(text: string): string[] {
     }
 }
 
-/** Whether a value, or an item of a list, has credentials typed into it. */
-function hasCredentials(value: string | undefined): boolean {
-    return value !== undefined && [value, ...listItems(value)].some((t) => credentialsIn(t).length);
+/** The credentials typed into a value, or into an item of a list. */
+function credentialsOf(value: string | undefined): string[] {
+    return value === undefined ? [] : [value, ...listItems(value)].flatMap(credentialsIn);
 }
 
 /**
@@ -136,22 +131,21 @@ export function formatProblems(
         // say which of theirs are safe: those about the key being set at all (`presence`, whose
         // fix is an rm), and those written without the credentials (`redacted`).
         const secret = secrets.has(problem.key) && problem.value !== undefined;
-        const tainted = (key: string) => secrets.has(key) || hasCredentials(values.get(key));
+        const tainted = (key: string) =>
+            secrets.has(key) || credentialsOf(values.get(key)).length > 0;
+        const typed = credentialsOf(problem.value);
         // `redacted` is checked, not trusted: a text that still holds a credential is not told.
-        const typed = [problem.value ?? "", ...listItems(problem.value ?? "")].flatMap(
-            credentialsIn,
-        );
         const leaks = [problem.reason, problem.fix ?? "", problem.suggestion ?? ""].some((t) =>
             typed.some((c) => t.includes(c)),
         );
-        const own = secret || (hasCredentials(problem.value) && (!problem.redacted || leaks));
+        const own = secret || (typed.length > 0 && (!problem.redacted || leaks));
         const toldReason = !problem.mentions?.some(tainted) && (problem.presence === true || !own);
         const p: ConfigProblem = {
             ...problem,
-            value:
-                secret || problem.value === undefined
-                    ? undefined
-                    : withoutCredentials(problem.value),
+            // Shown with its credentials as `***`.
+            value: secret
+                ? undefined
+                : typed.reduce((v, c) => v?.split(c).join("***"), problem.value),
             shown: secret ? "is set (a secret)" : problem.shown,
             index: secret ? undefined : problem.index,
             ...(toldReason
