@@ -2,7 +2,7 @@
  * The one message a refused config becomes: each problem with its key, the value (credentials
  * and secrets masked) and the command that fixes it.
  */
-import { Problem, plural, shellWord } from "../lib/validation";
+import { Problem, plural, shellWord, withStack } from "../lib/validation";
 import { CONFIG_KEYS, ConfigKey, KeySpec, SECRET_KEYS, StackName } from "./keys";
 
 export interface ConfigProblem extends Problem {
@@ -97,24 +97,6 @@ function credentialsOf(value: string | undefined): string[] {
 }
 
 /**
- * Each `pulumi config set|rm|get` that starts a command names `stack`; none inside a quoted
- * value (`quote`: `"` in a reason, `'` in a fix).
- */
-function withStack(text: string, stack: string, quote: string): string {
-    return text
-        .split(new RegExp(`(${quote}[^${quote}]*${quote})`))
-        .map((part) =>
-            part.startsWith(quote)
-                ? part
-                : part.replace(
-                      /(?<=^|: |&& |or |then |\(|\$\()pulumi config (?:set|rm|get)(?= )/g,
-                      `$& --stack ${stack}`,
-                  ),
-        )
-        .join("");
-}
-
-/**
  * The message for a refused config. `values`: every key's text; `secrets`: the keys set with
  * --secret.
  */
@@ -124,7 +106,7 @@ export function formatProblems(
     values: ReadonlyMap<string, string>,
     secrets: ReadonlySet<string>,
 ): string {
-    const stack = shellWord(ctx.stack);
+    const stack = ctx.stack;
     const lines = problems.map((problem) => {
         // A value set with --secret, or with credentials typed into it, is never shown in a
         // reason or fix, nor is a reason that quotes another such value (`mentions`). The checks

@@ -5,6 +5,7 @@
 import * as semver from "semver";
 import { EXIT_FAILED, EXIT_OK, ReleasePlan, commandLine } from "./command";
 import { STACK_NAME } from "../stackFiles";
+import { withStack } from "../validation";
 
 /** What the release command needs from Pulumi, one stack at a time. */
 export interface ReleaseWorkspace {
@@ -122,15 +123,6 @@ function stackNeverCreated(e: unknown): boolean {
     return /no stack named .*found/i.test(describeError(e));
 }
 
-/**
- * The run's error with `--stack <target>` in each `pulumi config` command it gives as a fix (the
- * guard's and the promotion's do not name the stack): the release selects the previous stack
- * again, so a bare one would change that stack instead.
- */
-function forStack(text: string, target: string): string {
-    return text.replace(/\bpulumi config (?:set|rm|get)\b(?! --stack)/g, `$& --stack ${target}`);
-}
-
 function indent(text: string): string {
     return text
         .split("\n")
@@ -241,7 +233,7 @@ export async function runRelease(
         }
         if (failure !== undefined || summary === undefined) {
             return fail(
-                `pulumi preview on stack ${target} failed; nothing was published, and modelVersion is ${was} again.\n${indent(forStack(describeError(failure), target))}`,
+                `pulumi preview on stack ${target} failed; nothing was published, and modelVersion is ${was} again.\n${indent(withStack(describeError(failure), target))}`,
             );
         }
         const counts = Object.entries(summary)
@@ -260,7 +252,7 @@ export async function runRelease(
         await workspace.up(target, io.stdout);
     } catch (e) {
         return fail(
-            `pulumi up on stack ${target} failed:\n${indent(forStack(describeError(e), target))}\n` +
+            `pulumi up on stack ${target} failed:\n${indent(withStack(describeError(e), target))}\n` +
                 `  Nothing was rolled back: stack ${target} keeps modelVersion ${version} in its config.\n` +
                 `  Retrying is safe once the cause is fixed: ${again}\n` +
                 `  (a version that already landed with the same content is adopted, not pushed or copied again).`,
