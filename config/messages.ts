@@ -82,6 +82,11 @@ export function credentialsIn(value: string): string[] {
     return [userinfo, ...[...value.matchAll(query)].map((q) => q[1])].filter((t) => t !== "");
 }
 
+/** The credentials in the URLs of a free text (`weights at https://bob:pw@host/x`). */
+export function credentialsInText(text: string): string[] {
+    return (text.match(/[a-z][a-z0-9+.-]*:\/\/[^\s"'`<>()[\]]+/gi) ?? []).flatMap(credentialsIn);
+}
+
 function listItems(text: string): string[] {
     try {
         const parsed: unknown = JSON.parse(text);
@@ -91,9 +96,13 @@ function listItems(text: string): string[] {
     }
 }
 
-/** The credentials typed into a value, or into an item of a list. */
+/**
+ * The credentials typed into a value, or into an item of a list: those of its URLs first, so the
+ * mask keeps the text around them.
+ */
 function credentialsOf(value: string | undefined): string[] {
-    return value === undefined ? [] : [value, ...listItems(value)].flatMap(credentialsIn);
+    const all = value === undefined ? [] : [value, ...listItems(value)];
+    return all.flatMap((v) => [...credentialsInText(v), ...credentialsIn(v)]);
 }
 
 /**

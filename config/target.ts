@@ -18,6 +18,7 @@ import {
 } from "../lib/validation";
 import { isLoopbackHost } from "../lib/oci/proxy";
 import { ConfigKey, REGISTRY_KINDS, RegistryKind, StackConfig, StackName } from "./keys";
+import { credentialsInText } from "./messages";
 import { ConfigReader } from "./reader";
 
 /** By default derived from project and stack. */
@@ -41,6 +42,12 @@ export function readCatalog(r: ConfigReader, platform: string): StackConfig["cat
     const text = (key: "description" | "aboutText" | "usageText") => {
         const value = r.str(key);
         r.fail(key, value, checkCatalogText(value, CATALOG_LIMITS[key]));
+        if (credentialsInText(value).length > 0) {
+            r.fail(key, value, {
+                redacted: true,
+                reason: "a URL in it holds credentials (a user and password, or a token), and the ECR Public gallery shows this text to anyone; remove them",
+            });
+        }
         return value;
     };
     const description = text("description");

@@ -228,6 +228,27 @@ describe("secrets and credentials never reach a message", () => {
         ).toBe("https://gitlab.example.com/g/p.git");
     });
 
+    it.each(["description", "aboutText", "usageText"] as const)(
+        "refuses credentials in a URL of %s, which the public gallery shows to anyone",
+        (key) => {
+            for (const url of [
+                "https://bob:S3cretPass@m.example/iris",
+                "https://m.example/x?token=S3cretPass",
+            ]) {
+                const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
+                expect(message).toContain(`model-registry:${key}`);
+                expect(message).toContain("the ECR Public gallery shows");
+                expect(message).not.toContain("S3cretPass");
+                expect(message).toContain(
+                    `= "Weights: ${url.replace(/bob:S3cretPass|S3cretPass/, "***")} (v1)"`,
+                );
+            }
+            // An address, a pinned image and a URL without credentials are taken as they are.
+            const plain = `Mail bob@example.com; pull m@sha256:${"a".repeat(64)}; https://m.example/x?keywords=a`;
+            expect(parse({ ...v, [key]: plain }).catalog[key]).toBe(plain);
+        },
+    );
+
     it.each([
         ["a short secret value", { promoteFrom: { secret: "qa" } }, /"qa"/],
         [
