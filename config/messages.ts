@@ -72,9 +72,11 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
  */
 export function credentialsIn(value: string): string[] {
     const digestless = value.replace(/@[a-z0-9]+:[0-9a-f]{32,}$/i, "");
-    // A user alone with no scheme (`git@github.com:o/r`) is a name, not a credential.
+    // A user alone with no scheme is a name (`git@github.com:o/r`, `bob@example.com`), unless a
+    // host and path follow as in a URL (`ghp_token@github.com/o/r`).
     const m = /^\s*([a-z][a-z0-9+.-]*:\/\/)?(.*)@/is.exec(digestless);
-    const userinfo = m && (m[1] || m[2].includes(":")) ? m[2] : "";
+    const urlLike = /^\s*[^\s@/:]+@[\w-]+(\.[\w-]+)+(:\d+)?\//.test(digestless);
+    const userinfo = m && (m[1] || m[2].includes(":") || urlLike) ? m[2] : "";
     // A parameter named so (or ending `_name`/`-name`: private_token, X-Amz-Signature), not one
     // that merely contains it (keywords=).
     const query =

@@ -261,6 +261,11 @@ describe("secrets and credentials never reach a message", () => {
         ["credentials in a fix", { modelRevision: " bob:tok3n@abc " }, /tok3n/],
         ["credentials a suggestion rewrote", { repositoryName: "Bob:Tok3n@Team/Model" }, /tok3n/i],
         ["a token in a path", { modelContext: "https://ghp_T0KEN123@github.com/o/r" }, /T0KEN/],
+        [
+            "a token as a user, with no scheme",
+            { sourceUrl: "ghp_T0KEN123@github.com/o/r" },
+            /T0KEN/,
+        ],
         ["a secret context, normalized", { modelContext: { secret: "/ab/./cd" } }, /ab\/cd/],
         ["a query's signature", { sourceUrl: "https://h.example/o?X-Amz-Signature=5ig " }, /5ig/],
         [
