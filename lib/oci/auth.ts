@@ -182,15 +182,13 @@ async function fetchToken(
     if (!params.realm) {
         throw registryError(`${op.name}: Bearer challenge without a realm`, "auth");
     }
-    let url: URL;
-    try {
-        url = new URL(params.realm, op.base);
-    } catch {
+    if (!URL.canParse(params.realm, op.base.href)) {
         throw registryError(
             `${op.name}: the Bearer realm "${shown(params.realm)}" is not a URL`,
             "auth",
         );
     }
+    const url = new URL(params.realm, op.base);
     if (url.protocol !== "https:" && url.protocol !== "http:") {
         throw registryError(
             `${op.name}: the Bearer realm ${url.href} is not an http(s) URL`,

@@ -186,11 +186,7 @@ async function transferBlob(copy: Copy, blob: Descriptor): Promise<void> {
 /** Where an upload goes on: the Location of a 202 (or 201), relative or absolute, query kept. */
 function uploadLocation(destination: Operation, res: Answer): URL {
     const location = headerOf(res.headers, "location");
-    try {
-        if (location) return new URL(location, res.url);
-    } catch {
-        // reported below
-    }
+    if (location && URL.canParse(location, res.url.href)) return new URL(location, res.url);
     throw registryError(
         `${destination.name}: ${res.method} ${res.url.pathname} answered ${res.status} without a usable Location ` +
             `(${location === undefined ? "none" : `"${shown(location)}"`})`,

@@ -68,13 +68,11 @@ export interface Operation {
 export function checkSameRegistry(apiUrl: string, repositoryUri: string): string | undefined {
     // Both may come from another stack's outputs: shown escaped, never raw.
     const uri = shown(repositoryUri);
-    let api: URL;
     const named = withoutCredentials(apiUrl);
-    try {
-        api = new URL(apiUrl);
-    } catch {
+    if (!URL.canParse(apiUrl)) {
         return `apiUrl "${named}" is not a URL; expected e.g. https://public.ecr.aws`;
     }
+    const api = new URL(apiUrl);
     if (api.protocol !== "https:" && api.protocol !== "http:") {
         return `apiUrl ${named} must be an http(s) URL, e.g. https://public.ecr.aws`;
     }
@@ -105,12 +103,8 @@ export function checkSameRegistry(apiUrl: string, repositoryUri: string): string
             ? first
             : "docker.io";
     const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(pushServer);
-    let pushHost: string;
-    try {
-        pushHost = m ? new URL(`http://${m[1]}`).hostname : "";
-    } catch {
-        pushHost = "";
-    }
+    const server = m && `http://${m[1]}`;
+    const pushHost = server && URL.canParse(server) ? new URL(server).hostname : "";
     if (!m || !pushHost) {
         return `repositoryUri ${uri} does not start with a registry server name`;
     }
@@ -145,16 +139,14 @@ export function openSession(
     endpoint: RegistryEndpoint,
     action: Operation["action"] = "pull",
 ): Operation {
-    let base: URL;
     const named = withoutCredentials(String(endpoint.apiUrl));
-    try {
-        base = new URL(endpoint.apiUrl);
-    } catch {
+    if (!URL.canParse(endpoint.apiUrl)) {
         throw registryError(
             `apiUrl "${named}" is not a URL; expected e.g. https://public.ecr.aws`,
             "invalid",
         );
     }
+    const base = new URL(endpoint.apiUrl);
     const problem =
         base.protocol !== "https:" && base.protocol !== "http:"
             ? "must be an http:// or https:// URL"

@@ -120,15 +120,13 @@ export async function exchange(
                 "protocol",
             );
         }
-        let next: URL;
-        try {
-            next = new URL(location, current);
-        } catch {
+        if (!URL.canParse(location, current.href)) {
             throw registryError(
                 `${op.name}: ${current.href} redirected to an invalid URL "${shown(location)}"`,
                 "protocol",
             );
         }
+        const next = new URL(location, current);
         if (next.protocol !== "https:" && next.protocol !== "http:") {
             throw registryError(
                 `${op.name}: ${current.href} redirected to ${next.protocol} URL`,

@@ -38,9 +38,7 @@ export interface Found {
     readonly body?: Buffer;
 }
 
-export interface Manifest extends Found {
-    readonly body: Buffer;
-}
+export type Manifest = Required<Found>;
 
 /**
  * The manifest behind `reference`, or `undefined` when the registry does not have it: only after

@@ -65,14 +65,12 @@ export function proxyFor(
             "invalid",
         );
     }
-    try {
-        return new URL(scheme ? value : `http://${value}`);
-    } catch {
-        throw registryError(
-            `the proxy "${withoutCredentials(value)}" (from the environment) is not an http:// or https:// URL`,
-            "invalid",
-        );
-    }
+    const proxy = scheme ? value : `http://${value}`;
+    if (URL.canParse(proxy)) return new URL(proxy);
+    throw registryError(
+        `the proxy "${withoutCredentials(value)}" (from the environment) is not an http:// or https:// URL`,
+        "invalid",
+    );
 }
 
 // IP addresses, for NO_PROXY as Go reads it (an IPv4-mapped IPv6 address is its IPv4 address)
