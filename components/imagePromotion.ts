@@ -13,12 +13,7 @@ import {
     endpointOf,
     recordKeyOf,
 } from "../lib/publication/publishInputs";
-import {
-    RegistryEndpoint,
-    checkSameRegistry,
-    getImageConfig,
-    headManifest,
-} from "../lib/oci/client";
+import { checkSameRegistry, getImageConfig, headManifest } from "../lib/oci/client";
 import { CopyProgress, copyImage } from "../lib/oci/copy";
 import {
     ByRepository,
@@ -27,6 +22,7 @@ import {
     RecordedVersions,
     historiesOf,
     recorded,
+    recording,
     reverifyHistory,
     reverifyRecord,
     without,
@@ -76,13 +72,15 @@ export const SOURCE_INPUTS = [
 
 const PROMOTION_INPUTS = [...REQUIRED_INPUTS.filter((k) => k !== "fingerprint"), ...SOURCE_INPUTS];
 
-export function sourceEndpoint(i: PromotionSourceCheckInputs): RegistryEndpoint {
-    return endpointOf({
+/** The source's registry, named as the destination's inputs name it. */
+export function sourceRegistry(i: PromotionSourceCheckInputs) {
+    return {
+        repositoryUri: i.sourceRepositoryUri,
         apiUrl: i.sourceApiUrl,
         repositoryPath: i.sourceRepositoryPath,
         credentials: i.sourceCredentials,
         caCertificate: i.sourceCaCertificate,
-    });
+    };
 }
 
 function problemsOf(i: ImagePromotionInputs, phase: "check" | "apply") {
@@ -104,7 +102,7 @@ export async function evaluatePromotion(
     recorded: string | undefined,
 ): Promise<PromotionDecision> {
     const [source, destination] = await Promise.all([
-        headManifest(sourceEndpoint(i), i.tag),
+        headManifest(endpointOf(sourceRegistry(i)), i.tag),
         headManifest(endpointOf(i), i.tag),
     ]);
     return decidePromotion({
@@ -156,9 +154,10 @@ export async function promote(
     const ref = `${i.repositoryUri}:${i.tag}`;
     let config: Awaited<ReturnType<typeof getImageConfig>>;
     if (decision.action === "copy") {
+        const source = endpointOf(sourceRegistry(i));
         // Before anything is written: the image for this stack's platform, and its labels.
         try {
-            config = await getImageConfig(sourceEndpoint(i), decision.digest, i.platform);
+            config = await getImageConfig(source, decision.digest, i.platform);
         } catch (e) {
             throw new Error(
                 `${i.sourceRepositoryUri}@${decision.digest} cannot be promoted as ${ref}: ` +
@@ -166,7 +165,7 @@ export async function promote(
                     `source image has, or publish the version for ${i.platform} there.`,
             );
         }
-        const result = await copyImage(sourceEndpoint(i), decision.digest, endpointOf(i), i.tag, {
+        const result = await copyImage(source, decision.digest, endpointOf(i), i.tag, {
             onProgress: progressLogger(ref),
         });
         if (result.digest !== decision.digest) {
@@ -263,17 +262,7 @@ export const imagePromotionProvider: pulumi.dynamic.ResourceProvider = {
 
     read: reverifyRecord,
 
-    async create(inputs: ImagePromotionInputs) {
-        return { id: inputs.repositoryUri, outs: await promote(inputs, undefined) };
-    },
-
-    async update(_id: string, olds: ImagePromotionOutputs, news: ImagePromotionInputs) {
-        return { outs: await promote(news, olds) };
-    },
-
-    async delete() {
-        // A published version is never deleted by this program.
-    },
+    ...recording(promote),
 };
 
 /** The source-side inputs: enough to ask the source whether it has the version. */

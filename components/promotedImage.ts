@@ -1,14 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PromotionSource, notPublished } from "../lib/publication/promotion";
-import { checkInputs, checkResult } from "../lib/publication/publishInputs";
+import { checkInputs, checkResult, endpointOf } from "../lib/publication/publishInputs";
 import { headManifest } from "../lib/oci/client";
 import { ModelImageArgs, PublishedImage, targetInputs } from "./modelImage";
 import {
     ImagePromotion,
     PromotionSourceCheckInputs,
     SOURCE_INPUTS,
-    sourceEndpoint,
+    sourceRegistry,
 } from "./imagePromotion";
+import { ProviderResource } from "./publicationRecord";
 import { RegistryCredentials, apiUrlOf, repositoryPathOf, serverOf } from "./registry";
 
 // test/support/engine.ts serializes the promotion's provider from this file, as `pulumi up` does.
@@ -109,16 +110,7 @@ async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "ap
             `that stack first (it publishes the version), then \`pulumi up\` here again.`
         );
     }
-    const checked = checkInputs(
-        {
-            ...i,
-            repositoryUri: i.sourceRepositoryUri,
-            apiUrl: i.sourceApiUrl,
-            repositoryPath: i.sourceRepositoryPath,
-        },
-        phase,
-        ["tag", ...SOURCE_INPUTS],
-    );
+    const checked = checkInputs({ ...i, ...sourceRegistry(i) }, phase, ["tag", ...SOURCE_INPUTS]);
     if (checked.unknown) return undefined;
     if (checked.problems.length > 0) return checked.problems.join("\n");
     // A stack source's own record says what it published (the promotion then checks that the
@@ -126,7 +118,7 @@ async function sourceProblem(i: PromotionSourceCheckInputs, phase: "check" | "ap
     let exists = true;
     if (i.sourcePublished === undefined) {
         try {
-            exists = (await headManifest(sourceEndpoint(i), i.tag)).exists;
+            exists = (await headManifest(endpointOf(sourceRegistry(i)), i.tag)).exists;
         } catch (e) {
             return `cannot check ${i.sourceRepositoryUri}:${i.tag}, so nothing is created or copied: ${(e as Error).message}`;
         }
@@ -172,24 +164,15 @@ async function sourceChecked(i: PromotionSourceCheckInputs) {
 }
 
 /** Refuses a promotion whose source does not have the version, before anything is created. */
-export class PromotionSourceCheck extends pulumi.dynamic.Resource {
+export class PromotionSourceCheck extends ProviderResource {
     constructor(
         name: string,
         args: { source: PromotionSourceArgs; version: string },
         opts?: pulumi.CustomResourceOptions,
     ) {
-        super(
-            promotionSourceCheckProvider,
-            name,
-            {
-                tag: args.version,
-                ...sourceInputs(args.source, args.version),
-                passedTags: undefined,
-            },
-            opts,
-            "model-registry",
-            "PromotionSourceCheck",
-        );
+        const inputs = { tag: args.version, ...sourceInputs(args.source, args.version) };
+        const outputs = ["passedTags"];
+        super(promotionSourceCheckProvider, "PromotionSourceCheck", name, inputs, outputs, opts);
     }
 }
 

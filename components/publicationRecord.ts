@@ -159,7 +159,7 @@ export abstract class ProviderResource extends pulumi.dynamic.Resource {
         provider: pulumi.dynamic.ResourceProvider,
         type: string,
         name: string,
-        args: { readonly credentials?: pulumi.Input<unknown> },
+        args: Readonly<Record<string, unknown>> & { readonly credentials?: pulumi.Input<unknown> },
         outputs: readonly string[],
         opts?: pulumi.CustomResourceOptions,
     ) {
@@ -167,6 +167,25 @@ export abstract class ProviderResource extends pulumi.dynamic.Resource {
         const declared = Object.fromEntries(outputs.map((key) => [key, undefined]));
         super(provider, name, { ...args, credentials, ...declared }, opts, "model-registry", type);
     }
+}
+
+/**
+ * `create`, `update` and `delete` of a provider that records what it published (the guard, the
+ * record, the promotion): create and update write what `apply` returns for the inputs and the
+ * previous outputs; delete only forgets, as a published version is never deleted by this program.
+ */
+export function recording<I extends { readonly repositoryUri: string }, O>(
+    apply: (inputs: I, previous: O | undefined) => Promise<O>,
+) {
+    return {
+        async create(inputs: I) {
+            return { id: inputs.repositoryUri, outs: await apply(inputs, undefined) };
+        },
+        async update(_id: string, olds: O, news: I) {
+            return { outs: await apply(news, olds) };
+        },
+        async delete() {},
+    };
 }
 
 /** The record's arguments: the registry-facing inputs, and what docker.Image reported. */
@@ -306,19 +325,9 @@ export const publicationRecordProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: !holds, replaces: [] };
     },
 
-    async create(inputs: PublicationRecordInputs) {
-        return { id: inputs.repositoryUri, outs: await recordPublication(inputs, undefined) };
-    },
-
-    async update(_id: string, olds: PublicationRecordOutputs, news: PublicationRecordInputs) {
-        return { outs: await recordPublication(news, olds) };
-    },
+    ...recording(recordPublication),
 
     read: reverifyRecord,
-
-    async delete() {
-        // Forgetting the record deletes nothing in the registry.
-    },
 };
 
 /**

@@ -23,6 +23,7 @@ import {
     ProviderResource,
     PublishedVersion,
     historiesOf,
+    recording,
     reverifyHistory,
     without,
 } from "./publicationRecord";
@@ -266,17 +267,7 @@ export const tagGuardProvider: pulumi.dynamic.ResourceProvider = {
         return { changes: found || keys.some((k) => olds[k] !== news[k]), replaces: [] };
     },
 
-    async create(inputs: TagGuardInputs) {
-        return { id: inputs.repositoryUri, outs: await applied(inputs) };
-    },
-
-    async update(_id: string, _olds: TagGuardInputs, news: TagGuardInputs) {
-        return { outs: await applied(news) };
-    },
-
-    async delete() {
-        // A published version is never deleted by this program.
-    },
+    ...recording(applied),
 };
 
 /** Create and update: the guard asks the registry again, right before the push. */
