@@ -6,7 +6,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Problem, checkImageReference, checkPlatform, normalizePlatform } from "../lib/validation";
-import { configValue, credentialsIn } from "./messages";
+import { credentialsIn } from "./credentials";
+import { configValue } from "./messages";
 import { ConfigReader } from "./reader";
 
 /** A promoting stack does not build, so it needs no build context or Dockerfile. */

@@ -3,7 +3,11 @@
  * and secrets masked) and the command that fixes it.
  */
 import { Problem, plural, shellWord, withStack } from "../lib/validation";
+import { credentialsIn, credentialsInText } from "./credentials";
 import { CONFIG_KEYS, ConfigKey, KeySpec, SECRET_KEYS, StackName } from "./keys";
+
+/** Free texts, where only credentials that look real count (`?key=models` is no token). */
+const GALLERY_TEXTS = new Set(["description", "aboutText", "usageText"]);
 
 export interface ConfigProblem extends Problem {
     /** The key as written in the stack's config (an unknown key is reported as it is spelt). */
@@ -65,30 +69,6 @@ function fixFor(p: ConfigProblem, secret: boolean): string {
     return set;
 }
 
-/**
- * The credentials typed into a value: the user and password before its last `@` (a URL's,
- * `bob:pw@host/x`; not a digest's, `python@sha256:...`), and a query's or fragment's token,
- * key, secret, password (`pass`, `pwd`), `auth`, signature (`sig`) or credential.
- */
-export function credentialsIn(value: string): string[] {
-    const digestless = value.replace(/@[a-z0-9]+:[0-9a-f]{32,}$/i, "");
-    // A user alone with no scheme is a name (`git@github.com:o/r`, `bob@example.com`), unless a
-    // host and path follow as in a URL (`ghp_token@github.com/o/r`).
-    const m = /^\s*([a-z][a-z0-9+.-]*:\/\/)?(.*)@/is.exec(digestless);
-    const urlLike = /^\s*[^\s@/:]+@[\w-]+(\.[\w-]+)+(:\d+)?\//.test(digestless);
-    const userinfo = m && (m[1] || m[2].includes(":") || urlLike) ? m[2] : "";
-    // A parameter named so (or ending `_name`/`-name`: private_token, X-Amz-Signature), not one
-    // that merely contains it (keywords=).
-    const query =
-        /[?&#](?:[\w.-]*[_-])?(?:token|api[_-]?key|key|secret|password|passwd|pass|pwd|sig|signature|auth|credentials?)=([^&#\s]+)/gi;
-    return [userinfo, ...[...value.matchAll(query)].map((q) => q[1])].filter((t) => t !== "");
-}
-
-/** The credentials in the URLs of a free text (`weights at https://bob:pw@host/x`). */
-export function credentialsInText(text: string): string[] {
-    return (text.match(/[a-z][a-z0-9+.-]*:\/\/[^\s"'`<>()[\]]+/gi) ?? []).flatMap(credentialsIn);
-}
-
 function listItems(text: string): string[] {
     try {
         const parsed: unknown = JSON.parse(text);
@@ -99,12 +79,15 @@ function listItems(text: string): string[] {
 }
 
 /**
- * The credentials typed into a value, or into an item of a list: those of its URLs first, so the
- * mask keeps the text around them.
+ * The credentials typed into a key's value, or into an item of a list, longest first: a
+ * credential inside another (`bob` in `bob:pw`) must not break the other's mask.
  */
-function credentialsOf(value: string | undefined): string[] {
-    const all = value === undefined ? [] : [value, ...listItems(value)];
-    return all.flatMap((v) => [...credentialsInText(v), ...credentialsIn(v)]);
+function credentialsOf(key: string, value: string | undefined): string[] {
+    if (value === undefined) return [];
+    const found = GALLERY_TEXTS.has(key)
+        ? credentialsInText(value)
+        : [value, ...listItems(value)].flatMap(credentialsIn);
+    return [...new Set(found)].sort((a, b) => b.length - a.length);
 }
 
 /**
@@ -125,8 +108,8 @@ export function formatProblems(
         // fix is an rm), and those written without the credentials (`redacted`).
         const secret = secrets.has(problem.key) && problem.value !== undefined;
         const tainted = (key: string) =>
-            secrets.has(key) || credentialsOf(values.get(key)).length > 0;
-        const typed = credentialsOf(problem.value);
+            secrets.has(key) || credentialsOf(key, values.get(key)).length > 0;
+        const typed = credentialsOf(problem.key, problem.value);
         // `redacted` is checked, not trusted: a text that still holds a credential is not told.
         const leaks = [problem.reason, problem.fix ?? "", problem.suggestion ?? ""].some((t) =>
             typed.some((c) => t.includes(c)),

@@ -18,7 +18,7 @@ import {
 } from "../lib/validation";
 import { isLoopbackHost } from "../lib/oci/proxy";
 import { ConfigKey, REGISTRY_KINDS, RegistryKind, StackConfig, StackName } from "./keys";
-import { credentialsInText } from "./messages";
+import { credentialsInText } from "./credentials";
 import { ConfigReader } from "./reader";
 
 /** By default derived from project and stack. */
@@ -39,8 +39,13 @@ export function readRepositoryName(r: ConfigReader, ctx: StackName): string {
 
 /** The gallery's texts and badges, within ECR Public's limits. */
 export function readCatalog(r: ConfigReader, platform: string): StackConfig["catalog"] {
+    // On another registry these keys are refused as such (readTargetSettings), not checked further.
+    const registry = r.str("registry");
+    const checked =
+        registry === "ecr-public" || !(REGISTRY_KINDS as readonly string[]).includes(registry);
     const text = (key: "description" | "aboutText" | "usageText") => {
         const value = r.str(key);
+        if (!checked) return value;
         r.fail(key, value, checkCatalogText(value, CATALOG_LIMITS[key]));
         if (credentialsInText(value).length > 0) {
             r.fail(key, value, {
@@ -56,7 +61,7 @@ export function readCatalog(r: ConfigReader, platform: string): StackConfig["cat
 
     const list = (key: "architectures" | "operatingSystems") => {
         const values = r.list(key);
-        r.fail(key, r.raw[key], checkCatalogList(values));
+        if (checked) r.fail(key, r.raw[key], checkCatalogList(values));
         return values;
     };
     // An empty architectures list (its default) derives the badge from the platform. An empty

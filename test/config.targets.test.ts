@@ -228,26 +228,81 @@ describe("secrets and credentials never reach a message", () => {
         ).toBe("https://gitlab.example.com/g/p.git");
     });
 
-    it.each(["description", "aboutText", "usageText"] as const)(
-        "refuses credentials in a URL of %s, which the public gallery shows to anyone",
+    const gallery = ["description", "aboutText", "usageText"] as const;
+    it.each(gallery)(
+        "refuses credentials in %s, which the public gallery shows to anyone",
         (key) => {
             for (const url of [
                 "https://bob:S3cretPass@m.example/iris",
                 "https://m.example/x?token=S3cretPass",
+                "HTTPS://bob:S3cretPass@m.example/iris",
+                "[weights](https://bob:S3cretPass@m.example/iris)",
+                "<https://bob:it's-S3cretPass@m.example/iris>",
+                "https://bob:S3c(ret/Pass@m.example/iris",
+                "bob:S3cretPass@m.example/iris",
+                "ghp_16C7e42F292c6912E7710c838347Ae1S3cret@github.com/o/r",
+                "git+https://ghp_16C7e42F292c6912E7710c838347Ae1S3cret@github.com/o/r",
+                "https://bob@m.example/a and https://bob:S3cretPass@m.example/b",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
-                expect(message).toContain(`model-registry:${key}`);
+                expect(message).toContain(`model-registry:${key} = "Weights: `);
                 expect(message).toContain("the ECR Public gallery shows");
-                expect(message).not.toContain("S3cretPass");
-                expect(message).toContain(
-                    `= "Weights: ${url.replace(/bob:S3cretPass|S3cretPass/, "***")} (v1)"`,
-                );
+                expect(message).not.toContain("S3cret");
             }
-            // An address, a pinned image and a URL without credentials are taken as they are.
-            const plain = `Mail bob@example.com; pull m@sha256:${"a".repeat(64)}; https://m.example/x?keywords=a`;
-            expect(parse({ ...v, [key]: plain }).catalog[key]).toBe(plain);
         },
     );
+
+    it.each(gallery)("takes %s with no real credentials as it is", (key) => {
+        for (const text of [
+            "Mail bob@example.com, or bob@example.com.",
+            `docker pull public.ecr.aws/a/m@sha256:${"a".repeat(64)}.`,
+            "pip install git+https://github.com/acme/iris.git@v1.2.0",
+            "https://www.npmjs.com/package/@acme/iris and https://mastodon.social/@acme",
+            "git clone git@github.com:acme/iris.git, or ssh://git@github.com/acme/iris.git",
+            "https://bob@bitbucket.org/acme/iris.git",
+            "https://m.example:8080/x@y",
+            "https://m.example/x?keywords=a&key=models&auth=oidc&page_token=2#key=abc123",
+            "curl 'https://m.example/x?api_key=YOUR_API_KEY&token=$HF_TOKEN'",
+            "https://user:password@m.example/x and https://${GITHUB_TOKEN}@github.com/o/r",
+        ]) {
+            expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
+        }
+    });
+
+    it("masks each credential whole, even one that holds another", () => {
+        const usage = errorOf({
+            ...v,
+            usageText: "Mirror: https://bob@m.example/a ; CI: https://bob:S3cretPass@m.example/b",
+        });
+        expect(usage).toContain("CI: https://***@m.example/b");
+        const source = errorOf({
+            ...v,
+            sourceUrl: "https://dep@m.example/x?private_token=dep-S3cretPass",
+        });
+        expect(source).toContain('sourceUrl = "https://***@m.example/x?private_token=***"');
+        for (const sourceUrl of [
+            "ghp_16C7e42F292c6912E7@github.com",
+            "ghp_16C7e42F292c6912E7@localhost:3000/o/r",
+        ]) {
+            expect(errorOf({ ...v, sourceUrl })).not.toContain("ghp_16C7e42F292c6912E7");
+        }
+    });
+
+    it("tells a gallery text's other problems, and on another registry only that it is not read", () => {
+        const long = errorOf({
+            ...v,
+            description: `Contact: bob@acme.example. ${"x".repeat(1100)}`,
+        });
+        expect(long).toContain("ECR Public allows at most 1024");
+        const privateEcr = errorOf({
+            ...v,
+            registry: "ecr-private",
+            description: "https://bob:S3cretPass@m.example/iris",
+        });
+        expect(privateEcr).toContain("(1 problem)");
+        expect(privateEcr).toContain("only read when registry is ecr-public");
+        expect(privateEcr).not.toContain("S3cret");
+    });
 
     it.each([
         ["a short secret value", { promoteFrom: { secret: "qa" } }, /"qa"/],
