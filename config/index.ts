@@ -1,8 +1,9 @@
 /**
  * config/: the stack's configuration, read from Pulumi and checked here by concern (version.ts,
  * build.ts and target.ts, on the typed values of reader.ts), turned into a `StackConfig`
- * (keys.ts), or refused with one message that lists every problem and its fix (messages.ts). It
- * imports lib/validation, lib/oci and lib/publication, never components.
+ * (keys.ts), or refused with one message that lists every problem and its fix (messages.ts, which
+ * masks what credentials.ts finds). It imports lib/validation, lib/oci and lib/publication, never
+ * components.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_KEYS, ConfigKey, RawConfig, SECRET_KEYS, StackConfig, StackName } from "./keys";
