@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { ProviderResource } from "./publicationRecord";
 
 /**
  * bcrypt cost of the htpasswd line. The registry checks the hash on every request, and the
@@ -39,7 +40,7 @@ export const registryLoginProvider: pulumi.dynamic.ResourceProvider = {
  * The login of a registry the stack runs: a generated password, kept in the state as a secret,
  * and its htpasswd line for the registry container.
  */
-export class RegistryLogin extends pulumi.dynamic.Resource {
+export class RegistryLogin extends ProviderResource {
     declare public readonly username: pulumi.Output<string>;
     /** Random, 32 characters of base64url (192 bits); a secret. */
     declare public readonly password: pulumi.Output<string>;
@@ -51,13 +52,8 @@ export class RegistryLogin extends pulumi.dynamic.Resource {
         args: { username: pulumi.Input<string> },
         opts?: pulumi.CustomResourceOptions,
     ) {
-        super(
-            registryLoginProvider,
-            name,
-            { username: args.username, password: undefined, htpasswd: undefined },
-            { ...opts, additionalSecretOutputs: ["password", "htpasswd"] },
-            "model-registry",
-            "RegistryLogin",
-        );
+        const secrets = ["password", "htpasswd"];
+        const secretOpts = { ...opts, additionalSecretOutputs: secrets };
+        super(registryLoginProvider, "RegistryLogin", name, args, secrets, secretOpts);
     }
 }
