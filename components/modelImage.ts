@@ -58,7 +58,7 @@ export function targetInputs(registry: RegistryTarget, version: string, platform
 /** The image's build (see `ModelBuildInput`), where it goes, and what this stack published. */
 export interface ModelImageArgs extends Omit<
     ModelBuildInput,
-    "platform" | "parallelLayers" | "layersDir"
+    "platform" | "parallelLayers" | "layersDir" | "publisher"
 > {
     /** Where the image is pushed and how to authenticate; see `ModelRepository.registry`. */
     readonly registry: RegistryTarget;
@@ -66,8 +66,6 @@ export interface ModelImageArgs extends Omit<
     readonly version: string;
     /** Build platform. Defaults to `linux/amd64`. */
     readonly platform?: string;
-    /** Who publishes, for the `model-registry.publisher` label. Defaults to `<project>/<stack>`. */
-    readonly publisher?: string;
     /**
      * What this stack published before this run. Defaults to the stack's own last outputs
      * (`repository_uri` and `published_versions`, as index.ts exports them), read through a
@@ -106,7 +104,7 @@ export class ModelImage extends PublishedImage {
         super("model-registry:index:ModelImage", name, {}, opts);
 
         const target = targetInputs(args.registry, args.version, args.platform);
-        const publisher = args.publisher ?? `${pulumi.getProject()}/${pulumi.getStack()}`;
+        const publisher = `${pulumi.getProject()}/${pulumi.getStack()}`;
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(
             // By name: a field the build reads but ModelImage does not take (layersDir) would

@@ -47,24 +47,18 @@ export const REQUIRED_INPUTS = [
     "platform",
 ] as const;
 
-export interface InputCheck {
-    /** Some value is the engine's unknown placeholder (a preview before the repository exists). */
-    readonly unknown: boolean;
-    /** Why the inputs cannot be used; empty when they can. */
-    readonly problems: string[];
-}
-
 /**
  * Checks the inputs: each of `required` must be a non-empty string, and `apiUrl` must name the
  * registry of `repositoryUri`. `phase` is `check` (preview or up: the engine's unknown placeholder means
- * "not known yet") or `apply` (create or update: every value must be known). An undefined or empty
- * required value is a problem in every phase: it must never read as "nothing to check".
+ * "not known yet", as in a preview before the repository exists) or `apply` (create or update:
+ * every value must be known). An undefined or empty required value is a problem in every phase: it
+ * must never read as "nothing to check". Returns whether a value is unknown, and the problems.
  */
 export function checkInputs(
     inputs: Partial<RegistryInputs> | Readonly<Record<string, unknown>>,
     phase: "check" | "apply",
     required: readonly string[],
-): InputCheck {
+) {
     const problems: string[] = [];
     let unknown = false;
     for (const key of required) {
