@@ -7,86 +7,121 @@
 interface Found {
     readonly text: string;
     readonly kind: "userinfo" | "user" | "parameter";
-    /** A parameter's name (`private_token`). */
+    /** userinfo, user: the URL's scheme. parameter: its name. */
+    readonly scheme?: string;
     readonly name?: string;
+    /** userinfo, user: a host follows, then a path (`bob:pw@host/x`, not `mailto:bob@host`). */
+    readonly path?: boolean;
+    /** userinfo, user: a host follows, and nothing else (`ghp_…@github.com`). */
+    readonly hostOnly?: boolean;
 }
 
-// A digest (`python@sha256:…`) is no userinfo.
-const DIGEST = /@[a-z0-9]+:[0-9a-f]{32,}/gi;
-// A parameter named so (or ending `_name`/`-name`: private_token, X-Amz-Signature), not one that
-// merely contains it (keywords=).
-const PARAMETER =
-    /[?&#]((?:[\w.-]*[_-])?(?:token|api[_-]?key|key|secret|password|passwd|pass|pwd|sig|signature|auth|credentials?))=([^&#\s'"<>()[\]]+)/gi;
+const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
+const HOST = /^(?:localhost|[\w-]+(?:\.[\w-]+)+|\[[0-9a-f:.]+\])(?::\d+)?/i;
 // Schemes whose user alone is a name: `ssh://git@github.com/o/r`.
-const NAMED_USERS = /^(?:[a-z+]*\+)?(?:ssh|sftp|scp|git|ftp|rsync)$/i;
+const NAMED_USERS = /^(?:[a-z]+\+)?(?:ssh|sftp|scp|git|ftp|rsync)$/i;
 
 /**
- * The credentials of a value that starts as a URL (`https://bob:pw@h/x`, `bob:pw@h/x`,
- * `ghp_token@github.com/o/r`), and its token parameters. The userinfo ends at the authority's last
- * `@`: an `@` in a path (`repo.git@v1`, `/@scope/pkg`) is none, but a password may hold a `/`.
+ * The userinfo of a text that starts as a URL, with or without scheme: before the last `@` of the
+ * authority (an `@` in a path, `repo.git@v1` or `/@scope`, is none), or of the whole text when
+ * the password holds a `/` (`AKIA:wJa/K7@host`; not `host:80/x@y`). Never a digest's
+ * (`python:3.12@sha256:…`).
  */
-function find(value: string): Found[] {
-    const found: Found[] = [...value.matchAll(PARAMETER)].map((q) => ({
-        text: q[2],
-        kind: "parameter" as const,
-        name: q[1].toLowerCase(),
-    }));
-    // A password may hold white space (`http://user:my pw@host`).
-    const m = /^\s*(?:([a-z][a-z0-9+.-]*):\/\/)?(.*)@(\S*)/is.exec(value.replace(DIGEST, ""));
-    if (!m) return found;
-    const [, scheme, userinfo, rest] = m;
-    const slash = userinfo.indexOf("/");
-    const beforeSlash = userinfo.slice(0, slash);
-    if (slash !== -1 && (!beforeSlash.includes(":") || /^[^:]*:\d*$/.test(beforeSlash))) {
-        return found;
-    }
-    if (userinfo.includes(":")) return [{ text: userinfo, kind: "userinfo" }, ...found];
-    // A user alone: a token (`https://ghp_…@github.com`), or a name (`git@github.com:o/r`,
-    // `ssh://git@host`, `bob@example.com`) unless a host and a path follow as in a URL.
-    const urlLike = /^(?:localhost|[\w-]+(?:\.[\w-]+)+)(?::\d+)?(?:\/|$)/i.test(rest);
-    const named = scheme ? NAMED_USERS.test(scheme) : !urlLike;
-    return userinfo !== "" && !named ? [{ text: userinfo, kind: "user" }, ...found] : found;
+function userinfoOf(text: string): Found | undefined {
+    const scheme = SCHEME.exec(text)?.[1];
+    const rest = scheme ? text.slice(scheme.length + 3) : text;
+    const authority = /^[^/?#]*/.exec(rest)![0];
+    let at = authority.lastIndexOf("@");
+    if (at === -1 && /^[^/?#:@]+:(?!\d*[/?#])[^@]*\//.test(rest)) at = rest.lastIndexOf("@");
+    const after = rest.slice(at + 1);
+    if (at <= 0 || /^[a-z0-9]+:[0-9a-f]{32,}/i.test(after)) return undefined;
+    const host = HOST.exec(after)?.[0];
+    const next = host === undefined ? undefined : after[host.length];
+    const kind = rest.slice(0, at).includes(":") ? "userinfo" : "user";
+    const hostOnly = host !== undefined && (next === undefined || /\s/.test(next));
+    return { text: rest.slice(0, at), kind, scheme, path: next === "/", hostOnly };
 }
 
-/** The credentials typed into a value that is a URL or starts as one, to mask them in messages. */
-export function credentialsIn(value: string): string[] {
-    return find(value).map((f) => f.text);
+/** Whether userinfo found in a value counts, to be masked: a user alone is often a name. */
+function masked(f: Found | undefined): f is Found {
+    if (!f || f.kind !== "user") return f !== undefined;
+    // `ssh://git@host/o/r`, `git@github.com:o/r` and `bob@example.com.` are names;
+    // `https://ghp_…@github.com` and `ghp_…@github.com/o/r` are tokens.
+    return f.scheme ? !NAMED_USERS.test(f.scheme) : f.path! || f.hostOnly!;
 }
 
-/** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`, `password`. */
-function isPlaceholder(text: string): boolean {
-    return /^(?:\$\{?[\w.]+\}?|\$\(.*\)|<.*>|%\w+%|\{\{?.*\}\}?|\[.*\]|your\w*|x{3,}|\*+|\.{3}|…|user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key)$/i.test(
-        text,
+/** The query's and fragment's parameters named as credentials (`private_token`, `accessToken`). */
+function parametersOf(text: string): Found[] {
+    return [...text.matchAll(/(?:[?&#]|&amp;)([\w.-]+)=([^&#\s'"<>()[\]]+)/g)]
+        .map(([, name, value]) => {
+            const words = name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+            return { text: value, kind: "parameter" as const, name: words.split(/[_.-]/).pop() };
+        })
+        .filter((p) =>
+            /^(?:token|key|apikey|secret|passw(?:or)?d|pass|pwd|sig|signature|auth|code|credentials?)$/.test(
+                p.name!,
+            ),
+        );
+}
+
+/** Where a URL may start in a free text: each word, after `(<"'\`[`, and at each `scheme://`. */
+function candidatesOf(text: string): string[] {
+    // Anything past the longest gallery text is refused for its length, and never shown.
+    const words = text.slice(0, 51_200).match(/\S+/g) ?? [];
+    return words.flatMap((word) =>
+        [...word.matchAll(/^|(?<=[(<"'`[])|(?<![a-z0-9+.-])(?=[a-z][a-z0-9+.-]*:\/\/)/gi)].map(
+            (s) => word.slice(s.index),
+        ),
     );
 }
 
 /**
- * The credentials in a free text (a gallery text, which anyone can read): in any word that is or
- * holds a URL, with or without scheme. Only what looks real: a password that is no placeholder,
- * a user alone that looks like a token, a token parameter's value of 8 characters or more.
+ * The credentials typed into a value, to mask them in messages: the userinfo of the value (whose
+ * password may hold white space) and of any URL in it, and its token parameters.
+ */
+export function credentialsIn(value: string): string[] {
+    const found = [value.trimStart(), ...candidatesOf(value)].map(userinfoOf).filter(masked);
+    return [...found, ...parametersOf(value)].map((f) => f.text);
+}
+
+const PLACEHOLDER =
+    /^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|\$\(.*\)|<.*>|%\w+%|\{\{.*\}\}|\[.*\]|YOUR[_-]?[A-Z0-9_]*|your[_-][\w-]+|[xX*]{3,}|\.{3}|…)$/;
+const PLACEHOLDER_WORD = /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key)$/i;
+const TOKEN_LIKE =
+    /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w-]{20,}$/i;
+
+/** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`. */
+function isPlaceholder(text: string): boolean {
+    return PLACEHOLDER.test(text) || PLACEHOLDER_WORD.test(text);
+}
+
+/** Whether a credential found in a free text looks real, not like an example of one. */
+function looksReal(f: Found): boolean {
+    if (f.kind === "user") return masked(f) && TOKEN_LIKE.test(f.text);
+    if (f.kind === "userinfo") {
+        const [user, password] = [
+            f.text.slice(0, f.text.indexOf(":")),
+            f.text.slice(f.text.indexOf(":") + 1),
+        ];
+        return (
+            TOKEN_LIKE.test(user) ||
+            ((f.scheme !== undefined || f.path!) && !isPlaceholder(password))
+        );
+    }
+    if (isPlaceholder(f.text)) return false;
+    // A bare `key`, `auth` or `code` is often something else (`?key=models`, `&auth=oidc`).
+    if (["key", "auth", "code"].includes(f.name!)) return TOKEN_LIKE.test(f.text);
+    return f.text.length >= 8 || /^(?:pass|pwd|passw(?:or)?d|secret)$/.test(f.name!);
+}
+
+/**
+ * The credentials in a free text (a gallery text, which anyone can read), in any word that is or
+ * holds a URL, with or without scheme; only what looks real: a password that is no placeholder,
+ * a user that looks like a token, a token parameter's value (8 characters or more; a bare `key`,
+ * `auth` or `code` only when it looks like a token).
  */
 export function credentialsInText(text: string): string[] {
-    const starts = /(?:^|[(<"'`[=])|(?=[a-z][a-z0-9+.-]*:\/\/)/gi;
-    const candidates = [...text.matchAll(/\S+/g)].flatMap(([word]) =>
-        [...word.matchAll(starts)].map((s) => word.slice(s.index + s[0].length)),
-    );
-    const real = (f: Found) => {
-        if (f.kind === "userinfo") return !isPlaceholder(f.text.slice(f.text.indexOf(":") + 1));
-        if (f.kind === "user") {
-            return /^(?:gh[pousr]_|github_pat_|glpat-|hf_|xox[abp]-|sk-)|^(?=.*\d)(?=.*[a-z])[\w-]{20,}$/i.test(
-                f.text,
-            );
-        }
-        // A bare `key` or `auth` is too often something else (`?key=models`, `&auth=oidc`).
-        const bare = f.name === "key" || f.name === "auth";
-        return !bare && !isPlaceholder(f.text) && (f.text.length >= 8 || /pass|pwd/.test(f.name!));
-    };
-    return [
-        ...new Set(
-            candidates
-                .flatMap(find)
-                .filter(real)
-                .map((f) => f.text),
-        ),
-    ];
+    const urls = candidatesOf(text).map(userinfoOf);
+    const found = [...urls, ...parametersOf(text.slice(0, 51_200))];
+    return [...new Set(found.flatMap((f) => (f && looksReal(f) ? [f.text] : [])))];
 }

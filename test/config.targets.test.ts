@@ -243,6 +243,13 @@ describe("secrets and credentials never reach a message", () => {
                 "ghp_16C7e42F292c6912E7710c838347Ae1S3cret@github.com/o/r",
                 "git+https://ghp_16C7e42F292c6912E7710c838347Ae1S3cret@github.com/o/r",
                 "https://bob@m.example/a and https://bob:S3cretPass@m.example/b",
+                "pip install git+https://ghp_S3cretabcdefghijklmnop1234@github.com/o/r.git@v1.0",
+                "https://m.example/model?accessToken=S3cret1234567890xyz",
+                "https://maps.example/api/js?key=AIzaSyD-S3cretghijklmnopqrstuvwx12345",
+                '<a href="https://m.example/x?a=1&amp;token=S3cret1234567890">',
+                "https://bob:$9fKq2S3cret@h.example/x",
+                "https://bob:YourS3cret99@h.example/x",
+                "https://ghp_S3cretabcdefghijklmnop1234:password@github.com/o/r",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} = "Weights: `);
@@ -264,6 +271,9 @@ describe("secrets and credentials never reach a message", () => {
             "https://m.example/x?keywords=a&key=models&auth=oidc&page_token=2#key=abc123",
             "curl 'https://m.example/x?api_key=YOUR_API_KEY&token=$HF_TOKEN'",
             "https://user:password@m.example/x and https://${GITHUB_TOKEN}@github.com/o/r",
+            "pip install git+https://USER:TOKEN@github.com/o/r.git@v1.0 (or <user>:<token>@)",
+            "[email us](mailto:alice@example.com), xmpp:team@chat.example.com, Maintainer:alice@example.com",
+            `docker pull python:3.11@sha256:${"a".repeat(64)} or model:1.0@sha256:4f3c`,
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
@@ -280,7 +290,19 @@ describe("secrets and credentials never reach a message", () => {
             sourceUrl: "https://dep@m.example/x?private_token=dep-S3cretPass",
         });
         expect(source).toContain('sourceUrl = "https://***@m.example/x?private_token=***"');
+        const both = errorOf({
+            ...v,
+            sourceUrl: "https://bob:pw12345@h.example/x?token=abcd@efghS3cretijklmnop",
+        });
+        expect(both).toContain('= "https://***@h.example/x?token=***"');
+        for (const registryUrl of [
+            '"https://bob:S3cretpw@registry.example.com"',
+            "\u200bhttps://bob:S3cretpw@registry.example.com",
+        ]) {
+            expect(errorOf({ ...v, registry: "local", registryUrl })).not.toContain("S3cret");
+        }
         for (const sourceUrl of [
+            "git+https://ghp_S3cretabcdefghijklmnop1234@github.com/o/r.git@v1.0",
             "ghp_16C7e42F292c6912E7@github.com",
             "ghp_16C7e42F292c6912E7@localhost:3000/o/r",
         ]) {
