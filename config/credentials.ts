@@ -34,7 +34,7 @@ function userinfoOf(text: string): Found | undefined {
     let at = authority.lastIndexOf("@");
     if (at === -1 && /^[^/?#:@]+:(?!\d*[/?#])[^@]*\//.test(rest)) at = rest.lastIndexOf("@");
     const after = rest.slice(at + 1);
-    if (at <= 0 || /^[a-z0-9]+:[0-9a-f]{32,}/i.test(after)) return undefined;
+    if (at <= 0 || /^(?:sha\d+|blake\w*|md5):[0-9a-f]+/i.test(after)) return undefined;
     const host = HOST.exec(after)?.[0];
     const next = host === undefined ? undefined : after[host.length];
     const kind = rest.slice(0, at).includes(":") ? "userinfo" : "user";

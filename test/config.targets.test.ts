@@ -389,6 +389,10 @@ describe("secrets and credentials never reach a message", () => {
         expect(list).not.toContain("zq");
         const pinned = `python:3.12-slim@sha256:${"a".repeat(64)}`;
         expect(errorOf({ ...v, baseImage: pinned, platform: "x86_64" })).not.toContain("***");
+        // A digest too short is told as such, not hidden as credentials.
+        const short = errorOf({ ...v, baseImage: "python:3.11@sha256:abc123" });
+        expect(short).toContain('baseImage = "python:3.11@sha256:abc123"');
+        expect(short).not.toContain("the reason is not shown");
     });
 
     it("refuses a sourceUrl with a token in its query, which would become a public label", () => {
