@@ -54,6 +54,8 @@ export class RegistryLogin extends ProviderResource {
     ) {
         const secrets = ["password", "htpasswd"];
         const secretOpts = { ...opts, additionalSecretOutputs: secrets };
-        super(registryLoginProvider, "RegistryLogin", name, args, secrets, secretOpts);
+        // Only the user name: no other field of a wider object reaches the state.
+        const inputs = { username: args.username };
+        super(registryLoginProvider, "RegistryLogin", name, inputs, secrets, secretOpts);
     }
 }

@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as c from "../components";
-import { registryLoginProvider } from "../components/registryLogin";
+import { RegistryLogin, registryLoginProvider } from "../components/registryLogin";
 import {
     serializeProviderAsPulumiUp,
     startDynamicProviderHost,
@@ -247,6 +247,33 @@ describe("the registry a local stack runs", () => {
         expect(own.one(GUARD).credentials).toEqual(
             secret({ username: "own", password: "own-password" }),
         );
+    });
+});
+
+describe("the login's inputs", () => {
+    it("are the user name alone, whatever else the args object holds", async () => {
+        const registered: Record<string, unknown>[] = [];
+        await pulumi.runtime.setMocks(
+            {
+                newResource: async (args) => {
+                    if (args.type === LOGIN) registered.push(args.inputs);
+                    return { id: `${args.name}-id`, state: args.inputs };
+                },
+                call: () => ({}),
+            },
+            "model-registry",
+            "local",
+            false,
+        );
+        const args = {
+            username: "u",
+            credentials: { username: "admin", password: "PW" },
+            note: "x",
+        };
+        const login = new RegistryLogin("login", args);
+        await new Promise((resolve) => login.urn.apply(resolve));
+        const keys = registered.map((inputs) => Object.keys(inputs).sort());
+        expect(keys).toEqual([["__provider", "username"]]);
     });
 });
 
