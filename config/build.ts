@@ -163,11 +163,10 @@ function isKind(p: string, kind: "dir" | "file"): boolean {
  * (`https://user:token@host/...`): "" when it cannot be parsed; undefined when it carries none.
  */
 function withoutUserinfo(text: string): string | undefined {
-    if (!URL.canParse(text)) return /^[^\s/]*@/.test(text) ? "" : undefined;
+    const found = credentialsIn(text).length > 0;
+    if (!URL.canParse(text)) return found || /^[^\s/]*@/.test(text) ? "" : undefined;
     const url = new URL(text);
-    if (url.username === "" && url.password === "" && credentialsIn(text).length === 0) {
-        return undefined;
-    }
+    if (url.username === "" && url.password === "" && !found) return undefined;
     url.username = "";
     url.password = "";
     // A query or fragment may hold a token too: the label needs neither.

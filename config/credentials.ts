@@ -24,7 +24,7 @@ const NAMED_USERS = /^(?:[a-z]+\+)?(?:ssh|sftp|scp|git|ftp|rsync)$/i;
 /**
  * The userinfo of a text that starts as a URL, with or without scheme: before the last `@` of the
  * authority (an `@` in a path, `repo.git@v1` or `/@scope`, is none), or of the whole text when
- * the password holds a `/` (`AKIA:wJa/K7@host`; not `host:80/x@y`). Never a digest's
+ * the password holds a `/`, `?` or `#` (`AKIA:wJa/K7@host`; not `host:80/x@y`). Never a digest's
  * (`python:3.12@sha256:…`).
  */
 function userinfoOf(text: string): Found | undefined {
@@ -32,9 +32,12 @@ function userinfoOf(text: string): Found | undefined {
     const rest = scheme ? text.slice(scheme.length + 3) : text;
     const authority = /^[^/?#]*/.exec(rest)![0];
     let at = authority.lastIndexOf("@");
-    if (at === -1 && /^[^/?#:@]+:(?!\d*[/?#])[^@]*\//.test(rest)) at = rest.lastIndexOf("@");
+    if (at === -1 && /^[^/?#:@]+:(?!\d*[/?#])[^@]*[/?#]/.test(rest)) at = rest.lastIndexOf("@");
     const after = rest.slice(at + 1);
-    if (at <= 0 || /^(?:sha\d+|blake\w*|md5):[0-9a-f]+/i.test(after)) return undefined;
+    // A digest's hex has a letter or is longer than a port (`bob:pw@sha1:5000` is a host).
+    const digest =
+        !scheme && /^(?:sha\d+|blake\w*|md5):(?=[0-9a-f]*[a-f]|[0-9a-f]{6})/i.test(after);
+    if (at <= 0 || digest) return undefined;
     const host = HOST.exec(after)?.[0];
     const next = host === undefined ? undefined : after[host.length];
     const kind = rest.slice(0, at).includes(":") ? "userinfo" : "user";
@@ -53,24 +56,23 @@ function masked(f: Found | undefined): f is Found {
 /** The query's and fragment's parameters named as credentials (`private_token`, `accessToken`). */
 function parametersOf(text: string): Found[] {
     return [...text.matchAll(/(?:[?&#]|&amp;)([\w.-]+)=([^&#\s'"<>()[\]]+)/g)]
-        .map(([, name, value]) => {
-            const words = name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
-            return { text: value, kind: "parameter" as const, name: words.split(/[_.-]/).pop() };
-        })
-        .filter((p) =>
-            /^(?:token|key|apikey|secret|passw(?:or)?d|pass|pwd|sig|signature|auth|code|credentials?)$/.test(
-                p.name!,
-            ),
-        );
+        .map(([, name, value]) => ({ text: value, kind: "parameter" as const, name }))
+        .filter((p) => {
+            const words = p.name!.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+            return /^(?:token|key|apikey|secret|passw(?:or)?d|pass|pwd|sig|signature|auth|code|credentials?)$/.test(
+                words.split(/[_.-]/).pop()!,
+            );
+        });
 }
 
 /** Where a URL may start in a free text: each word, after `(<"'\`[`, and at each `scheme://`. */
 function candidatesOf(text: string): string[] {
     // Anything past the longest gallery text is refused for its length, and never shown.
-    const words = text.slice(0, 51_200).match(/\S+/g) ?? [];
+    // Only words with an `@` have a userinfo; none is longer than 1,024 characters.
+    const words = (text.slice(0, 51_200).match(/\S+/g) ?? []).filter((w) => w.includes("@"));
     return words.flatMap((word) =>
         [...word.matchAll(/^|(?<=[(<"'`[])|(?<![a-z0-9+.-])(?=[a-z][a-z0-9+.-]*:\/\/)/gi)].map(
-            (s) => word.slice(s.index),
+            (s) => word.slice(s.index, s.index + 1_024),
         ),
     );
 }
@@ -81,14 +83,22 @@ function candidatesOf(text: string): string[] {
  */
 export function credentialsIn(value: string): string[] {
     const found = [value.trimStart(), ...candidatesOf(value)].map(userinfoOf).filter(masked);
-    return [...found, ...parametersOf(value)].map((f) => f.text);
+    return [...found, ...parametersOf(value)].map((f) => f.text).concat(wellKnown(value));
 }
 
+function wellKnown(text: string): string[] {
+    return text.slice(0, 51_200).match(WELL_KNOWN) ?? [];
+}
+
+// `$TOKEN`, `${TOKEN}`, `$hf_token` (not `$9fK2`), `ACCESS_TOKEN`, `<token>`, `Your_Token`, `***`.
 const PLACEHOLDER =
-    /^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|\$\(.*\)|<.*>|%\w+%|\{\{.*\}\}|\[.*\]|YOUR[_-]?[A-Z0-9_]*|your[_-][\w-]+|[xX*]{3,}|\.{3}|…)$/;
+    /^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|\$[a-z_]+|[A-Z]+(?:_[A-Z]+)*|\$\(.*\)|<.*>|%\w+%|\{\{.*\}\}|\[.*\]|YOUR[_-]?[A-Z0-9_]*|[Yy]our[_-][\w-]+|[xX*]{3,}|\.{3}|…)$/;
 const PLACEHOLDER_WORD = /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key)$/i;
 const TOKEN_LIKE =
-    /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w-]{20,}$/i;
+    /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
+// Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
+const WELL_KNOWN =
+    /\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-[A-Za-z0-9_-]{20,})\b/g;
 
 /** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`. */
 function isPlaceholder(text: string): boolean {
@@ -110,8 +120,12 @@ function looksReal(f: Found): boolean {
     }
     if (isPlaceholder(f.text)) return false;
     // A bare `key`, `auth` or `code` is often something else (`?key=models`, `&auth=oidc`).
-    if (["key", "auth", "code"].includes(f.name!)) return TOKEN_LIKE.test(f.text);
-    return f.text.length >= 8 || /^(?:pass|pwd|passw(?:or)?d|secret)$/.test(f.name!);
+    // A slug (`?key=iris-classifier-v2`) is none; a UUID is one.
+    if (/^(?:key|auth|code)$/i.test(f.name!)) {
+        const slug = /^[a-z0-9]+(?:-[a-z0-9]+)+$/.test(f.text) && /[g-z]/.test(f.text);
+        return TOKEN_LIKE.test(f.text) && !slug;
+    }
+    return f.text.length >= 8 || /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!);
 }
 
 /**
@@ -123,5 +137,6 @@ function looksReal(f: Found): boolean {
 export function credentialsInText(text: string): string[] {
     const urls = candidatesOf(text).map(userinfoOf);
     const found = [...urls, ...parametersOf(text.slice(0, 51_200))];
-    return [...new Set(found.flatMap((f) => (f && looksReal(f) ? [f.text] : [])))];
+    const real = found.flatMap((f) => (f && looksReal(f) ? [f.text] : []));
+    return [...new Set([...real, ...wellKnown(text)])];
 }

@@ -50,7 +50,7 @@ export function readCatalog(r: ConfigReader, platform: string): StackConfig["cat
         if (credentialsInText(value).length > 0) {
             r.fail(key, value, {
                 redacted: true,
-                reason: "a URL in it holds credentials (a user and password, or a token), and the ECR Public gallery shows this text to anyone; remove them",
+                reason: "it holds credentials (a password or a token) that the ECR Public gallery would show to anyone; remove them",
             });
         }
         return value;

@@ -250,10 +250,19 @@ describe("secrets and credentials never reach a message", () => {
                 "https://bob:$9fKq2S3cret@h.example/x",
                 "https://bob:YourS3cret99@h.example/x",
                 "https://ghp_S3cretabcdefghijklmnop1234:password@github.com/o/r",
+                "curl https://api.example.com/v1/predict?api_key=d41dS3cret8f00b204",
+                "?apiKey=9f8e7dS3cret4a3921 or ?access_key=Zx9aQS3cret8dEf",
+                "https://m.example/cb?code=Zx9aQ2mB7c8dS3cretGhIjKlMnOp==",
+                "https://ci:S3cretPass@blake:3000/acme/iris",
+                "https://bob:pa#S3cret1234@m.example/x",
+                "HF_TOKEN=hf_SecretabcdefghijklmnopqrstuvwxyzAB python serve.py",
+                "or with ghp_S3cretabcdefghijklmnopqrstuvwxyz1234",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} = "Weights: `);
-                expect(message).toContain("the ECR Public gallery shows");
+                expect(message).toContain(
+                    "it holds credentials (a password or a token) that the ECR Public gallery",
+                );
                 expect(message).not.toContain("S3cret");
             }
         },
@@ -274,6 +283,9 @@ describe("secrets and credentials never reach a message", () => {
             "pip install git+https://USER:TOKEN@github.com/o/r.git@v1.0 (or <user>:<token>@)",
             "[email us](mailto:alice@example.com), xmpp:team@chat.example.com, Maintainer:alice@example.com",
             `docker pull python:3.11@sha256:${"a".repeat(64)} or model:1.0@sha256:4f3c`,
+            "curl https://m.example/x?access_token=ACCESS_TOKEN or ?access_token=Your_Access_Token",
+            "git clone https://ci:$token@git.example.com/o/r, or ?token=$hf_token",
+            "https://gallery.example/search?key=iris-classifier-v2-2024",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
@@ -298,6 +310,8 @@ describe("secrets and credentials never reach a message", () => {
         for (const registryUrl of [
             '"https://bob:S3cretpw@registry.example.com"',
             "\u200bhttps://bob:S3cretpw@registry.example.com",
+            "https://ci:S3cretPass@blake:5000",
+            "https://bob:pa#S3cret1234@registry.example.com",
         ]) {
             expect(errorOf({ ...v, registry: "local", registryUrl })).not.toContain("S3cret");
         }
@@ -342,6 +356,19 @@ describe("secrets and credentials never reach a message", () => {
             "a token as a user, with no scheme",
             { sourceUrl: "ghp_T0KEN123@github.com/o/r" },
             /T0KEN/,
+        ],
+        [
+            "an AWS secret with a / in a source URL",
+            {
+                sourceUrl:
+                    "https://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYKEY@git.example.com/o/r",
+            },
+            /wJalr|AKIA/,
+        ],
+        [
+            "a password with # in a source URL",
+            { sourceUrl: "https://bob:pa#ss1234@git.example.com/o/r" },
+            /ss1234/,
         ],
         ["a secret context, normalized", { modelContext: { secret: "/ab/./cd" } }, /ab\/cd/],
         ["a query's signature", { sourceUrl: "https://h.example/o?X-Amz-Signature=5ig " }, /5ig/],
