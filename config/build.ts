@@ -5,8 +5,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { Problem, checkImageReference, checkPlatform, normalizePlatform } from "../lib/validation";
-import { credentialsIn } from "./credentials";
+import {
+    Problem,
+    checkImageReference,
+    checkPlatform,
+    credentialsIn,
+    normalizePlatform,
+} from "../lib/validation";
 import { configValue } from "./messages";
 import { ConfigReader } from "./reader";
 

@@ -2,8 +2,14 @@
  * The one message a refused config becomes: each problem with its key, the value (credentials
  * and secrets masked) and the command that fixes it.
  */
-import { Problem, plural, shellWord, withStack } from "../lib/validation";
-import { credentialsIn, credentialsInText } from "./credentials";
+import {
+    Problem,
+    credentialsIn,
+    credentialsInText,
+    plural,
+    shellWord,
+    withStack,
+} from "../lib/validation";
 import { CONFIG_KEYS, ConfigKey, KeySpec, SECRET_KEYS, StackName } from "./keys";
 
 /** Free texts, where only credentials that look real count (`?key=models` is no token). */

@@ -18,7 +18,6 @@ import {
 } from "../lib/validation";
 import { isLoopbackHost } from "../lib/oci/proxy";
 import { ConfigKey, REGISTRY_KINDS, RegistryKind, StackConfig, StackName } from "./keys";
-import { credentialsInText } from "./credentials";
 import { ConfigReader } from "./reader";
 
 /** By default derived from project and stack. */
@@ -46,13 +45,9 @@ export function readCatalog(r: ConfigReader, platform: string): StackConfig["cat
     const text = (key: "description" | "aboutText" | "usageText") => {
         const value = r.str(key);
         if (!checked) return value;
-        r.fail(key, value, checkCatalogText(value, CATALOG_LIMITS[key]));
-        if (credentialsInText(value).length > 0) {
-            r.fail(key, value, {
-                redacted: true,
-                reason: "it holds credentials (a password or a token) that the ECR Public gallery would show to anyone; remove them",
-            });
-        }
+        // Its reasons never quote the text.
+        const problem = checkCatalogText(value, CATALOG_LIMITS[key]);
+        r.fail(key, value, problem && { ...problem, redacted: true });
         return value;
     };
     const description = text("description");

@@ -115,6 +115,14 @@ describe("ModelRepository", () => {
             /at most 25600/,
         ],
         [
+            {
+                repositoryName: "ok",
+                catalog: { aboutText: "Weights: https://bob:S3cretPass@m.example/iris" },
+            },
+            "catalog.aboutText",
+            /^it holds credentials \(a password or a token\) that the ECR Public gallery/,
+        ],
+        [
             { repositoryName: "ok", catalog: { architectures: Array(51).fill("x") } },
             "catalog.architectures",
             /at most 50/,

@@ -8,6 +8,9 @@
 
 import * as semver from "semver";
 
+import { credentialsInText } from "./credentials";
+
+export { credentialsIn, credentialsInText } from "./credentials";
 export { shellWord, withStack } from "./shell";
 
 /** One thing wrong with one value. */
@@ -223,12 +226,20 @@ export function charLength(text: string): number {
     return [...text].length;
 }
 
-/** A catalog text field (`description`, `aboutText`, `usageText`) against its limit. */
+/**
+ * A catalog text field (`description`, `aboutText`, `usageText`): within its limit, and with no
+ * credentials, which the public gallery would show to anyone. The reason never quotes the text.
+ */
 export function checkCatalogText(value: string, limit: number): Problem | undefined {
     const length = charLength(value);
     if (length > limit) {
         return {
             reason: `it is ${plural(length, "character")} long; ECR Public allows at most ${limit} (shorten it by ${plural(length - limit, "character")})`,
+        };
+    }
+    if (credentialsInText(value).length > 0) {
+        return {
+            reason: "it holds credentials (a password or a token) that the ECR Public gallery would show to anyone; remove them",
         };
     }
     return undefined;

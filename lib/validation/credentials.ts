@@ -1,6 +1,7 @@
 /**
- * What counts as credentials typed into a config value: a URL's user and password, and a query's
- * or fragment's token. Messages mask them; sourceUrl and the gallery texts are refused with them.
+ * What counts as credentials typed into a value: a URL's user and password, a query's or
+ * fragment's token, a token of a known format. Config messages mask them; sourceUrl and the
+ * gallery texts are refused with them.
  */
 
 /** One credential found: its text, and what it is. */
