@@ -271,6 +271,28 @@ describe("parseReleaseCommand", () => {
         }
     });
 
+    it.each([
+        "https://bob:hunter2pw@registry.example.com/ml/iris",
+        "registry.example.com/ml/iris?token=hunter2pwTokenValue",
+    ])("never prints a promoteFrom that holds credentials: %s", (promoteFrom) => {
+        fs.writeFileSync(
+            `${fixture}/Pulumi.leaky.yaml`,
+            `config:\n  model-registry:promoteFrom: "${promoteFrom}"\n`,
+        );
+        try {
+            const parsed = parseReleaseCommand(["1.2.0", "--to", "leaky"], fixture);
+            const problems = parsed.kind === "usage" ? parsed.problems : [];
+            expect(problems).toEqual([
+                expect.stringMatching(
+                    /^Pulumi\.leaky\.yaml sets promoteFrom to a value that holds credentials \(not shown\).*Fix: pulumi config set promoteFrom <stack> --stack leaky\.$/s,
+                ),
+            ]);
+            expect(problems.join("\n")).not.toContain("hunter2pw");
+        } finally {
+            fs.rmSync(`${fixture}/Pulumi.leaky.yaml`);
+        }
+    });
+
     it("refuses a directory that is not a Pulumi project", () => {
         const parsed = parseReleaseCommand(["1.2.0"], os.tmpdir());
         expect(parsed).toEqual({
