@@ -1,8 +1,15 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelBuildInput, ModelBuildSpec, modelBuildSpec } from "../lib/publication/buildSpec";
+import { credentialsIn } from "../lib/validation";
 import { PublicationRecord, PublishedVersion } from "./publicationRecord";
-import { RegistryTarget, apiUrlOf, checkImageArgs, repositoryPathOf } from "./registry";
+import {
+    RegistryTarget,
+    apiUrlOf,
+    checkImageArgs,
+    repositoryPathOf,
+    throwFirstProblem,
+} from "./registry";
 import { PublishedBefore, TagGuard } from "./tagGuard";
 
 /** What ModelImage and PromotedImage give the stack: the same outputs, whichever published. */
@@ -104,6 +111,17 @@ export class ModelImage extends PublishedImage {
         super("model-registry:index:ModelImage", name, {}, opts);
 
         const target = targetInputs(args.registry, args.version, args.platform);
+        // The labels are public: anyone who pulls the image can read them.
+        throwFirstProblem(
+            (["sourceUrl", "revision"] as const).map((key) => [
+                key,
+                credentialsIn(args[key] ?? "").length > 0
+                    ? {
+                          reason: "it holds credentials (a user name and password, or a token), and it becomes an image label that anyone who pulls the image can read; give it without them",
+                      }
+                    : undefined,
+            ]),
+        );
         const publisher = `${pulumi.getProject()}/${pulumi.getStack()}`;
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(

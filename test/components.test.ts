@@ -200,6 +200,23 @@ describe("LocalModelRegistry", () => {
 });
 
 describe("ModelImage", () => {
+    it.each([
+        ["sourceUrl", "https://bob:S3cretPass@github.com/acme/iris"],
+        ["revision", "ghp_S3cretabcdefghijklmnopqrstuvwxyz1234"],
+    ])("refuses credentials in %s, a public label, before creating anything", (key, value) =>
+        expectRefusedBeforeCreating(
+            (c) =>
+                new c.ModelImage("m", {
+                    registry: { server: "r.example", repositoryUri: "r.example/ml/iris" },
+                    version: "1.0.0",
+                    context: "model",
+                    [key]: value,
+                }),
+            key,
+            /^it holds credentials \(a user name and password, or a token\), and it becomes an image label/,
+        ),
+    );
+
     it("tells the guard what its own stack published before, when not given `published`", async () => {
         const repositoryUri = "registry.example.com:5000/ml/iris";
         const earlier = { fingerprint: "f1", digest: `sha256:${"1".repeat(64)}` };
