@@ -110,7 +110,12 @@ export function readLabels(r: ConfigReader) {
         });
     }
     const modelRevision = r.str("modelRevision");
-    if (/\s/.test(modelRevision)) {
+    if (credentialsIn(modelRevision).length > 0) {
+        r.fail("modelRevision", modelRevision, {
+            redacted: true,
+            reason: "it holds credentials (a user name and password, or a token), and it becomes the org.opencontainers.image.revision label that anyone who pulls the image can read; give the revision alone",
+        });
+    } else if (/\s/.test(modelRevision)) {
         r.fail("modelRevision", modelRevision, {
             reason: "a revision (for example a git commit) has no white space",
             suggestion: /^\S+$/.test(modelRevision.trim()) ? modelRevision.trim() : undefined,

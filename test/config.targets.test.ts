@@ -350,6 +350,11 @@ describe("secrets and credentials never reach a message", () => {
         ["a secret's part", { repositoryName: { secret: "team/Qmodel" } }, /'Q'|Qmodel/],
         ["credentials in a reason", { modelContext: "https://bob:tok3n@github.com/o/r" }, /tok3n/],
         ["credentials in a fix", { modelRevision: " bob:tok3n@abc " }, /tok3n/],
+        [
+            "a token as a revision",
+            { modelRevision: "ghp_S3cretabcdefghijklmnopqrstuvwxyz1234" },
+            /S3cret/,
+        ],
         ["credentials a suggestion rewrote", { repositoryName: "Bob:Tok3n@Team/Model" }, /tok3n/i],
         ["a token in a path", { modelContext: "https://ghp_T0KEN123@github.com/o/r" }, /T0KEN/],
         [
