@@ -98,7 +98,7 @@ export function readLabels(r: ConfigReader) {
     } else if (sourceWithCredentials !== undefined) {
         r.fail("sourceUrl", sourceUrl, {
             redacted: true,
-            reason: "it holds credentials (a user and password, or a token), and it becomes the org.opencontainers.image.source label that anyone who pulls the image can read; give the URL without them",
+            reason: "it holds credentials (a user name, password or token), and it becomes the org.opencontainers.image.source label that anyone who pulls the image can read; give the URL without them",
             suggestion: sourceWithCredentials || undefined,
         });
     } else if (sourceUrl !== "" && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(sourceUrl)) {
@@ -182,5 +182,6 @@ function withoutUserinfo(text: string): string | undefined {
     // A query or fragment may hold a token too: the label needs neither.
     url.search = "";
     url.hash = "";
-    return url.toString();
+    // An `@` left in the path may be a password's end (`https://h\\@bob:pw@host/x`).
+    return url.pathname.includes("@") ? "" : url.toString();
 }

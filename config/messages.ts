@@ -6,6 +6,7 @@ import {
     Problem,
     credentialsIn,
     credentialsInText,
+    credentialsInWords,
     plural,
     shellWord,
     withStack,
@@ -90,8 +91,9 @@ function listItems(text: string): string[] {
  */
 function credentialsOf(key: string, value: string | undefined): string[] {
     if (value === undefined) return [];
+    // A free text's start is no URL's: only its words are searched.
     const found = GALLERY_TEXTS.has(key)
-        ? credentialsInText(value)
+        ? [...credentialsInText(value), ...credentialsInWords(value)]
         : [value, ...listItems(value)].flatMap(credentialsIn);
     return [...new Set(found)].sort((a, b) => b.length - a.length);
 }
@@ -113,6 +115,9 @@ export function formatProblems(
         // say which of theirs are safe: those about the key being set at all (`presence`, whose
         // fix is an rm), and those written without the credentials (`redacted`).
         const secret = secrets.has(problem.key) && problem.value !== undefined;
+        // A gallery text with credentials may hold others no search finds: it is not shown.
+        const hidden =
+            GALLERY_TEXTS.has(problem.key) && credentialsInText(problem.value ?? "").length > 0;
         const tainted = (key: string) =>
             secrets.has(key) || credentialsOf(key, values.get(key)).length > 0;
         const typed = credentialsOf(problem.key, problem.value);
@@ -125,10 +130,11 @@ export function formatProblems(
         const p: ConfigProblem = {
             ...problem,
             // Shown with its credentials as `***`.
-            value: secret
-                ? undefined
-                : typed.reduce((v, c) => v?.split(c).join("***"), problem.value),
-            shown: secret ? "is set (a secret)" : problem.shown,
+            value:
+                secret || hidden
+                    ? undefined
+                    : typed.reduce((v, c) => v?.split(c).join("***"), problem.value),
+            shown: secret ? "is set (a secret)" : hidden ? "is set (not shown)" : problem.shown,
             index: secret ? undefined : problem.index,
             ...(toldReason
                 ? {}

@@ -257,9 +257,11 @@ describe("secrets and credentials never reach a message", () => {
                 "https://bob:pa#S3cret1234@m.example/x",
                 "HF_TOKEN=hf_SecretabcdefghijklmnopqrstuvwxyzAB python serve.py",
                 "or with ghp_S3cretabcdefghijklmnopqrstuvwxyz1234",
+                "docker run -e AWS_SECRET_ACCESS_KEY=wJalrXUtnS3cretK7MDENG acme/iris",
+                "DB_PASSWORD: Tr0ub4dS3cret",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
-                expect(message).toContain(`model-registry:${key} = "Weights: `);
+                expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
                 expect(message).toContain(
                     "it holds credentials (a password or a token) that the ECR Public gallery",
                 );
@@ -286,17 +288,28 @@ describe("secrets and credentials never reach a message", () => {
             "curl https://m.example/x?access_token=ACCESS_TOKEN or ?access_token=Your_Access_Token",
             "git clone https://ci:$token@git.example.com/o/r, or ?token=$hf_token",
             "https://gallery.example/search?key=iris-classifier-v2-2024",
+            "Trained with sk-learn-gradient-boosting-v2 pipelines (https://github.com/acme/churn-sk-learn-gradient-boosting)",
+            "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE GH_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "CACHE_KEY=model-cache-v2 HF_TOKEN=$HF_TOKEN",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
     });
 
     it("masks each credential whole, even one that holds another", () => {
-        const usage = errorOf({
+        // A gallery text refused for its length shows its value, with every credential masked;
+        // one with credentials that look real is not shown at all.
+        const long = errorOf({
             ...v,
-            usageText: "Mirror: https://bob@m.example/a ; CI: https://bob:S3cretPass@m.example/b",
+            description: `Mirror ci:Hunter2Pass@registry.example.com ${"x".repeat(1100)}`,
         });
-        expect(usage).toContain("CI: https://***@m.example/b");
+        expect(long).toContain('description = "Mirror ***@registry.example.com xxx');
+        const hidden = errorOf({
+            ...v,
+            usageText: `DB_PASSWORD=Tr0ub4dor-3x AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG ${"x".repeat(26000)}`,
+        });
+        expect(hidden).toContain("usageText is set (not shown): it is 26");
+        expect(hidden).not.toMatch(/Tr0ub4dor|wJalr/);
         const source = errorOf({
             ...v,
             sourceUrl: "https://dep@m.example/x?private_token=dep-S3cretPass",
@@ -369,6 +382,16 @@ describe("secrets and credentials never reach a message", () => {
                     "https://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYKEY@git.example.com/o/r",
             },
             /wJalr|AKIA/,
+        ],
+        [
+            "a password after a backslash in a source URL",
+            { sourceUrl: "https://git.example.com\\@bob:S3cretPass@h.example/x" },
+            /S3cret/,
+        ],
+        [
+            "a password in a gallery badge",
+            { architectures: '["https://bob:S3cretPw@h.x/y"]' },
+            /S3cret/,
         ],
         [
             "a password with # in a source URL",

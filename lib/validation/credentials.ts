@@ -54,16 +54,28 @@ function masked(f: Found | undefined): f is Found {
     return f.scheme ? !NAMED_USERS.test(f.scheme) : f.path! || f.hostOnly!;
 }
 
-/** The query's and fragment's parameters named as credentials (`private_token`, `accessToken`). */
+/**
+ * The parameters named as credentials: a query's or fragment's (`private_token`, `accessToken`),
+ * and an environment variable's (`HF_TOKEN=…`, `DB_PASSWORD: …`).
+ */
 function parametersOf(text: string): Found[] {
-    return [...text.matchAll(/(?:[?&#]|&amp;)([\w.-]+)=([^&#\s'"<>()[\]]+)/g)]
-        .map(([, name, value]) => ({ text: value, kind: "parameter" as const, name }))
-        .filter((p) => {
-            const words = p.name!.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
-            return /^(?:token|key|apikey|secret|passw(?:or)?d|pass|pwd|sig|signature|auth|code|credentials?)$/.test(
-                words.split(/[_.-]/).pop()!,
-            );
-        });
+    const query = /(?:[?&#]|&amp;)([\w.-]+)=([^&#\s'"<>()[\]]+)/g;
+    const queryNames =
+        /^(?:token|key|apikey|secret|passw(?:or)?d|pass|pwd|sig|signature|auth|code|credentials?)$/;
+    const env = /(?<![\w-])([A-Z][A-Z0-9_]*)\s*[=:]\s*["']?([^\s"'&;,]+)/g;
+    const envNames =
+        /(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PWD|PASS|CREDENTIALS?|API_?KEY|(?:ACCESS|SECRET|PRIVATE)_KEY)$/;
+    const named = (matches: Iterable<RegExpMatchArray>, names: (name: string) => boolean) =>
+        [...matches]
+            .filter(([, name]) => names(name))
+            .map(([, name, value]) => ({ text: value, kind: "parameter" as const, name }));
+    return [
+        ...named(text.matchAll(query), (name) => {
+            const words = name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+            return queryNames.test(words.split(/[_.-]/).pop()!);
+        }),
+        ...named(text.slice(0, 51_200).matchAll(env), (name) => envNames.test(name)),
+    ];
 }
 
 /** Where a URL may start in a free text: each word, after `(<"'\`[`, and at each `scheme://`. */
@@ -80,26 +92,35 @@ function candidatesOf(text: string): string[] {
 
 /**
  * The credentials typed into a value, to mask them in messages: the userinfo of the value (whose
- * password may hold white space) and of any URL in it, and its token parameters.
+ * password may hold white space), and what `credentialsInWords` finds.
  */
 export function credentialsIn(value: string): string[] {
-    const found = [value.trimStart(), ...candidatesOf(value)].map(userinfoOf).filter(masked);
-    return [...found, ...parametersOf(value)].map((f) => f.text).concat(wellKnown(value));
+    const whole = [userinfoOf(value.trimStart())].filter(masked);
+    return [...whole.map((f) => f.text), ...credentialsInWords(value)];
 }
 
+/** The credentials in a text's words: the userinfo of any URL, token parameters, known tokens. */
+export function credentialsInWords(text: string): string[] {
+    const found = [...candidatesOf(text).map(userinfoOf).filter(masked), ...parametersOf(text)];
+    return [...found.map((f) => f.text), ...wellKnown(text)];
+}
+
+/** Tokens of a known format; not the docs' examples (`AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`). */
 function wellKnown(text: string): string[] {
-    return text.slice(0, 51_200).match(WELL_KNOWN) ?? [];
+    const found = text.slice(0, 51_200).match(WELL_KNOWN) ?? [];
+    return found.filter((t) => !/EXAMPLE|x{8}|X{8}/.test(t));
 }
 
-// `$TOKEN`, `${TOKEN}`, `$hf_token` (not `$9fK2`), `ACCESS_TOKEN`, `<token>`, `Your_Token`, `***`.
+// `$TOKEN`, `${TOKEN}`, `$hf_token` (not `$9fK2`), `ACCESS_TOKEN`, `<token>`, `Your_Token`, `***`,
+// the docs' `AKIAIOSFODNN7EXAMPLE` and `ghp_xxxxxxxx…`.
 const PLACEHOLDER =
-    /^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|\$[a-z_]+|[A-Z]+(?:_[A-Z]+)*|\$\(.*\)|<.*>|%\w+%|\{\{.*\}\}|\[.*\]|YOUR[_-]?[A-Z0-9_]*|[Yy]our[_-][\w-]+|[xX*]{3,}|\.{3}|…)$/;
+    /^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|\$[a-z_]+|[A-Z]+(?:_[A-Z]+)*|\$\(.*\)|<.*>|%\w+%|\{\{.*\}\}|\[.*\]|YOUR[_-]?[A-Z0-9_]*|[Yy]our[_-][\w-]+|[xX*]{3,}|\.{3}|…|.*(?:EXAMPLE|x{8}|X{8}).*)$/;
 const PLACEHOLDER_WORD = /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key)$/i;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
 const WELL_KNOWN =
-    /\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-[A-Za-z0-9_-]{20,})\b/g;
+    /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-)?(?=\w*\d)\w{20,})(?![\w-])/g;
 
 /** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`. */
 function isPlaceholder(text: string): boolean {

@@ -10,7 +10,7 @@ import * as semver from "semver";
 
 import { credentialsInText } from "./credentials";
 
-export { credentialsIn, credentialsInText } from "./credentials";
+export { credentialsIn, credentialsInText, credentialsInWords } from "./credentials";
 export { shellWord, withStack } from "./shell";
 
 /** One thing wrong with one value. */
@@ -254,6 +254,12 @@ export function checkCatalogList(values: readonly string[]): Problem | undefined
         };
     }
     for (const [index, item] of values.entries()) {
+        if (credentialsInText(item).length > 0) {
+            return {
+                reason: `item ${index} holds credentials; the gallery shows its badges to anyone`,
+                index,
+            };
+        }
         const length = charLength(item);
         if (length < 1 || length > listItemLength) {
             return {
