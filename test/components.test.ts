@@ -120,7 +120,7 @@ describe("ModelRepository", () => {
                 catalog: { aboutText: "Weights: https://bob:S3cretPass@m.example/iris" },
             },
             "catalog.aboutText",
-            /^it holds credentials \(a password or a token\) that the ECR Public gallery/,
+            /^it holds credentials \(a password or a token; the first at character 18\) that the ECR/,
         ],
         [
             { repositoryName: "ok", catalog: { architectures: Array(51).fill("x") } },

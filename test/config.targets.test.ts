@@ -259,11 +259,15 @@ describe("secrets and credentials never reach a message", () => {
                 "or with ghp_S3cretabcdefghijklmnopqrstuvwxyz1234",
                 "docker run -e AWS_SECRET_ACCESS_KEY=wJalrXUtnS3cretK7MDENG acme/iris",
                 "DB_PASSWORD: Tr0ub4dS3cret",
+                "password: S3cretPass99",
+                '{"HF_TOKEN": "S3cretTokenValue99"}',
+                "login --password=S3cretPass99",
+                "db: ci:Hunter2S3cret@db.example.com:5432",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
-                expect(message).toContain(
-                    "it holds credentials (a password or a token) that the ECR Public gallery",
+                expect(message).toMatch(
+                    /it holds credentials \(a password or a token; the first at character \d+\) that the ECR Public gallery/,
                 );
                 expect(message).not.toContain("S3cret");
             }
@@ -291,6 +295,11 @@ describe("secrets and credentials never reach a message", () => {
             "Trained with sk-learn-gradient-boosting-v2 pipelines (https://github.com/acme/churn-sk-learn-gradient-boosting)",
             "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE GH_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             "CACHE_KEY=model-cache-v2 HF_TOKEN=$HF_TOKEN",
+            "REGISTRY_PASSWORD: ${{ secrets.REGISTRY_PASSWORD }}; HF_TOKEN=${HF_TOKEN:-}",
+            'DOCKER_PASSWORD=$(aws ecr-public get-login-password) PASSWORD="$(cat /run/pw)"',
+            "HF_TOKEN: optional, for gated models. API_KEY: required. SECRET: (none)",
+            "DB_PASSWORD: see your vault. PASS: accuracy above 0.9. POSTGRES_PASSWORD=postgres",
+            "OPENAI_API_KEY=sk-your-key-here HF_TOKEN=hf_your_token_here, mailto:alice2024@example.com",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
@@ -301,7 +310,7 @@ describe("secrets and credentials never reach a message", () => {
         // one with credentials that look real is not shown at all.
         const long = errorOf({
             ...v,
-            description: `Mirror ci:Hunter2Pass@registry.example.com ${"x".repeat(1100)}`,
+            description: `Mirror ci:hunter@registry.example.com ${"x".repeat(1100)}`,
         });
         expect(long).toContain('description = "Mirror ***@registry.example.com xxx');
         const hidden = errorOf({

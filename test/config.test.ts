@@ -210,7 +210,7 @@ describe("parseConfig", () => {
             [
                 "a bad list item, fixed by its own index",
                 { operatingSystems: '["Linux",""]' },
-                'operatingSystems (item 1) = "[\\"Linux\\",\\"\\"]": item "" is 0 characters long',
+                'operatingSystems (item 1) = "[\\"Linux\\",\\"\\"]": item 1 is 0 characters long',
                 "pulumi config set --stack dev --path 'operatingSystems[1]' <badge>",
             ],
             [

@@ -164,7 +164,7 @@ describe("plural", () => {
         expect(plural(1, "character")).toBe("1 character");
         expect(plural(0, "character")).toBe("0 characters");
         expect(plural(2, "item")).toBe("2 items");
-        expect(checkCatalogList(["a".repeat(51)])?.reason).toMatch(/^item "a+" is 51 characters/);
+        expect(checkCatalogList(["a".repeat(51)])?.reason).toMatch(/^item 0 is 51 characters/);
         expect(checkCatalogText("ab", 1)?.reason).toBe(
             "it is 2 characters long; ECR Public allows at most 1 (shorten it by 1 character)",
         );

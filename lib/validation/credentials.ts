@@ -8,9 +8,10 @@
 interface Found {
     readonly text: string;
     readonly kind: "userinfo" | "user" | "parameter";
-    /** userinfo, user: the URL's scheme. parameter: its name. */
+    /** userinfo, user: the URL's scheme. parameter: its name, and whether it is a variable's. */
     readonly scheme?: string;
     readonly name?: string;
+    readonly env?: boolean;
     /** userinfo, user: a host follows, then a path (`bob:pw@host/x`, not `mailto:bob@host`). */
     readonly path?: boolean;
     /** userinfo, user: a host follows, and nothing else (`ghp_…@github.com`). */
@@ -62,19 +63,24 @@ function parametersOf(text: string): Found[] {
     const query = /(?:[?&#]|&amp;)([\w.-]+)=([^&#\s'"<>()[\]]+)/g;
     const queryNames =
         /^(?:token|key|apikey|secret|passw(?:or)?d|pass|pwd|sig|signature|auth|code|credentials?)$/;
-    const env = /(?<![\w-])([A-Z][A-Z0-9_]*)\s*[=:]\s*["']?([^\s"'&;,]+)/g;
+    // `HF_TOKEN=…`, `password: …`, `"api_key": "…"`, `--password=…`.
+    const env = /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["']?\s*[=:]\s*(?=["']?([^\s"'&;,#?]+))/g;
     const envNames =
-        /(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PWD|PASS|CREDENTIALS?|API_?KEY|(?:ACCESS|SECRET|PRIVATE)_KEY)$/;
-    const named = (matches: Iterable<RegExpMatchArray>, names: (name: string) => boolean) =>
+        /(?:^|[_-])(?:token|secret|password|passwd|pwd|pass|credentials?|api_?key|(?:access|secret|private)_key)$/i;
+    const named = (
+        matches: Iterable<RegExpMatchArray>,
+        names: (name: string) => boolean,
+        env = false,
+    ) =>
         [...matches]
             .filter(([, name]) => names(name))
-            .map(([, name, value]) => ({ text: value, kind: "parameter" as const, name }));
+            .map(([, name, value]) => ({ text: value, kind: "parameter" as const, name, env }));
     return [
         ...named(text.matchAll(query), (name) => {
             const words = name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
             return queryNames.test(words.split(/[_.-]/).pop()!);
         }),
-        ...named(text.slice(0, 51_200).matchAll(env), (name) => envNames.test(name)),
+        ...named(text.slice(0, 51_200).matchAll(env), (name) => envNames.test(name), true),
     ];
 }
 
@@ -124,7 +130,10 @@ const WELL_KNOWN =
 
 /** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`. */
 function isPlaceholder(text: string): boolean {
-    return PLACEHOLDER.test(text) || PLACEHOLDER_WORD.test(text);
+    // A reference (`$X`, `${{ secrets.X }}`, `$(cmd)`, `%X%`, `(none)`) or `…_your_token_here`.
+    const reference =
+        /^(?:\$[\w{(]|%\w|[<([{])|[_-]your[_-]|[_-]here$/i.test(text) && !/^\$\d/.test(text);
+    return reference || PLACEHOLDER.test(text) || PLACEHOLDER_WORD.test(text);
 }
 
 /** Whether a credential found in a free text looks real, not like an example of one. */
@@ -135,9 +144,14 @@ function looksReal(f: Found): boolean {
             f.text.slice(0, f.text.indexOf(":")),
             f.text.slice(f.text.indexOf(":") + 1),
         ];
+        // `ci:Hunter2Pass@db.example.com:5432` with no path counts when its password looks like
+        // one; `Maintainer:alice@example.com` and `mailto:bob@host` do not.
+        const strong = password.length >= 8 && /\d/.test(password) && /[a-z]/i.test(password);
+        const named = /^(?:mailto|xmpp|sip|tel|news)$/i.test(user);
         return (
             TOKEN_LIKE.test(user) ||
-            ((f.scheme !== undefined || f.path!) && !isPlaceholder(password))
+            ((f.scheme !== undefined || f.path! || (f.hostOnly! && strong && !named)) &&
+                !isPlaceholder(password))
         );
     }
     if (isPlaceholder(f.text)) return false;
@@ -147,6 +161,9 @@ function looksReal(f: Found): boolean {
         const slug = /^[a-z0-9]+(?:-[a-z0-9]+)+$/.test(f.text) && /[g-z]/.test(f.text);
         return TOKEN_LIKE.test(f.text) && !slug;
     }
+    // A variable's value in prose (`HF_TOKEN: optional`, `PASS: accuracy`) counts when it looks
+    // like a secret: a digit and a letter, 8 characters or more.
+    if (f.env) return f.text.length >= 8 && /\d/.test(f.text) && /[a-z]/i.test(f.text);
     return f.text.length >= 8 || /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!);
 }
 

@@ -227,9 +227,12 @@ export function checkCatalogText(value: string, limit: number): Problem | undefi
             reason: `it is ${plural(length, "character")} long; ECR Public allows at most ${limit} (shorten it by ${plural(length - limit, "character")})`,
         };
     }
-    if (credentialsInText(value).length > 0) {
+    const found = credentialsInText(value);
+    if (found.length > 0) {
+        // Where, so the user finds it in a long text that is not shown.
+        const at = Math.min(...found.map((c) => value.indexOf(c))) + 1;
         return {
-            reason: "it holds credentials (a password or a token) that the ECR Public gallery would show to anyone; remove them",
+            reason: `it holds credentials (a password or a token; the first at character ${at}) that the ECR Public gallery would show to anyone; remove them`,
         };
     }
     return undefined;
@@ -253,7 +256,7 @@ export function checkCatalogList(values: readonly string[]): Problem | undefined
         const length = charLength(item);
         if (length < 1 || length > listItemLength) {
             return {
-                reason: `item ${JSON.stringify(item)} is ${plural(length, "character")} long; each item must be 1-${listItemLength} characters`,
+                reason: `item ${index} is ${plural(length, "character")} long; each item must be 1-${listItemLength} characters`,
                 index,
             };
         }
