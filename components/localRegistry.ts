@@ -184,9 +184,10 @@ function validate(args: LocalModelRegistryArgs, port: number, image: string): vo
         ],
         [
             "registryUrl",
-            args.registryUrl === undefined || /^https?:\/\/[^/\s]+\/?$/.test(args.registryUrl)
+            args.registryUrl === undefined ||
+            (/^https?:\/\/[^/\s@]+\/?$/.test(args.registryUrl) && URL.canParse(args.registryUrl))
                 ? undefined
-                : "expected http(s)://<host>[:<port>] and nothing else",
+                : "expected http(s)://<host>[:<port>] and nothing else (no user or password: give them as credentials)",
         ],
     ];
     for (const [propertyPath, reason] of problems) {

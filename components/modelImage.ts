@@ -111,16 +111,19 @@ export class ModelImage extends PublishedImage {
         super("model-registry:index:ModelImage", name, {}, opts);
 
         const target = targetInputs(args.registry, args.version, args.platform);
-        // The labels are public: anyone who pulls the image can read them.
+        // The labels are public, anyone who pulls the image reads them; the others are build
+        // inputs, kept in the state and shown in diffs and Docker's errors.
         throwFirstProblem(
-            (["sourceUrl", "revision"] as const).map((key) => [
-                key,
-                credentialsIn(args[key] ?? "").length > 0
-                    ? {
-                          reason: "it holds credentials (a user name and password, or a token), and it becomes an image label that anyone who pulls the image can read; give it without them",
-                      }
-                    : undefined,
-            ]),
+            (["sourceUrl", "revision", "baseImage", "context", "dockerfile"] as const).map(
+                (key) => [
+                    key,
+                    credentialsIn(args[key] ?? "").length > 0
+                        ? {
+                              reason: `it holds credentials (a user name and password, or a token), and it becomes ${key === "sourceUrl" || key === "revision" ? "an image label that anyone who pulls the image can read" : "a build input, kept in the stack's state and shown in its diffs"}; give it without them`,
+                          }
+                        : undefined,
+                ],
+            ),
         );
         const publisher = `${pulumi.getProject()}/${pulumi.getStack()}`;
 

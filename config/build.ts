@@ -162,9 +162,15 @@ function outsideProject(p: string): boolean {
     return relative.startsWith("..") || path.isAbsolute(relative);
 }
 
+/** Whether a path is a directory or a file; a path the system refuses (too long) is neither. */
 function isKind(p: string, kind: "dir" | "file"): boolean {
     if (p.trim() === "") return false;
-    const stat = fs.statSync(p, { throwIfNoEntry: false });
+    let stat: fs.Stats | undefined;
+    try {
+        stat = fs.statSync(p, { throwIfNoEntry: false });
+    } catch {
+        return false;
+    }
     return kind === "dir" ? stat?.isDirectory() === true : stat?.isFile() === true;
 }
 

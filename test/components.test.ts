@@ -100,6 +100,11 @@ describe("ModelRepository", () => {
     it.each([
         [{ repositoryName: "Bad" }, "repositoryName", /upper-case.*\(did you mean "bad"\?\)$/],
         [
+            { repositoryName: "bob:S3cretPass@h.example/iris" },
+            "repositoryName",
+            /^(?!.*(s3cret|did you mean)).*expected 2-205 characters/is,
+        ],
+        [
             { repositoryName: "ok", catalog: { description: "x".repeat(1025) } },
             "catalog.description",
             /at most 1024/,
@@ -189,6 +194,16 @@ describe("LocalModelRegistry", () => {
     it.each([
         [{ repositoryName: "ok", port: 70000 }, "port", /1 to 65535/],
         [{ repositoryName: "ok", registryUrl: "http://h:5000/v2" }, "registryUrl", /nothing else/],
+        [
+            { repositoryName: "ok", registryUrl: "http://bob:S3cretPass@h.example:99999" },
+            "registryUrl",
+            /^expected http\(s\):\/\/<host>\[:<port>\] and nothing else \(no user or password/,
+        ],
+        [
+            { repositoryName: "ok", registryUrl: "http://h.example:99999" },
+            "registryUrl",
+            /nothing else/,
+        ],
         [{ repositoryName: "ok", image: "registry 2" }, "image", /image reference/],
     ])("refuses %j before creating anything", (args, propertyPath, reason) =>
         expectRefusedBeforeCreating(
@@ -203,18 +218,22 @@ describe("ModelImage", () => {
     it.each([
         ["sourceUrl", "https://bob:S3cretPass@github.com/acme/iris"],
         ["revision", "ghp_S3cretabcdefghijklmnopqrstuvwxyz1234"],
-    ])("refuses credentials in %s, a public label, before creating anything", (key, value) =>
-        expectRefusedBeforeCreating(
-            (c) =>
-                new c.ModelImage("m", {
-                    registry: { server: "r.example", repositoryUri: "r.example/ml/iris" },
-                    version: "1.0.0",
-                    context: "model",
-                    [key]: value,
-                }),
-            key,
-            /^it holds credentials \(a user name and password, or a token\), and it becomes an image label/,
-        ),
+        ["baseImage", "bob:S3cretPass@registry.example.com/python:3.12"],
+        ["context", "https://bob:S3cretPass@h.example/model"],
+    ])(
+        "refuses credentials in %s, a label or a build input, before creating anything",
+        (key, value) =>
+            expectRefusedBeforeCreating(
+                (c) =>
+                    new c.ModelImage("m", {
+                        registry: { server: "r.example", repositoryUri: "r.example/ml/iris" },
+                        version: "1.0.0",
+                        context: "model",
+                        [key]: value,
+                    }),
+                key,
+                /^it holds credentials \(a user name and password, or a token\), and it becomes (an image label|a build input)/,
+            ),
     );
 
     it("tells the guard what its own stack published before, when not given `published`", async () => {

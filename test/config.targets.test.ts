@@ -373,6 +373,11 @@ describe("secrets and credentials never reach a message", () => {
         ["credentials in a reason", { modelContext: "https://bob:tok3n@github.com/o/r" }, /tok3n/],
         ["credentials in a fix", { modelRevision: " bob:tok3n@abc " }, /tok3n/],
         [
+            "a token in a path too long for the system",
+            { dockerfile: `${"D".repeat(250)}?token=S3cretTokenValue99` },
+            /S3cret/,
+        ],
+        [
             "a token as a revision",
             { modelRevision: "ghp_S3cretabcdefghijklmnopqrstuvwxyz1234" },
             /S3cret/,

@@ -8,6 +8,7 @@ import {
     nextVersion,
     tamperReport,
 } from "../lib/publication/guard";
+import { REQUIRED_INPUTS, checkInputs } from "../lib/publication/publishInputs";
 
 const REPO = "r.example/ml/iris";
 const D1 = `sha256:${"1".repeat(64)}`;
@@ -177,5 +178,28 @@ describe("tamperReport", () => {
             stop: [],
             warn: [],
         });
+    });
+});
+
+describe("checkInputs", () => {
+    it("refuses a registry reference with credentials, never quoting it", () => {
+        const inputs = {
+            repositoryUri: "ghp_S3cretabcdefghijklmnopqrstuvwxyz1234@r.example/ml/iris",
+            apiUrl: "https://r.example",
+            repositoryPath: "ml/iris",
+            tag: "1.0.0",
+            fingerprint: "f",
+            platform: "linux/amd64",
+        };
+        const { problems } = checkInputs(inputs, "check", REQUIRED_INPUTS);
+        expect(problems).toEqual([
+            "repositoryUri holds credentials (not shown); a registry reference has none: give them as the registry target's credentials",
+        ]);
+        const plain = {
+            ...inputs,
+            repositoryUri: "r.example:5000/ml/iris",
+            apiUrl: "https://r.example:5000",
+        };
+        expect(checkInputs(plain, "check", REQUIRED_INPUTS).problems).toEqual([]);
     });
 });

@@ -195,6 +195,9 @@ describe("what reaches an error message", () => {
         for (const broken of ["http://publisher:s3cret@[::1", "publisher:s3cret@host"]) {
             expect(checkSameRegistry(broken, "127.0.0.1:5000/ml/x")).not.toContain("s3cret");
         }
+        // Nor a token in its query or fragment.
+        const query = checkSameRegistry("http://127.0.0.1:5000/x?token=s3cret#k=s3cret", "h/x");
+        expect(query).toContain("?token=***#k=***");
     });
 
     it("refuses a proxy scheme it does not speak, and never echoes a proxy's password", () => {

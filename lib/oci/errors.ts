@@ -33,7 +33,11 @@ export function shown(text: string, max = 200): string {
     return escaped(more > 0 ? `${text.slice(0, max)}... (${more} more characters)` : text);
 }
 
-/** A URL (or what was meant as one) without its user and password, for a message. */
+/**
+ * A URL (or what was meant as one) without its user and password, and without the values of
+ * its query and fragment (which may hold a token), for a message.
+ */
 export function withoutCredentials(text: string): string {
-    return shown(text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, "$1***@"));
+    const bare = text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, "$1***@");
+    return shown(bare.replace(/([?#&][^=&#]*=)[^&#]*/g, "$1***"));
 }

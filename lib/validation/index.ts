@@ -9,7 +9,7 @@
  */
 
 import * as semver from "semver";
-import { credentialsInText } from "./credentials";
+import { credentialsIn, credentialsInText } from "./credentials";
 import { Problem, plural } from "./problem";
 
 export { credentialsIn, credentialsInText, credentialsInWords } from "./credentials";
@@ -107,7 +107,8 @@ export function checkRepositoryName(value: string): Problem | undefined {
     const allowed =
         `${REPOSITORY_NAME_MIN}-${REPOSITORY_NAME_MAX} characters: lower-case letters and digits, ` +
         "separated by single '.', '_', '-' or '/' (for example my-model, team/my-model or team/my_model)";
-    const suggestion = suggestRepositoryName(value);
+    // A suggestion derived from credentials would print them.
+    const suggestion = credentialsIn(value).length > 0 ? undefined : suggestRepositoryName(value);
     if (value.length < REPOSITORY_NAME_MIN || value.length > REPOSITORY_NAME_MAX) {
         return {
             reason: `it is ${plural(value.length, "character")} long; expected ${allowed}`,
