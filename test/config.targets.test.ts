@@ -261,7 +261,7 @@ describe("secrets and credentials never reach a message", () => {
                 "DB_PASSWORD: Tr0ub4dS3cret",
                 "password: S3cretPass99",
                 '{"HF_TOKEN": "S3cretTokenValue99"}',
-                "login --password=S3cretPass99",
+                "login --token=S3cretPass99",
                 "db: ci:Hunter2S3cret@db.example.com:5432",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
