@@ -187,7 +187,9 @@ function validate(args: LocalModelRegistryArgs, port: number, image: string): vo
             args.registryUrl === undefined ||
             (/^https?:\/\/[^/\s@]+\/?$/.test(args.registryUrl) && URL.canParse(args.registryUrl))
                 ? undefined
-                : "expected http(s)://<host>[:<port>] and nothing else (no user or password: give them as credentials)",
+                : args.registryUrl.includes("@")
+                  ? "it holds a user or password (not shown): give them as credentials, and http(s)://<host>[:<port>] here"
+                  : "expected http(s)://<host>[:<port>] (a port from 1 to 65535) and nothing else",
         ],
     ];
     for (const [propertyPath, reason] of problems) {

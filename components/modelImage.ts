@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelBuildInput, ModelBuildSpec, modelBuildSpec } from "../lib/publication/buildSpec";
-import { credentialsIn } from "../lib/validation";
+import { credentialsIn, credentialsInReference } from "../lib/validation";
 import { PublicationRecord, PublishedVersion } from "./publicationRecord";
 import {
     RegistryTarget,
@@ -111,20 +111,25 @@ export class ModelImage extends PublishedImage {
         super("model-registry:index:ModelImage", name, {}, opts);
 
         const target = targetInputs(args.registry, args.version, args.platform);
-        // The labels are public, anyone who pulls the image reads them; the others are build
-        // inputs, kept in the state and shown in diffs and Docker's errors.
-        throwFirstProblem(
-            (["sourceUrl", "revision", "baseImage", "context", "dockerfile"] as const).map(
-                (key) => [
-                    key,
-                    credentialsIn(args[key] ?? "").length > 0
-                        ? {
-                              reason: `it holds credentials (a user name and password, or a token), and it becomes ${key === "sourceUrl" || key === "revision" ? "an image label that anyone who pulls the image can read" : "a build input, kept in the stack's state and shown in its diffs"}; give it without them`,
-                          }
-                        : undefined,
-                ],
-            ),
-        );
+        // The labels are public: anyone who pulls the image reads them. The build's inputs are
+        // kept in the state and shown in diffs and Docker's errors; a path's `@` is no
+        // credential (`models/iris@v2`), only a URL's (a remote context).
+        const label = "an image label that anyone who pulls the image can read";
+        const input = "a build input, kept in the stack's state and shown in its diffs";
+        const holding = (found: boolean, where: string) =>
+            found
+                ? {
+                      reason: `it holds credentials (a user name and password, or a token), and it becomes ${where}; give it without them`,
+                  }
+                : undefined;
+        const url = (v = "") => v.includes("://") && credentialsInReference(v).length > 0;
+        throwFirstProblem([
+            ["sourceUrl", holding(credentialsIn(args.sourceUrl ?? "").length > 0, label)],
+            ["revision", holding(credentialsIn(args.revision ?? "").length > 0, label)],
+            ["baseImage", holding(credentialsInReference(args.baseImage ?? "").length > 0, input)],
+            ["context", holding(url(args.context), input)],
+            ["dockerfile", holding(url(args.dockerfile), input)],
+        ]);
         const publisher = `${pulumi.getProject()}/${pulumi.getStack()}`;
 
         const spec: pulumi.Output<ModelBuildSpec> = pulumi.output(

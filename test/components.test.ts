@@ -197,7 +197,7 @@ describe("LocalModelRegistry", () => {
         [
             { repositoryName: "ok", registryUrl: "http://bob:S3cretPass@h.example:99999" },
             "registryUrl",
-            /^expected http\(s\):\/\/<host>\[:<port>\] and nothing else \(no user or password/,
+            /^it holds a user or password \(not shown\): give them as credentials/,
         ],
         [
             { repositoryName: "ok", registryUrl: "http://h.example:99999" },
@@ -220,6 +220,7 @@ describe("ModelImage", () => {
         ["revision", "ghp_S3cretabcdefghijklmnopqrstuvwxyz1234"],
         ["baseImage", "bob:S3cretPass@registry.example.com/python:3.12"],
         ["context", "https://bob:S3cretPass@h.example/model"],
+        ["dockerfile", "https://h.example/Dockerfile?token=S3cretTokenValue99"],
     ])(
         "refuses credentials in %s, a label or a build input, before creating anything",
         (key, value) =>
@@ -234,6 +235,21 @@ describe("ModelImage", () => {
                 key,
                 /^it holds credentials \(a user name and password, or a token\), and it becomes (an image label|a build input)/,
             ),
+    );
+
+    it.each(["vault-token:1.2", "registry.example.com/team/sk-learn_iris_classifier_v2:1.0"])(
+        "takes the base image %j, a name and no credential",
+        async (baseImage) => {
+            const { c, recorder } = await fresh();
+            new c.ModelImage("m", {
+                registry: { server: "r.example", repositoryUri: "r.example/ml/iris" },
+                version: "1.0.0",
+                context: "model",
+                baseImage,
+            });
+            await recorder.settle();
+            expect(recorder.one(IMAGE).inputs.build.args.BASE_IMAGE).toBe(baseImage);
+        },
     );
 
     it("tells the guard what its own stack published before, when not given `published`", async () => {

@@ -263,6 +263,10 @@ describe("secrets and credentials never reach a message", () => {
                 '{"HF_TOKEN": "S3cretTokenValue99"}',
                 "login --token=S3cretPass99",
                 "db: ci:Hunter2S3cret@db.example.com:5432",
+                "DB_PASSWORD=CorrectHorseS3cretStaple MYSQL_ROOT_PASSWORD=s3cr3t",
+                "POSTGRES_PASSWORD: HunterS3cret2",
+                "DB_PASSWORD=CorrectHorseBatteryStaple",
+                "MYSQL_ROOT_PASSWORD=hunter",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
@@ -300,6 +304,9 @@ describe("secrets and credentials never reach a message", () => {
             "HF_TOKEN: optional, for gated models. API_KEY: required. SECRET: (none)",
             "DB_PASSWORD: see your vault. PASS: accuracy above 0.9. POSTGRES_PASSWORD=postgres",
             "OPENAI_API_KEY=sk-your-key-here HF_TOKEN=hf_your_token_here, mailto:alice2024@example.com",
+            "token: gpt2-medium, token: bert-base-uncased2, token: v1.2.3-beta1",
+            "max_token: 512tokens, num_pass: 10epochs, SECRET_KEY=changeme",
+            "https://github.com/acme/sk-learn_iris_classifier_v2",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }

@@ -195,11 +195,19 @@ describe("checkInputs", () => {
         expect(problems).toEqual([
             "repositoryUri holds credentials (not shown); a registry reference has none: give them as the registry target's credentials",
         ]);
-        const plain = {
-            ...inputs,
-            repositoryUri: "r.example:5000/ml/iris",
-            apiUrl: "https://r.example:5000",
-        };
-        expect(checkInputs(plain, "check", REQUIRED_INPUTS).problems).toEqual([]);
+        // Nor the fields derived from it, which would print them (a pasted newline).
+        const pasted = { ...inputs, repositoryPath: "ml/iris\n" };
+        expect(checkInputs(pasted, "check", REQUIRED_INPUTS).problems).toHaveLength(1);
+        // Names that resemble tokens or variables are no credentials.
+        for (const [apiUrl, repositoryUri] of [
+            ["https://r.example:5000", "r.example:5000/ml/iris"],
+            ["https://public.ecr.aws", "public.ecr.aws/acme/sk-learn_iris_classifier_v2"],
+            ["http://registry-token:5000", "registry-token:5000/ml/iris"],
+            ["http://pass:5000", "pass:5000/ml/iris"],
+        ]) {
+            const path = repositoryUri.slice(repositoryUri.indexOf("/") + 1);
+            const plain = { ...inputs, apiUrl, repositoryUri, repositoryPath: path };
+            expect(checkInputs(plain, "check", REQUIRED_INPUTS).problems).toEqual([]);
+        }
     });
 });

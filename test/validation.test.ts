@@ -105,6 +105,10 @@ describe("catalog limits", () => {
     it("counts characters, not UTF-16 units", () => {
         expect(charLength("🙂🙂")).toBe(2);
         expect(checkCatalogText("🙂".repeat(1024), 1024)).toBeUndefined();
+        // Where the credential is, in characters as the limits count them.
+        expect(checkCatalogText("🙂🙂🙂 password: S3cretPass99", 1024)?.reason).toContain(
+            "the first at character 15)",
+        );
         expect(checkCatalogText("🙂".repeat(1025), 1024)?.reason).toMatch(
             /1025 characters long; ECR Public allows at most 1024 \(shorten it by 1 character\)/,
         );

@@ -4,7 +4,7 @@
  * closure serialization.
  */
 import { RegistryEndpoint, checkSameRegistry } from "../oci/client";
-import { credentialsIn } from "../validation";
+import { credentialsInReference } from "../validation";
 
 /** The registry-facing inputs of the guard and the record (plain values, as a provider sees them). */
 export interface RegistryInputs {
@@ -72,11 +72,10 @@ export function checkInputs(
                 `${key} is ${value === undefined ? "missing" : JSON.stringify(value)}; it must be a ` +
                     "non-empty string (a RegistryTarget whose Output resolved to nothing?)",
             );
-        } else if (/(Uri|Url)$/i.test(key) && credentialsIn(value).length > 0) {
-            // Never shown: a registry reference with credentials would print them.
-            problems.push(
-                `${key} holds credentials (not shown); a registry reference has none: give them as the registry target's credentials`,
-            );
+        } else if (/(Uri|Url)$/i.test(key) && credentialsInReference(value).length > 0) {
+            // Never shown, nor the fields derived from it: they would print them.
+            const reason = `${key} holds credentials (not shown); a registry reference has none: give them as the registry target's credentials`;
+            return { unknown: false, problems: [reason] };
         } else if (/(Uri|Url|Path|tag)$/i.test(key) && /[\s\x00-\x1f\x7f]/.test(value)) {
             // Another stack's outputs may set these: never let one reach a message raw.
             problems.push(

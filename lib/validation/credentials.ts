@@ -7,11 +7,11 @@
 /** One credential found: its text, and what it is. */
 interface Found {
     readonly text: string;
-    readonly kind: "userinfo" | "user" | "parameter";
-    /** userinfo, user: the URL's scheme. parameter: its name, and whether it is a variable's. */
+    readonly kind: "userinfo" | "user" | "parameter" | "variable";
+    /** userinfo, user: the URL's scheme. parameter, variable: its name; a variable's `=` or `:`. */
     readonly scheme?: string;
     readonly name?: string;
-    readonly env?: boolean;
+    readonly sign?: string;
     /** userinfo, user: a host follows, then a path (`bob:pw@host/x`, not `mailto:bob@host`). */
     readonly path?: boolean;
     /** userinfo, user: a host follows, and nothing else (`ghp_…@github.com`). */
@@ -55,33 +55,28 @@ function masked(f: Found | undefined): f is Found {
     return f.scheme ? !NAMED_USERS.test(f.scheme) : f.path! || f.hostOnly!;
 }
 
-/**
- * The parameters named as credentials: a query's or fragment's (`private_token`, `accessToken`),
- * and an environment variable's (`HF_TOKEN=…`, `DB_PASSWORD: …`).
- */
+/** A query's or fragment's parameters named as credentials (`private_token`, `accessToken`). */
 function parametersOf(text: string): Found[] {
     const query = /(?:[?&#]|&amp;)([\w.-]+)=([^&#\s'"<>()[\]]+)/g;
-    const queryNames =
+    const names =
         /^(?:token|key|apikey|secret|passw(?:or)?d|pass|pwd|sig|signature|auth|code|credentials?)$/;
-    // `HF_TOKEN=…`, `password: …`, `"api_key": "…"`, `--password=…`.
-    const env = /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["']?\s*[=:]\s*(?=["']?([^\s"'&;,#?]+))/g;
-    const envNames =
-        /(?:^|[_-])(?:token|secret|password|passwd|pwd|pass|credentials?|api_?key|(?:access|secret|private)_key)$/i;
-    const named = (
-        matches: Iterable<RegExpMatchArray>,
-        names: (name: string) => boolean,
-        env = false,
-    ) =>
-        [...matches]
-            .filter(([, name]) => names(name))
-            .map(([, name, value]) => ({ text: value, kind: "parameter" as const, name, env }));
-    return [
-        ...named(text.matchAll(query), (name) => {
+    return [...text.matchAll(query)]
+        .filter(([, name]) => {
             const words = name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
-            return queryNames.test(words.split(/[_.-]/).pop()!);
-        }),
-        ...named(text.slice(0, 51_200).matchAll(env), (name) => envNames.test(name), true),
-    ];
+            return names.test(words.split(/[_.-]/).pop()!);
+        })
+        .map(([, name, value]) => ({ text: value, kind: "parameter" as const, name }));
+}
+
+/** A free text's variables named as credentials: `HF_TOKEN=…`, `password: …`, `"api_key": "…"`. */
+function variablesOf(text: string): Found[] {
+    const variable =
+        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["']?\s*([=:])\s*(?=["']?([^\s"'&;,#?]+))/g;
+    const names =
+        /(?:^|[_-])(?:token|secret|password|passwd|pwd|pass|credentials?|api_?key|(?:access|secret|private)_key)$/i;
+    return [...text.slice(0, 51_200).matchAll(variable)]
+        .filter(([, name]) => names.test(name))
+        .map(([, name, sign, value]) => ({ text: value, kind: "variable" as const, name, sign }));
 }
 
 /** Where a URL may start in a free text: each word, after `(<"'\`[`, and at each `scheme://`. */
@@ -105,6 +100,16 @@ export function credentialsIn(value: string): string[] {
     return [...whole.map((f) => f.text), ...credentialsInWords(value)];
 }
 
+/**
+ * The credentials of a value that is a reference (a registry's, an image's, a URL): the userinfo
+ * of its start and its token parameters; no search of words, which a name may resemble
+ * (`team/sk-learn_model`).
+ */
+export function credentialsInReference(value: string): string[] {
+    const whole = [userinfoOf(value.trim())].filter(masked);
+    return [...whole, ...parametersOf(value)].map((f) => f.text);
+}
+
 /** The credentials in a text's words: the userinfo of any URL, token parameters, known tokens. */
 export function credentialsInWords(text: string): string[] {
     const found = [...candidatesOf(text).map(userinfoOf).filter(masked), ...parametersOf(text)];
@@ -126,7 +131,7 @@ const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
 const WELL_KNOWN =
-    /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-)?(?=\w*\d)\w{20,})(?![\w-])/g;
+    /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-)?(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{20,})(?![\w-])/g;
 
 /** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`. */
 function isPlaceholder(text: string): boolean {
@@ -163,7 +168,18 @@ function looksReal(f: Found): boolean {
     }
     // A variable's value in prose (`HF_TOKEN: optional`, `PASS: accuracy`) counts when it looks
     // like a secret: a digit and a letter, 8 characters or more.
-    if (f.env) return f.text.length >= 8 && /\d/.test(f.text) && /[a-z]/i.test(f.text);
+    if (f.kind === "variable") {
+        const value = f.text;
+        if (f.name!.toLowerCase().includes(value.toLowerCase())) return false; // POSTGRES_PASSWORD=postgres
+        // Code (`MYSQL_ROOT_PASSWORD=s3cr3t`): any value of a password or a secret counts.
+        if (f.sign === "=" && /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!)) {
+            return value.length >= 4;
+        }
+        // Prose names things (`token: gpt2-medium`, `max_token: 512tokens`, `token: v1.2.3`): a
+        // value counts when it looks like a secret.
+        const named = /^\d+[a-z]*$|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$/.test(value);
+        return !named && value.length >= 6 && /\d/.test(value) && /[a-z]/i.test(value);
+    }
     return f.text.length >= 8 || /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!);
 }
 
@@ -175,7 +191,7 @@ function looksReal(f: Found): boolean {
  */
 export function credentialsInText(text: string): string[] {
     const urls = candidatesOf(text).map(userinfoOf);
-    const found = [...urls, ...parametersOf(text.slice(0, 51_200))];
+    const found = [...urls, ...parametersOf(text.slice(0, 51_200)), ...variablesOf(text)];
     const real = found.flatMap((f) => (f && looksReal(f) ? [f.text] : []));
     return [...new Set([...real, ...wellKnown(text)])];
 }

@@ -12,7 +12,12 @@ import * as semver from "semver";
 import { credentialsIn, credentialsInText } from "./credentials";
 import { Problem, plural } from "./problem";
 
-export { credentialsIn, credentialsInText, credentialsInWords } from "./credentials";
+export {
+    credentialsIn,
+    credentialsInReference,
+    credentialsInText,
+    credentialsInWords,
+} from "./credentials";
 export { checkImageReference } from "./imageReference";
 export type { Problem } from "./problem";
 export { plural } from "./problem";
@@ -231,7 +236,8 @@ export function checkCatalogText(value: string, limit: number): Problem | undefi
     const found = credentialsInText(value);
     if (found.length > 0) {
         // Where, so the user finds it in a long text that is not shown.
-        const at = Math.min(...found.map((c) => value.indexOf(c))) + 1;
+        const first = Math.min(...found.map((c) => value.indexOf(c)));
+        const at = charLength(value.slice(0, first)) + 1;
         return {
             reason: `it holds credentials (a password or a token; the first at character ${at}) that the ECR Public gallery would show to anyone; remove them`,
         };
