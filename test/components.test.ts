@@ -204,6 +204,11 @@ describe("LocalModelRegistry", () => {
             "registryUrl",
             /nothing else/,
         ],
+        [
+            { repositoryName: "ok", registryUrl: "http://r.example:5000/team@2024" },
+            "registryUrl",
+            /^expected http\(s\)/,
+        ],
         [{ repositoryName: "ok", image: "registry 2" }, "image", /image reference/],
     ])("refuses %j before creating anything", (args, propertyPath, reason) =>
         expectRefusedBeforeCreating(

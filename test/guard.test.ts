@@ -198,6 +198,11 @@ describe("checkInputs", () => {
         // Nor the fields derived from it, which would print them (a pasted newline).
         const pasted = { ...inputs, repositoryPath: "ml/iris\n" };
         expect(checkInputs(pasted, "check", REQUIRED_INPUTS).problems).toHaveLength(1);
+        // A white space message never quotes the value: it may hold a token no search finds.
+        const spaced = { ...inputs, repositoryUri: `r.example/ml/iris ghp_${"S3cret".repeat(6)}` };
+        expect(checkInputs(spaced, "check", REQUIRED_INPUTS).problems.join()).not.toContain(
+            "S3cret",
+        );
         // Names that resemble tokens or variables are no credentials.
         for (const [apiUrl, repositoryUri] of [
             ["https://r.example:5000", "r.example:5000/ml/iris"],

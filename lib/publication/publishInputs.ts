@@ -79,7 +79,7 @@ export function checkInputs(
         } else if (/(Uri|Url|Path|tag)$/i.test(key) && /[\s\x00-\x1f\x7f]/.test(value)) {
             // Another stack's outputs may set these: never let one reach a message raw.
             problems.push(
-                `${key} is ${JSON.stringify(value)}, which has white space or control characters; ` +
+                `${key} has white space or control characters (at character ${value.search(/[\s\x00-\x1f\x7f]/) + 1}); ` +
                     "a registry reference has none",
             );
         }

@@ -110,9 +110,13 @@ export function credentialsInReference(value: string): string[] {
     return [...whole, ...parametersOf(value)].map((f) => f.text);
 }
 
-/** The credentials in a text's words: the userinfo of any URL, token parameters, known tokens. */
+/**
+ * The credentials in a text's words: the userinfo of any URL, token parameters, variables named
+ * as credentials (`HF_TOKEN=…`), known tokens.
+ */
 export function credentialsInWords(text: string): string[] {
-    const found = [...candidatesOf(text).map(userinfoOf).filter(masked), ...parametersOf(text)];
+    const urls = candidatesOf(text).map(userinfoOf).filter(masked);
+    const found = [...urls, ...parametersOf(text), ...variablesOf(text)];
     return [...found.map((f) => f.text), ...wellKnown(text)];
 }
 
@@ -126,12 +130,15 @@ function wellKnown(text: string): string[] {
 // the docs' `AKIAIOSFODNN7EXAMPLE` and `ghp_xxxxxxxx…`.
 const PLACEHOLDER =
     /^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|\$[a-z_]+|[A-Z]+(?:_[A-Z]+)*|\$\(.*\)|<.*>|%\w+%|\{\{.*\}\}|\[.*\]|YOUR[_-]?[A-Z0-9_]*|[Yy]our[_-][\w-]+|[xX*]{3,}|\.{3}|…|.*(?:EXAMPLE|x{8}|X{8}).*)$/;
-const PLACEHOLDER_WORD = /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key)$/i;
+// Also a switch's value and the docs' sample values (`MYSQL_ALLOW_EMPTY_PASSWORD=true`,
+// `RABBITMQ_DEFAULT_PASS=guest`).
+const PLACEHOLDER_WORD =
+    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|test)$/i;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
 const WELL_KNOWN =
-    /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-)?(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{20,})(?![\w-])/g;
+    /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-|ant-api\d\d-)?(?=[\w-]*[A-Z])(?=[\w-]*\d)[\w-]{20,})(?![\w-])/g;
 
 /** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`. */
 function isPlaceholder(text: string): boolean {
@@ -171,14 +178,17 @@ function looksReal(f: Found): boolean {
     if (f.kind === "variable") {
         const value = f.text;
         if (f.name!.toLowerCase().includes(value.toLowerCase())) return false; // POSTGRES_PASSWORD=postgres
-        // Code (`MYSQL_ROOT_PASSWORD=s3cr3t`): any value of a password or a secret counts.
-        if (f.sign === "=" && /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!)) {
-            return value.length >= 4;
-        }
-        // Prose names things (`token: gpt2-medium`, `max_token: 512tokens`, `token: v1.2.3`): a
-        // value counts when it looks like a secret.
-        const named = /^\d+[a-z]*$|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$/.test(value);
-        return !named && value.length >= 6 && /\d/.test(value) && /[a-z]/i.test(value);
+        // A count, a version, a name (`512tokens`, `v1.2.3-beta1`, `gpt2-medium`), a path, a
+        // setting (`id=hf_token`) or an expression (`os.environ[`, `args.password`) is none.
+        const named =
+            /^\d+[a-z]*$|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$|^[/~]|[=([]|^[A-Za-z_]\w*\.[A-Za-z_]/.test(
+                value,
+            );
+        if (named || value.length < 8) return false;
+        // Code (`DB_PASSWORD=CorrectHorseBatteryStaple`): a password's or a secret's value counts;
+        // prose (`token: Llama3 chat`) only what looks like a secret.
+        const code = f.sign === "=" && /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!);
+        return code || (/\d/.test(value) && /[a-z]/i.test(value));
     }
     return f.text.length >= 8 || /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!);
 }
