@@ -188,6 +188,9 @@ function withoutUserinfo(text: string): string | undefined {
     // A query or fragment may hold a token too: the label needs neither.
     url.search = "";
     url.hash = "";
-    // An `@` left in the path may be a password's end (`https://h\\@bob:pw@host/x`).
-    return url.pathname.includes("@") ? "" : url.toString();
+    // An `@` left in the path may be a password's end (`https://h\\@bob:pw@host/x`); a path
+    // may hold a credential too (`;password=…`): then no suggestion.
+    const cleaned = url.toString();
+    const kept = credentialsIn(text).some((c) => cleaned.includes(c));
+    return url.pathname.includes("@") || kept ? "" : cleaned;
 }

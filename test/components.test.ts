@@ -209,6 +209,11 @@ describe("LocalModelRegistry", () => {
             "registryUrl",
             /^expected http\(s\)/,
         ],
+        [
+            { repositoryName: "ok", registryUrl: "http://127.0.0.1:5000/v2/?code=1" },
+            "registryUrl",
+            /^expected http\(s\)/,
+        ],
         [{ repositoryName: "ok", image: "registry 2" }, "image", /image reference/],
     ])("refuses %j before creating anything", (args, propertyPath, reason) =>
         expectRefusedBeforeCreating(

@@ -293,6 +293,24 @@ describe("parseReleaseCommand", () => {
         }
     });
 
+    it("takes a repository whose host only resembles a variable (registry-token:5000)", () => {
+        fs.writeFileSync(
+            `${fixture}/Pulumi.leaky.yaml`,
+            "config:\n  model-registry:promoteFrom: registry-token:5000/ml/iris\n",
+        );
+        try {
+            const parsed = parseReleaseCommand(["1.2.0", "--to", "leaky"], fixture);
+            const problems = parsed.kind === "usage" ? parsed.problems : [];
+            expect(problems).toEqual([
+                expect.stringMatching(
+                    /^stack leaky promotes from the repository registry-token:5000/,
+                ),
+            ]);
+        } finally {
+            fs.rmSync(`${fixture}/Pulumi.leaky.yaml`);
+        }
+    });
+
     it("refuses a directory that is not a Pulumi project", () => {
         const parsed = parseReleaseCommand(["1.2.0"], os.tmpdir());
         expect(parsed).toEqual({

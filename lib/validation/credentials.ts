@@ -116,7 +116,7 @@ export function credentialsInReference(value: string): string[] {
  */
 export function credentialsInWords(text: string): string[] {
     const urls = candidatesOf(text).map(userinfoOf).filter(masked);
-    const found = [...urls, ...parametersOf(text), ...variablesOf(text)];
+    const found = [...urls, ...parametersOf(text), ...variablesOf(text).filter(looksReal)];
     return [...found.map((f) => f.text), ...wellKnown(text)];
 }
 
@@ -173,22 +173,30 @@ function looksReal(f: Found): boolean {
         const slug = /^[a-z0-9]+(?:-[a-z0-9]+)+$/.test(f.text) && /[g-z]/.test(f.text);
         return TOKEN_LIKE.test(f.text) && !slug;
     }
-    // A variable's value in prose (`HF_TOKEN: optional`, `PASS: accuracy`) counts when it looks
-    // like a secret: a digit and a letter, 8 characters or more.
     if (f.kind === "variable") {
         const value = f.text;
         if (f.name!.toLowerCase().includes(value.toLowerCase())) return false; // POSTGRES_PASSWORD=postgres
-        // A count, a version, a name (`512tokens`, `v1.2.3-beta1`, `gpt2-medium`), a path, a
-        // setting (`id=hf_token`) or an expression (`os.environ[`, `args.password`) is none.
-        const named =
-            /^\d+[a-z]*$|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$|^[/~]|[=([]|^[A-Za-z_]\w*\.[A-Za-z_]/.test(
+        // An expression (`os.environ[`, `args.password)`, `getpass.getpass()`), a path
+        // (`/run/secrets/db`) or, in code, a setting (`--secret=id=hf_token`) is no value.
+        const expression =
+            /^[A-Za-z_]+(?:\.[A-Za-z_]+)*(?:\(\)?|\[)\)?$|^[A-Za-z_]+(?:\.[A-Za-z_]+)+\)?$/.test(
                 value,
             );
-        if (named || value.length < 8) return false;
-        // Code (`DB_PASSWORD=CorrectHorseBatteryStaple`): a password's or a secret's value counts;
-        // prose (`token: Llama3 chat`) only what looks like a secret.
-        const code = f.sign === "=" && /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!);
-        return code || (/\d/.test(value) && /[a-z]/i.test(value));
+        const path = /^~?\/\w+\//.test(value);
+        const setting = f.sign === "=" && /^\w+=\w/.test(value);
+        const reference = expression || path || setting;
+        // Code (`MYSQL_ROOT_PASSWORD=s3cr3t`): a password's or a secret's value counts.
+        if (f.sign === "=" && /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!)) {
+            return !reference && value.length >= 6;
+        }
+        // Prose names things (`token: gpt2-medium`, `max_token: 512tokens`, `token: v1.2.3`,
+        // `registry-token:5000/ml/iris`): a value counts when it looks like a secret.
+        const named = /^\d+[a-z]*$|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$|\//.test(
+            value,
+        );
+        return (
+            !reference && !named && value.length >= 8 && /\d/.test(value) && /[a-z]/i.test(value)
+        );
     }
     return f.text.length >= 8 || /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!);
 }
