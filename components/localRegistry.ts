@@ -187,7 +187,7 @@ function validate(args: LocalModelRegistryArgs, port: number, image: string): vo
             args.registryUrl === undefined ||
             (/^https?:\/\/[^/\s@]+\/?$/.test(args.registryUrl) && URL.canParse(args.registryUrl))
                 ? undefined
-                : /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(args.registryUrl)
+                : /^(?:[a-z][a-z0-9+.-]*:\/\/)?[^/?#]*@/i.test(args.registryUrl)
                   ? "it holds a user or password (not shown): give them as credentials, and http(s)://<host>[:<port>] here"
                   : "expected http(s)://<host>[:<port>] (a port from 1 to 65535) and nothing else",
         ],

@@ -210,6 +210,11 @@ describe("LocalModelRegistry", () => {
             /^expected http\(s\)/,
         ],
         [
+            { repositoryName: "ok", registryUrl: "bob:S3cretPass99@127.0.0.1:5000" },
+            "registryUrl",
+            /^it holds a user or password \(not shown\)/,
+        ],
+        [
             { repositoryName: "ok", registryUrl: "http://127.0.0.1:5000/v2/?code=1" },
             "registryUrl",
             /^expected http\(s\)/,

@@ -272,6 +272,8 @@ describe("secrets and credentials never reach a message", () => {
                 "DB_PASSWORD=correct-horse-battery-staple DB_PASSWORD=84729103",
                 "password: Pa55=wordS3cret2024",
                 "DB_PASSWORD=Hunter2.S3cret99",
+                "AWS_SECRET_ACCESS_KEY=Zx8Qp3Lm/Tv7Rw2Ks9Yb/Hn4S3cret6Fg1Ce5Ua0Xi2O python serve.py",
+                "HF_TOKEN: Zx8Qp3Lm/Tv7RwS3cret",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
@@ -318,6 +320,10 @@ describe("secrets and credentials never reach a message", () => {
             "python train.py --num_pass=1000; connect(password=os.environ['DB_PASSWORD'])",
             "Client(password=args.password), client_secret=settings.CLIENT_SECRET",
             "pass: epoch12 then stop; token: Llama3 chat template; api_key: abc123",
+            "next_token = logits.argmax(-1); pad_token = tokenizer.convert_ids_to_tokens(0)",
+            "SECRET_KEY = secrets.token_hex(32); client = Client(url, password=sys.argv[1])",
+            "client_secret=secrets[0], password=os.getenv(DB_PASS)",
+            "MYSQL_ROOT_PASSWORD=my-secret-pw GF_SECURITY_ADMIN_PASSWORD=grafana",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
@@ -402,6 +408,21 @@ describe("secrets and credentials never reach a message", () => {
         ["credentials in a fix", { modelRevision: " bob:tok3n@abc " }, /tok3n/],
         ["a variable in a base image", { baseImage: "python:3.12 HF_TOKEN=S3cretTok99" }, /S3cret/],
         ["a variable in a revision", { modelRevision: "password=S3cretPass99" }, /S3cret/],
+        [
+            "a short token in a label",
+            { sourceUrl: "https://github.com/a/i;token=a1b2c3d" },
+            /a1b2c3d/,
+        ],
+        [
+            "a UUID key in a label",
+            { sourceUrl: "https://github.com/a/i;api_key=d3b07384-d9a0-4c9f-8b1a-0e2c3f4a5b6c" },
+            /d9a0-4c9f/,
+        ],
+        [
+            "a variable with a / in a base image",
+            { baseImage: "python:3.12 --build-arg API_KEY=Zx8Qp3Lm/S3cret2Ks9Yb" },
+            /S3cret/,
+        ],
         [
             "a variable in a source URL",
             { sourceUrl: "https://github.com/acme/iris;password=S3cretPass99" },

@@ -274,6 +274,7 @@ describe("parseReleaseCommand", () => {
     it.each([
         "https://bob:hunter2pw@registry.example.com/ml/iris",
         "registry.example.com/ml/iris?token=hunter2pwTokenValue",
+        "ghcr.io/acme/iris HF_TOKEN=hunter2pwTokenValue",
     ])("never prints a promoteFrom that holds credentials: %s", (promoteFrom) => {
         fs.writeFileSync(
             `${fixture}/Pulumi.leaky.yaml`,

@@ -11,7 +11,7 @@ import {
     readStackConfig,
     stackFileName,
 } from "../stackFiles";
-import { checkModelVersion, credentialsInReference, editDistance, shellWord } from "../validation";
+import { checkModelVersion, credentialsIn, editDistance, shellWord } from "../validation";
 
 export const EXIT_OK = 0;
 /** The release was refused by what the stacks hold, or a stack operation failed. */
@@ -169,7 +169,7 @@ export function parseReleaseCommand(argv: readonly string[], projectDir: string)
         } else if (promoteFrom.trim() !== "") {
             const parsedSource = parsePromotionSource(promoteFrom, { project, stack: to });
             const configure = () => `pulumi config set promoteFrom <stack> --stack ${to}`;
-            if (credentialsInReference(promoteFrom).length > 0) {
+            if (credentialsIn(promoteFrom).length > 0) {
                 // Never shown: a release's log may be public.
                 problems.push({
                     text: `${file} sets promoteFrom to a value that holds credentials (not shown); a promotion source is a stack or a repository, without them.`,

@@ -116,7 +116,12 @@ export function credentialsInReference(value: string): string[] {
  */
 export function credentialsInWords(text: string): string[] {
     const urls = candidatesOf(text).map(userinfoOf).filter(masked);
-    const found = [...urls, ...parametersOf(text), ...variablesOf(text).filter(looksReal)];
+    // A variable counts unless its value is a placeholder, too short to be a secret (`pass:2`,
+    // `api_key:v2`), or a port and a path (`registry-token:5000/ml/iris`).
+    const variables = variablesOf(text).filter(
+        (f) => !isPlaceholder(f.text) && f.text.length >= 4 && !/^\d+(?:\/|$)/.test(f.text),
+    );
+    const found = [...urls, ...parametersOf(text), ...variables];
     return [...found.map((f) => f.text), ...wellKnown(text)];
 }
 
@@ -133,7 +138,7 @@ const PLACEHOLDER =
 // Also a switch's value and the docs' sample values (`MYSQL_ALLOW_EMPTY_PASSWORD=true`,
 // `RABBITMQ_DEFAULT_PASS=guest`).
 const PLACEHOLDER_WORD =
-    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|test)$/i;
+    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my[-_][\w-]+)$/i;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
@@ -179,10 +184,8 @@ function looksReal(f: Found): boolean {
         // An expression (`os.environ[`, `args.password)`, `getpass.getpass()`), a path
         // (`/run/secrets/db`) or, in code, a setting (`--secret=id=hf_token`) is no value.
         const expression =
-            /^[A-Za-z_]+(?:\.[A-Za-z_]+)*(?:\(\)?|\[)\)?$|^[A-Za-z_]+(?:\.[A-Za-z_]+)+\)?$/.test(
-                value,
-            );
-        const path = /^~?\/\w+\//.test(value);
+            /^[A-Za-z_]+(?:\.[A-Za-z_]\w*)*[([]|^[A-Za-z_]+(?:\.[A-Za-z_]+)+\)?$/.test(value);
+        const path = /^(?:~|\.)?\/[a-z0-9._-]+(?:\/[a-z0-9._-]+)*\/?$/.test(value);
         const setting = f.sign === "=" && /^\w+=\w/.test(value);
         const reference = expression || path || setting;
         // Code (`MYSQL_ROOT_PASSWORD=s3cr3t`): a password's or a secret's value counts.
@@ -191,9 +194,10 @@ function looksReal(f: Found): boolean {
         }
         // Prose names things (`token: gpt2-medium`, `max_token: 512tokens`, `token: v1.2.3`,
         // `registry-token:5000/ml/iris`): a value counts when it looks like a secret.
-        const named = /^\d+[a-z]*$|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$|\//.test(
-            value,
-        );
+        const named =
+            /^\d+[a-z]*$|^\d+\/|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$|^[a-z0-9._-]*(?:\/[a-z0-9._-]+)+$/.test(
+                value,
+            );
         return (
             !reference && !named && value.length >= 8 && /\d/.test(value) && /[a-z]/i.test(value)
         );
