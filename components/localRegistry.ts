@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { checkRepositoryName } from "../lib/validation";
+import { checkRepositoryName, credentialsInReference } from "../lib/validation";
 import { RegistryCredentials, RegistryTarget, secretCredentials } from "./registry";
 import { RegistryLogin } from "./registryLogin";
 
@@ -187,7 +187,7 @@ function validate(args: LocalModelRegistryArgs, port: number, image: string): vo
             args.registryUrl === undefined ||
             (/^https?:\/\/[^/\s@]+\/?$/.test(args.registryUrl) && URL.canParse(args.registryUrl))
                 ? undefined
-                : /^(?:[a-z][a-z0-9+.-]*:\/\/)?[^/?#]*@/i.test(args.registryUrl)
+                : credentialsInReference(args.registryUrl.split(/[?#]/)[0]).length > 0
                   ? "it holds a user or password (not shown): give them as credentials, and http(s)://<host>[:<port>] here"
                   : "expected http(s)://<host>[:<port>] (a port from 1 to 65535) and nothing else",
         ],

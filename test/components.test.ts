@@ -210,7 +210,7 @@ describe("LocalModelRegistry", () => {
             /^expected http\(s\)/,
         ],
         [
-            { repositoryName: "ok", registryUrl: "bob:S3cretPass99@127.0.0.1:5000" },
+            { repositoryName: "ok", registryUrl: "http://bob:p/S3cret99@127.0.0.1:5000" },
             "registryUrl",
             /^it holds a user or password \(not shown\)/,
         ],

@@ -274,6 +274,8 @@ describe("secrets and credentials never reach a message", () => {
                 "DB_PASSWORD=Hunter2.S3cret99",
                 "AWS_SECRET_ACCESS_KEY=Zx8Qp3Lm/Tv7Rw2Ks9Yb/Hn4S3cret6Fg1Ce5Ua0Xi2O python serve.py",
                 "HF_TOKEN: Zx8Qp3Lm/Tv7RwS3cret",
+                "DB_PASSWORD=Troubador(S3cret)x REDIS_PASSWORD=Hunter(S3cret) DB_PASSWORD=/hunterS3cret",
+                "export HF_TOKEN=my_Zx8Qp3Lm7TvS3cret",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
@@ -324,6 +326,7 @@ describe("secrets and credentials never reach a message", () => {
             "SECRET_KEY = secrets.token_hex(32); client = Client(url, password=sys.argv[1])",
             "client_secret=secrets[0], password=os.getenv(DB_PASS)",
             "MYSQL_ROOT_PASSWORD=my-secret-pw GF_SECURITY_ADMIN_PASSWORD=grafana",
+            "Set `token: gpt2-medium` and `max_token: 512tokens`; HF_TOKEN: required",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
@@ -337,6 +340,13 @@ describe("secrets and credentials never reach a message", () => {
             expect(parse({ ...v, sourceUrl }).sourceUrl).toBe(sourceUrl);
         }
         expect(parse({ ...v, modelRevision: "pass:2" }).modelRevision).toBe("pass:2");
+        for (const sourceUrl of [
+            "https://example.org/wiki/Model:api_key:v2.1",
+            "https://example.org/x,pass:v1.5",
+            "https://github.com/acme/iris#:~:text=Set,HF_TOKEN:required",
+        ]) {
+            expect(parse({ ...v, sourceUrl }).sourceUrl).toBe(sourceUrl);
+        }
     });
 
     it("masks each credential whole, even one that holds another", () => {
@@ -408,6 +418,11 @@ describe("secrets and credentials never reach a message", () => {
         ["credentials in a fix", { modelRevision: " bob:tok3n@abc " }, /tok3n/],
         ["a variable in a base image", { baseImage: "python:3.12 HF_TOKEN=S3cretTok99" }, /S3cret/],
         ["a variable in a revision", { modelRevision: "password=S3cretPass99" }, /S3cret/],
+        [
+            "a numeric password in a label",
+            { sourceUrl: "https://github.com/a/i;password=84729103" },
+            /84729103/,
+        ],
         [
             "a short token in a label",
             { sourceUrl: "https://github.com/a/i;token=a1b2c3d" },

@@ -275,6 +275,7 @@ describe("parseReleaseCommand", () => {
         "https://bob:hunter2pw@registry.example.com/ml/iris",
         "registry.example.com/ml/iris?token=hunter2pwTokenValue",
         "ghcr.io/acme/iris HF_TOKEN=hunter2pwTokenValue",
+        "ghcr.io/acme/iris password=my_hunter2pw",
     ])("never prints a promoteFrom that holds credentials: %s", (promoteFrom) => {
         fs.writeFileSync(
             `${fixture}/Pulumi.leaky.yaml`,

@@ -71,7 +71,7 @@ function parametersOf(text: string): Found[] {
 /** A free text's variables named as credentials: `HF_TOKEN=…`, `password: …`, `"api_key": "…"`. */
 function variablesOf(text: string): Found[] {
     const variable =
-        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["']?\s*([=:])\s*(?=["']?([^\s"'&;,#?]+))/g;
+        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["']?\s*([=:])\s*(?=["']?([^\s"'`&;,#?]+))/g;
     const names =
         /(?:^|[_-])(?:token|secret|password|passwd|pwd|pass|credentials?|api_?key|(?:access|secret|private)_key)$/i;
     return [...text.slice(0, 51_200).matchAll(variable)]
@@ -116,11 +116,7 @@ export function credentialsInReference(value: string): string[] {
  */
 export function credentialsInWords(text: string): string[] {
     const urls = candidatesOf(text).map(userinfoOf).filter(masked);
-    // A variable counts unless its value is a placeholder, too short to be a secret (`pass:2`,
-    // `api_key:v2`), or a port and a path (`registry-token:5000/ml/iris`).
-    const variables = variablesOf(text).filter(
-        (f) => !isPlaceholder(f.text) && f.text.length >= 4 && !/^\d+(?:\/|$)/.test(f.text),
-    );
+    const variables = variablesOf(text).filter((f) => variableCounts(f, false));
     const found = [...urls, ...parametersOf(text), ...variables];
     return [...found.map((f) => f.text), ...wellKnown(text)];
 }
@@ -134,11 +130,11 @@ function wellKnown(text: string): string[] {
 // `$TOKEN`, `${TOKEN}`, `$hf_token` (not `$9fK2`), `ACCESS_TOKEN`, `<token>`, `Your_Token`, `***`,
 // the docs' `AKIAIOSFODNN7EXAMPLE` and `ghp_xxxxxxxx…`.
 const PLACEHOLDER =
-    /^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|\$[a-z_]+|[A-Z]+(?:_[A-Z]+)*|\$\(.*\)|<.*>|%\w+%|\{\{.*\}\}|\[.*\]|YOUR[_-]?[A-Z0-9_]*|[Yy]our[_-][\w-]+|[xX*]{3,}|\.{3}|…|.*(?:EXAMPLE|x{8}|X{8}).*)$/;
+    /^(?:\$\{?[A-Z_][A-Z0-9_]*\}?|\$[a-z_]+|[A-Z]+(?:_[A-Z]+)+|\$\(.*\)|<.*>|%\w+%|\{\{.*\}\}|\[.*\]|YOUR[_-]?[A-Z0-9_]*|[Yy]our[_-][\w-]+|[xX*]{3,}|\.{3}|…|.*(?:EXAMPLE|x{8}|X{8}).*)$/;
 // Also a switch's value and the docs' sample values (`MYSQL_ALLOW_EMPTY_PASSWORD=true`,
 // `RABBITMQ_DEFAULT_PASS=guest`).
 const PLACEHOLDER_WORD =
-    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my[-_][\w-]+)$/i;
+    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my-secret-pw)$/i;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
@@ -178,31 +174,37 @@ function looksReal(f: Found): boolean {
         const slug = /^[a-z0-9]+(?:-[a-z0-9]+)+$/.test(f.text) && /[g-z]/.test(f.text);
         return TOKEN_LIKE.test(f.text) && !slug;
     }
-    if (f.kind === "variable") {
-        const value = f.text;
-        if (f.name!.toLowerCase().includes(value.toLowerCase())) return false; // POSTGRES_PASSWORD=postgres
-        // An expression (`os.environ[`, `args.password)`, `getpass.getpass()`), a path
-        // (`/run/secrets/db`) or, in code, a setting (`--secret=id=hf_token`) is no value.
-        const expression =
-            /^[A-Za-z_]+(?:\.[A-Za-z_]\w*)*[([]|^[A-Za-z_]+(?:\.[A-Za-z_]+)+\)?$/.test(value);
-        const path = /^(?:~|\.)?\/[a-z0-9._-]+(?:\/[a-z0-9._-]+)*\/?$/.test(value);
-        const setting = f.sign === "=" && /^\w+=\w/.test(value);
-        const reference = expression || path || setting;
-        // Code (`MYSQL_ROOT_PASSWORD=s3cr3t`): a password's or a secret's value counts.
-        if (f.sign === "=" && /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!)) {
-            return !reference && value.length >= 6;
-        }
-        // Prose names things (`token: gpt2-medium`, `max_token: 512tokens`, `token: v1.2.3`,
-        // `registry-token:5000/ml/iris`): a value counts when it looks like a secret.
-        const named =
-            /^\d+[a-z]*$|^\d+\/|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$|^[a-z0-9._-]*(?:\/[a-z0-9._-]+)+$/.test(
-                value,
-            );
-        return (
-            !reference && !named && value.length >= 8 && /\d/.test(value) && /[a-z]/i.test(value)
-        );
-    }
+    if (f.kind === "variable") return variableCounts(f, true);
     return f.text.length >= 8 || /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!);
+}
+
+/**
+ * Whether a variable's value counts as a credential. Never: a placeholder, the name's own word
+ * (`POSTGRES_PASSWORD=postgres`), an expression (`os.environ[`, `logits.argmax(-1)`,
+ * `sys.argv[1])`), a path (`/run/secrets/db`, `./hf_token.txt`), a setting
+ * (`--secret=id=hf_token`). Code (`DB_PASSWORD=…`): a password's or a secret's value from 6
+ * characters. Otherwise, in a gallery text (`strict`), where prose names things (`token:
+ * gpt2-medium`, `max_token: 512tokens`), only what looks like a secret; in any other value, all
+ * but a version, a port (`registry-token:5000/ml/iris`) or a plain word (`HF_TOKEN:required`).
+ */
+function variableCounts(f: Found, strict: boolean): boolean {
+    const value = f.text;
+    if (isPlaceholder(value) || f.name!.toLowerCase().includes(value.toLowerCase())) return false;
+    const call = "(?:\\([^()]*\\)|\\[[^\\][]*\\])*(?:[([][^()[\\]]*)?\\)?$";
+    // A dotted name (`sys.argv`), or a lower-case name called or indexed (`secrets[0]`).
+    const expression = new RegExp(`^(?:[A-Za-z_]+(?:\\.[A-Za-z_]+)+|[a-z_]+(?=[([]))${call}`);
+    const path = /^(?:~|\.)?\/(?:[a-z0-9._-]+\/)+[a-z0-9._-]*$|^(?:~|\.)?\/[a-z0-9_-]+\.[a-z0-9]+$/;
+    const setting = f.sign === "=" && /^\w+=\w/.test(value);
+    if (expression.test(value) || path.test(value) || setting) return false;
+    if (f.sign === "=" && /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!)) {
+        return value.length >= 6;
+    }
+    if (!strict) return value.length >= 4 && !/^v?\d+(?:\.\d+)*(?:\/|$)|^[a-z]+$/.test(value);
+    const named =
+        /^\d+[a-z]*$|^\d+\/|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$|^[a-z0-9._-]*(?:\/[a-z0-9._-]+)+$/.test(
+            value,
+        );
+    return !named && value.length >= 8 && /\d/.test(value) && /[a-z]/i.test(value);
 }
 
 /**
