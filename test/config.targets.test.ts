@@ -276,6 +276,7 @@ describe("secrets and credentials never reach a message", () => {
                 "HF_TOKEN: Zx8Qp3Lm/Tv7RwS3cret",
                 "DB_PASSWORD=Troubador(S3cret)x REDIS_PASSWORD=Hunter(S3cret) DB_PASSWORD=/hunterS3cret",
                 "export HF_TOKEN=my_Zx8Qp3Lm7TvS3cret",
+                "password: `Zx8Qp3LmS3cret` or HF_TOKEN=`Zx8Qp3LmS3cret`",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
@@ -327,6 +328,10 @@ describe("secrets and credentials never reach a message", () => {
             "client_secret=secrets[0], password=os.getenv(DB_PASS)",
             "MYSQL_ROOT_PASSWORD=my-secret-pw GF_SECURITY_ADMIN_PASSWORD=grafana",
             "Set `token: gpt2-medium` and `max_token: 512tokens`; HF_TOKEN: required",
+            "next_token = outputs.logits[0].argmax(-1); torch.argmax(outputs.logits[0, -1])",
+            "SECRET_KEY=os.urandom(24).hex() JWT_SECRET=hashlib.sha256(seed).hexdigest()",
+            "const password = getPassword(); DB_PASSWORD=Path(secret_file).read_text()",
+            "client_secret=vault.read(path).data; DB_PASSWORD=REDACTED POSTGRES_PASSWORD=REPLACEME",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
@@ -418,6 +423,12 @@ describe("secrets and credentials never reach a message", () => {
         ["credentials in a fix", { modelRevision: " bob:tok3n@abc " }, /tok3n/],
         ["a variable in a base image", { baseImage: "python:3.12 HF_TOKEN=S3cretTok99" }, /S3cret/],
         ["a variable in a revision", { modelRevision: "password=S3cretPass99" }, /S3cret/],
+        [
+            "a lower-case key in a label",
+            { sourceUrl: "https://github.com/a/i;api_key=correcthorsebattery" },
+            /horse/,
+        ],
+        ["a quoted password in a revision", { modelRevision: "password=`S3cretPass99`" }, /S3cret/],
         [
             "a numeric password in a label",
             { sourceUrl: "https://github.com/a/i;password=84729103" },

@@ -71,7 +71,7 @@ function parametersOf(text: string): Found[] {
 /** A free text's variables named as credentials: `HF_TOKEN=…`, `password: …`, `"api_key": "…"`. */
 function variablesOf(text: string): Found[] {
     const variable =
-        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["']?\s*([=:])\s*(?=["']?([^\s"'`&;,#?]+))/g;
+        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["'`]?\s*([=:])\s*(?=["'`]?([^\s"'`&;,#?]+))/g;
     const names =
         /(?:^|[_-])(?:token|secret|password|passwd|pwd|pass|credentials?|api_?key|(?:access|secret|private)_key)$/i;
     return [...text.slice(0, 51_200).matchAll(variable)]
@@ -134,7 +134,7 @@ const PLACEHOLDER =
 // Also a switch's value and the docs' sample values (`MYSQL_ALLOW_EMPTY_PASSWORD=true`,
 // `RABBITMQ_DEFAULT_PASS=guest`).
 const PLACEHOLDER_WORD =
-    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my-secret-pw)$/i;
+    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my-secret-pw|redacted|hidden|replaceme|changeit|placeholder)$/i;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
@@ -190,16 +190,24 @@ function looksReal(f: Found): boolean {
 function variableCounts(f: Found, strict: boolean): boolean {
     const value = f.text;
     if (isPlaceholder(value) || f.name!.toLowerCase().includes(value.toLowerCase())) return false;
-    const call = "(?:\\([^()]*\\)|\\[[^\\][]*\\])*(?:[([][^()[\\]]*)?\\)?$";
-    // A dotted name (`sys.argv`), or a lower-case name called or indexed (`secrets[0]`).
-    const expression = new RegExp(`^(?:[A-Za-z_]+(?:\\.[A-Za-z_]+)+|[a-z_]+(?=[([]))${call}`);
+    // A chain of names, calls and indexes (`outputs.logits[0].argmax(-1)`, `getPassword()`,
+    // `Path(f).read_text()`, `os.environ[`): letters only when nothing is called, and a
+    // capitalised call only with a member after it (`Hunter(2)`, `Hunter2.Secret99` are not).
+    const chain = /^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\([^()]*\)|\[[^\][]*\])*(?:[([]\S*)?\)?$/;
+    const called =
+        /[([]/.test(value) && (/^[a-z_]/.test(value) || /^\w+[([][^)\]]*[)\]]\./.test(value));
+    const expression =
+        chain.test(value) && (called || /^[A-Za-z_]+(?:\.[A-Za-z_]+)+\)?$/.test(value));
     const path = /^(?:~|\.)?\/(?:[a-z0-9._-]+\/)+[a-z0-9._-]*$|^(?:~|\.)?\/[a-z0-9_-]+\.[a-z0-9]+$/;
     const setting = f.sign === "=" && /^\w+=\w/.test(value);
-    if (expression.test(value) || path.test(value) || setting) return false;
+    if (expression || path.test(value) || setting) return false;
     if (f.sign === "=" && /(?:pass|pwd|passw(?:or)?d|secret)$/i.test(f.name!)) {
         return value.length >= 6;
     }
-    if (!strict) return value.length >= 4 && !/^v?\d+(?:\.\d+)*(?:\/|$)|^[a-z]+$/.test(value);
+    if (!strict) {
+        const word = f.sign === ":" && /^[a-z]+$/.test(value); // HF_TOKEN:required
+        return value.length >= 4 && !word && !/^v?\d+(?:\.\d+)*(?:\/|$)/.test(value);
+    }
     const named =
         /^\d+[a-z]*$|^\d+\/|^v?\d+(?:\.\d+)+|^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)+$|^[a-z0-9._-]*(?:\/[a-z0-9._-]+)+$/.test(
             value,
