@@ -277,6 +277,9 @@ describe("secrets and credentials never reach a message", () => {
                 "DB_PASSWORD=Troubador(S3cret)x REDIS_PASSWORD=Hunter(S3cret) DB_PASSWORD=/hunterS3cret",
                 "export HF_TOKEN=my_Zx8Qp3Lm7TvS3cret",
                 "password: `Zx8Qp3LmS3cret` or HF_TOKEN=`Zx8Qp3LmS3cret`",
+                "password: ``Zx8Qp3LmS3cret99`` or Set ``HF_TOKEN``=``Zx8Qp3LmS3cret``",
+                "DB_PASSWORD=tr0ub4dorS3cret[3] api_key: zx8qp3lmS3cret(Tv2Rw9Ks)",
+                "DB_PASSWORD=Hidden",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
@@ -332,6 +335,7 @@ describe("secrets and credentials never reach a message", () => {
             "SECRET_KEY=os.urandom(24).hex() JWT_SECRET=hashlib.sha256(seed).hexdigest()",
             "const password = getPassword(); DB_PASSWORD=Path(secret_file).read_text()",
             "client_secret=vault.read(path).data; DB_PASSWORD=REDACTED POSTGRES_PASSWORD=REPLACEME",
+            "export DB_PASSWORD=`openssl rand -hex 16`; JWT_SECRET=`gcloud secrets versions access 1`",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
@@ -429,6 +433,7 @@ describe("secrets and credentials never reach a message", () => {
             /horse/,
         ],
         ["a quoted password in a revision", { modelRevision: "password=`S3cretPass99`" }, /S3cret/],
+        ["a password in inline code", { modelRevision: "password=``S3cretPass99``" }, /S3cret/],
         [
             "a numeric password in a label",
             { sourceUrl: "https://github.com/a/i;password=84729103" },

@@ -276,6 +276,7 @@ describe("parseReleaseCommand", () => {
         "registry.example.com/ml/iris?token=hunter2pwTokenValue",
         "ghcr.io/acme/iris HF_TOKEN=hunter2pwTokenValue",
         "ghcr.io/acme/iris password=my_hunter2pw",
+        "ghcr.io/acme/iris password=``hunter2pw``",
     ])("never prints a promoteFrom that holds credentials: %s", (promoteFrom) => {
         fs.writeFileSync(
             `${fixture}/Pulumi.leaky.yaml`,

@@ -70,13 +70,15 @@ function parametersOf(text: string): Found[] {
 
 /** A free text's variables named as credentials: `HF_TOKEN=…`, `password: …`, `"api_key": "…"`. */
 function variablesOf(text: string): Found[] {
+    // Quoted or in inline code (`x`, ``x``); a command in backticks (`openssl rand -hex 16`)
+    // is no value, as `$(…)` is not.
     const variable =
-        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["'`]?\s*([=:])\s*(?=["'`]?([^\s"'`&;,#?]+))/g;
+        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["'`]{0,2}\s*([=:])\s*(?=(["'`]{0,2})([^\s"'`&;,#?]+)(\s?))/g;
     const names =
         /(?:^|[_-])(?:token|secret|password|passwd|pwd|pass|credentials?|api_?key|(?:access|secret|private)_key)$/i;
     return [...text.slice(0, 51_200).matchAll(variable)]
-        .filter(([, name]) => names.test(name))
-        .map(([, name, sign, value]) => ({ text: value, kind: "variable" as const, name, sign }));
+        .filter(([, name, , quote, , space]) => names.test(name) && !(quote.includes("`") && space))
+        .map(([, name, sign, , value]) => ({ text: value, kind: "variable" as const, name, sign }));
 }
 
 /** Where a URL may start in a free text: each word, after `(<"'\`[`, and at each `scheme://`. */
@@ -134,7 +136,10 @@ const PLACEHOLDER =
 // Also a switch's value and the docs' sample values (`MYSQL_ALLOW_EMPTY_PASSWORD=true`,
 // `RABBITMQ_DEFAULT_PASS=guest`).
 const PLACEHOLDER_WORD =
-    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my-secret-pw|redacted|hidden|replaceme|changeit|placeholder)$/i;
+    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my-secret-pw|changeit)$/i;
+// Words that stand for a value, in one case (`REDACTED`, `hidden`; `Hidden` may be a password).
+const PLACEHOLDER_CASED =
+    /^(?:REDACTED|HIDDEN|REPLACEME|PLACEHOLDER|redacted|hidden|replaceme|placeholder)$/;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
@@ -146,7 +151,12 @@ function isPlaceholder(text: string): boolean {
     // A reference (`$X`, `${{ secrets.X }}`, `$(cmd)`, `%X%`, `(none)`) or `…_your_token_here`.
     const reference =
         /^(?:\$[\w{(]|%\w|[<([{])|[_-]your[_-]|[_-]here$/i.test(text) && !/^\$\d/.test(text);
-    return reference || PLACEHOLDER.test(text) || PLACEHOLDER_WORD.test(text);
+    return (
+        reference ||
+        PLACEHOLDER.test(text) ||
+        PLACEHOLDER_WORD.test(text) ||
+        PLACEHOLDER_CASED.test(text)
+    );
 }
 
 /** Whether a credential found in a free text looks real, not like an example of one. */
@@ -194,8 +204,11 @@ function variableCounts(f: Found, strict: boolean): boolean {
     // `Path(f).read_text()`, `os.environ[`): letters only when nothing is called, and a
     // capitalised call only with a member after it (`Hunter(2)`, `Hunter2.Secret99` are not).
     const chain = /^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\([^()]*\)|\[[^\][]*\])*(?:[([]\S*)?\)?$/;
+    // Called first by a camel-case name (`getPassword(`), after a member (`os.urandom(`), or
+    // with a member after the call (`Path(f).read_text`); not `hunter2(x)` or `Hunter(2)`.
     const called =
-        /[([]/.test(value) && (/^[a-z_]/.test(value) || /^\w+[([][^)\]]*[)\]]\./.test(value));
+        /^[a-z_][A-Za-z_]*[([]|^[A-Za-z_]\w*\.[A-Za-z_]|^\w+[([][^)\]]*[)\]]\./.test(value) &&
+        /[([]/.test(value);
     const expression =
         chain.test(value) && (called || /^[A-Za-z_]+(?:\.[A-Za-z_]+)+\)?$/.test(value));
     const path = /^(?:~|\.)?\/(?:[a-z0-9._-]+\/)+[a-z0-9._-]*$|^(?:~|\.)?\/[a-z0-9_-]+\.[a-z0-9]+$/;
