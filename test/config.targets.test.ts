@@ -280,6 +280,7 @@ describe("secrets and credentials never reach a message", () => {
                 "password: ``Zx8Qp3LmS3cret99`` or Set ``HF_TOKEN``=``Zx8Qp3LmS3cret``",
                 "DB_PASSWORD=tr0ub4dorS3cret[3] api_key: zx8qp3lmS3cret(Tv2Rw9Ks)",
                 "DB_PASSWORD=Hidden",
+                "DB_PASSWORD=`Zx8Qp3Lm S3cret99`",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
@@ -336,6 +337,8 @@ describe("secrets and credentials never reach a message", () => {
             "const password = getPassword(); DB_PASSWORD=Path(secret_file).read_text()",
             "client_secret=vault.read(path).data; DB_PASSWORD=REDACTED POSTGRES_PASSWORD=REPLACEME",
             "export DB_PASSWORD=`openssl rand -hex 16`; JWT_SECRET=`gcloud secrets versions access 1`",
+            "JWT_SECRET=sha256(seed) password=md5(salt) SECRET_KEY=b2a_hex(os.urandom(16))",
+            "DB_PASSWORD=b64decode(blob) DB_PASSWORD=Redacted DB_PASSWORD=ReplaceMe",
         ]) {
             expect(parse({ ...v, [key]: text }).catalog[key]).toBe(text);
         }
@@ -434,6 +437,7 @@ describe("secrets and credentials never reach a message", () => {
         ],
         ["a quoted password in a revision", { modelRevision: "password=`S3cretPass99`" }, /S3cret/],
         ["a password in inline code", { modelRevision: "password=``S3cretPass99``" }, /S3cret/],
+        ["a passphrase in backticks", { modelRevision: "password=`Hunter2Sec ret`" }, /Hunter2Sec/],
         [
             "a numeric password in a label",
             { sourceUrl: "https://github.com/a/i;password=84729103" },

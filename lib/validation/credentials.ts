@@ -12,6 +12,8 @@ interface Found {
     readonly scheme?: string;
     readonly name?: string;
     readonly sign?: string;
+    /** variable: the start of a command in backticks (`openssl rand -hex 16`). */
+    readonly command?: boolean;
     /** userinfo, user: a host follows, then a path (`bob:pw@host/x`, not `mailto:bob@host`). */
     readonly path?: boolean;
     /** userinfo, user: a host follows, and nothing else (`ghp_…@github.com`). */
@@ -73,12 +75,16 @@ function variablesOf(text: string): Found[] {
     // Quoted or in inline code (`x`, ``x``); a command in backticks (`openssl rand -hex 16`)
     // is no value, as `$(…)` is not.
     const variable =
-        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["'`]{0,2}\s*([=:])\s*(?=(["'`]{0,2})([^\s"'`&;,#?]+)(\s?))/g;
+        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["'`]{0,2}\s*([=:])\s*(?=(["'`]{0,2})([^\s"'`&;,#?]+)([ \t]?))/g;
     const names =
         /(?:^|[_-])(?:token|secret|password|passwd|pwd|pass|credentials?|api_?key|(?:access|secret|private)_key)$/i;
     return [...text.slice(0, 51_200).matchAll(variable)]
-        .filter(([, name, , quote, , space]) => names.test(name) && !(quote.includes("`") && space))
-        .map(([, name, sign, , value]) => ({ text: value, kind: "variable" as const, name, sign }));
+        .filter(([, name]) => names.test(name))
+        .map(([, name, sign, quote, value, space]) => {
+            const command =
+                quote.includes("`") && space !== "" && /^[a-z][a-z0-9._-]*$/.test(value);
+            return { text: value, kind: "variable" as const, name, sign, command };
+        });
 }
 
 /** Where a URL may start in a free text: each word, after `(<"'\`[`, and at each `scheme://`. */
@@ -136,10 +142,9 @@ const PLACEHOLDER =
 // Also a switch's value and the docs' sample values (`MYSQL_ALLOW_EMPTY_PASSWORD=true`,
 // `RABBITMQ_DEFAULT_PASS=guest`).
 const PLACEHOLDER_WORD =
-    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my-secret-pw|changeit)$/i;
-// Words that stand for a value, in one case (`REDACTED`, `hidden`; `Hidden` may be a password).
-const PLACEHOLDER_CASED =
-    /^(?:REDACTED|HIDDEN|REPLACEME|PLACEHOLDER|redacted|hidden|replaceme|placeholder)$/;
+    /^(?:user(?:name)?|pass(?:word)?|token|secret|api[_-]?key|key|true|false|yes|no|none|null|empty|disabled?|enabled?|example|changeme|admin|root|guest|minioadmin|grafana|test|my-secret-pw|changeit|redacted|replaceme|placeholder)$/i;
+// `HIDDEN` or `hidden` stands for a value; `Hidden` may be a password.
+const PLACEHOLDER_CASED = /^(?:HIDDEN|hidden)$/;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`).
@@ -199,16 +204,19 @@ function looksReal(f: Found): boolean {
  */
 function variableCounts(f: Found, strict: boolean): boolean {
     const value = f.text;
+    if (f.command && strict) return false;
     if (isPlaceholder(value) || f.name!.toLowerCase().includes(value.toLowerCase())) return false;
     // A chain of names, calls and indexes (`outputs.logits[0].argmax(-1)`, `getPassword()`,
     // `Path(f).read_text()`, `os.environ[`): letters only when nothing is called, and a
     // capitalised call only with a member after it (`Hunter(2)`, `Hunter2.Secret99` are not).
     const chain = /^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\([^()]*\)|\[[^\][]*\])*(?:[([]\S*)?\)?$/;
-    // Called first by a camel-case name (`getPassword(`), after a member (`os.urandom(`), or
-    // with a member after the call (`Path(f).read_text`); not `hunter2(x)` or `Hunter(2)`.
+    // Called first by a lower-case name of letters (`getPassword(`) or a hash's or codec's
+    // (`sha256(`, `b64decode(`), after a member (`os.urandom(`), or with a member after the
+    // call (`Path(f).read_text`); not `hunter2(x)` or `Hunter(2)`.
     const called =
-        /^[a-z_][A-Za-z_]*[([]|^[A-Za-z_]\w*\.[A-Za-z_]|^\w+[([][^)\]]*[)\]]\./.test(value) &&
-        /[([]/.test(value);
+        /^[a-z_][A-Za-z_]*[([]|^(?:sha\d+|md5|crc32|blake2\w*|b\d+\w*|base\d+\w*|\w*utf\d+\w*|\w+_v\d+)[([]|^[A-Za-z_]\w*\.[A-Za-z_]|^\w+[([][^)\]]*[)\]]\./.test(
+            value,
+        ) && /[([]/.test(value);
     const expression =
         chain.test(value) && (called || /^[A-Za-z_]+(?:\.[A-Za-z_]+)+\)?$/.test(value));
     const path = /^(?:~|\.)?\/(?:[a-z0-9._-]+\/)+[a-z0-9._-]*$|^(?:~|\.)?\/[a-z0-9_-]+\.[a-z0-9]+$/;
