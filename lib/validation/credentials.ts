@@ -75,7 +75,7 @@ function variablesOf(text: string): Found[] {
     // Quoted or in inline code (`x`, ``x``); a command in backticks (`openssl rand -hex 16`)
     // is no value, as `$(…)` is not.
     const variable =
-        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["'`]{0,2}\s*([=:])\s*(?=(["'`]{0,2})([^\s"'`&;,#?]+)([ \t]?))/g;
+        /(?<![\w?&#=/.-])(?:--)?([A-Za-z][\w-]*)["'`]{0,2}\s*([=:])\s*(?=(["'`]{0,2})([^\s"'`&;,#?]{1,1024})([ \t]?))/g;
     const names =
         /(?:^|[_-])(?:token|secret|password|passwd|pwd|pass|credentials?|api_?key|(?:access|secret|private)_key)$/i;
     return [...text.slice(0, 51_200).matchAll(variable)]
