@@ -84,10 +84,7 @@ export function readBuild(r: ConfigReader, promoting: boolean) {
 /** The source URL and revision, which become image labels anyone who can pull can read. */
 export function readLabels(r: ConfigReader) {
     const sourceUrl = r.str("sourceUrl");
-    const sourceWithCredentials =
-        sourceUrl.includes("@") || credentialsIn(sourceUrl).length > 0
-            ? withoutUserinfo(sourceUrl)
-            : undefined;
+    const sourceWithCredentials = withoutUserinfo(sourceUrl);
     // `git remote get-url origin` often prints this form: a user name, no credentials.
     const scp = /^[\w.-]+@([\w-]+(?:\.[\w-]+)+):(?!\/)([^\s?#]+?)(?:\.git)?$/.exec(sourceUrl);
     if (scp) {
@@ -179,10 +176,10 @@ function isKind(p: string, kind: "dir" | "file"): boolean {
  * (`https://user:token@host/...`): "" when it cannot be parsed; undefined when it carries none.
  */
 function withoutUserinfo(text: string): string | undefined {
-    const found = credentialsIn(text).length > 0;
-    if (!URL.canParse(text)) return found || /^[^\s/]*@/.test(text) ? "" : undefined;
+    const found = credentialsIn(text);
+    if (!URL.canParse(text)) return found.length > 0 || /^[^\s/]*@/.test(text) ? "" : undefined;
     const url = new URL(text);
-    if (url.username === "" && url.password === "" && !found) return undefined;
+    if (url.username === "" && url.password === "" && found.length === 0) return undefined;
     url.username = "";
     url.password = "";
     // A query or fragment may hold a token too: the label needs neither.
@@ -191,6 +188,6 @@ function withoutUserinfo(text: string): string | undefined {
     // An `@` left in the path may be a password's end (`https://h\\@bob:pw@host/x`); a path
     // may hold a credential too (`;password=…`): then no suggestion.
     const cleaned = url.toString();
-    const kept = credentialsIn(text).some((c) => cleaned.includes(c));
+    const kept = found.some((c) => cleaned.includes(c));
     return url.pathname.includes("@") || kept ? "" : cleaned;
 }
