@@ -59,6 +59,7 @@ export function targetInputs(registry: RegistryTarget, version: string, platform
         credentials: registry.credentials,
         caCertificate: registry.caCertificate,
         recordKey: registry.recordKey,
+        stack: pulumi.getStack(),
     };
 }
 

@@ -6,6 +6,7 @@ import {
     checkInputs,
     checkResult,
     endpointOf,
+    forStack,
     recordKeyOf,
 } from "../lib/publication/publishInputs";
 
@@ -172,17 +173,26 @@ export abstract class ProviderResource extends pulumi.dynamic.Resource {
 /**
  * `create`, `update` and `delete` of a provider that records what it published (the guard, the
  * record, the promotion): create and update write what `apply` returns for the inputs and the
- * previous outputs; delete only forgets, as a published version is never deleted by this program.
+ * previous outputs (an error's `pulumi config` fixes naming the stack); delete only forgets, as a
+ * published version is never deleted by this program.
  */
 export function recording<I extends { readonly repositoryUri: string }, O>(
     apply: (inputs: I, previous: O | undefined) => Promise<O>,
 ) {
+    const applied = async (inputs: I, previous: O | undefined) => {
+        try {
+            return await apply(inputs, previous);
+        } catch (e) {
+            if (e instanceof Error) e.message = forStack(inputs, e.message);
+            throw e;
+        }
+    };
     return {
         async create(inputs: I) {
-            return { id: inputs.repositoryUri, outs: await apply(inputs, undefined) };
+            return { id: inputs.repositoryUri, outs: await applied(inputs, undefined) };
         },
         async update(_id: string, olds: O, news: I) {
-            return { outs: await apply(news, olds) };
+            return { outs: await applied(news, olds) };
         },
         async delete() {},
     };

@@ -2,7 +2,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as components from "../components";
-import { GUARD, IMAGE, Recorder, REPO, STACK_REF, valueOf } from "./support/pulumiMocks";
+import { GUARD, IMAGE, RECORD, Recorder, REPO, STACK_REF, valueOf } from "./support/pulumiMocks";
 
 type Pulumi = typeof pulumi;
 type Components = typeof components;
@@ -340,6 +340,18 @@ describe("ModelImage", () => {
             guards[0].inputs.fingerprint,
         ]);
         expect(guards[0].inputs.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    });
+
+    it("tells the guard and the record the stack, for the `--stack` of their fixes", async () => {
+        const { c, recorder } = await fresh();
+        new c.ModelImage("m", {
+            registry: { server: "r.example", repositoryUri: "r.example/ml/iris" },
+            version: "1.0.0",
+            context: "model",
+        });
+        await recorder.settle();
+        expect(recorder.one(GUARD).inputs.stack).toBe("dev");
+        expect(recorder.one(RECORD).inputs.stack).toBe("dev");
     });
 
     it("asks https://<server> when a target's apiUrl Output resolves to nothing", async () => {

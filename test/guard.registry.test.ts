@@ -80,6 +80,16 @@ describe("guard on a plain registry", () => {
         expect((await check({}, inputs(registry, "ml/absent", "1.0.0"))).failures).toEqual([]);
     });
 
+    it("names the stack in its fixes, in check and in create (`pulumi up --stack prod` with dev selected)", async () => {
+        await pushImage(registry.endpoint("ml/taken-prod"), "1.1.0", "someone else");
+        const prod = { ...inputs(registry, "ml/taken-prod", "1.1.0"), stack: "prod" };
+        const { failures } = await check({}, prod);
+        expect(failures[0]).toContain("Fix: pulumi config set --stack prod modelVersion 1.1.1");
+        await expect(tagGuardProvider.create!(prod)).rejects.toThrow(
+            "Fix: pulumi config set --stack prod modelVersion 1.1.1",
+        );
+    });
+
     it("refuses a tag that someone else pushed, in check and in create, naming its digest and the fix", async () => {
         const digest = await pushImage(registry.endpoint("ml/taken"), "1.1.0", "someone else");
         const { failures } = await check({}, inputs(registry, "ml/taken", "1.1.0"));

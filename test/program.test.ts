@@ -217,6 +217,7 @@ describe("the program, prod stack file", () => {
             sourceApiUrl: "https://public.ecr.aws",
             sourceRepositoryPath: `${REGISTRY_ALIAS}/model-registry-staging`,
             credentials: { username: "AWS", password: FAKE_PASSWORD },
+            stack: "prod",
         });
         // Source credentials are a secret slot (a local source's login would go there); an
         // ECR Public source has none.

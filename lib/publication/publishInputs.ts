@@ -4,7 +4,7 @@
  * closure serialization.
  */
 import { RegistryEndpoint, checkSameRegistry } from "../oci/client";
-import { credentialsInReference } from "../validation";
+import { credentialsInReference, withStack } from "../validation";
 
 /** The registry-facing inputs of the guard and the record (plain values, as a provider sees them). */
 export interface RegistryInputs {
@@ -26,6 +26,8 @@ export interface RegistryInputs {
     readonly recordKey?: string;
     /** Versions whose tampering the user acknowledged: version -> what the registry holds now. */
     readonly acknowledged?: Readonly<Record<string, string>>;
+    /** The stack's name: the `--stack` of the `pulumi config` fixes in messages. */
+    readonly stack?: string;
 }
 
 /** The key the carried histories follow: `recordKey`, else `repositoryUri`. */
@@ -110,7 +112,21 @@ export function endpointOf(
     };
 }
 
-/** A dynamic provider's `check` result: `inputs`, refused for `reasons` (none: accepted). */
-export function checkResult<T>(inputs: T, reasons: readonly string[] = []) {
-    return { inputs, failures: reasons.map((reason) => ({ property: "tag", reason })) };
+/**
+ * A dynamic provider's `check` result: `inputs`, refused for `reasons` (none: accepted). Each
+ * `pulumi config` fix names the stack: the user may have run `pulumi up --stack prod` with
+ * another stack selected.
+ */
+export function checkResult<T extends object>(inputs: T, reasons: readonly string[] = []) {
+    const failures = reasons.map((reason) => ({
+        property: "tag",
+        reason: forStack(inputs, reason),
+    }));
+    return { inputs, failures };
+}
+
+/** `text` with `--stack` in its `pulumi config` fixes, when the inputs name the stack. */
+export function forStack(inputs: object, text: string): string {
+    const stack = (inputs as { readonly stack?: unknown }).stack;
+    return typeof stack === "string" && stack !== "" ? withStack(text, stack) : text;
 }
