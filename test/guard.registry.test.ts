@@ -266,6 +266,17 @@ describe("publication record on a plain registry", () => {
         await expect(reverifyRecord("id", props as never)).resolves.toEqual({ id: "id", props });
     });
 
+    it("names the stack in a refresh's fixes (`pulumi refresh --stack prod` with dev selected)", async () => {
+        const endpoint = registry.endpoint("ml/refresh-prod");
+        const d1 = await pushLabelledImage(endpoint, "1.0.0", ours(FP_A));
+        const wanted = { ...record("ml/refresh-prod", "1.0.0", `x@${d1}`), stack: "prod" };
+        const outputs = await recordPublication(wanted, undefined);
+        await pushImage(endpoint, "1.0.0", "overwritten by hand");
+        await expect(reverifyRecord("id", outputs)).rejects.toThrow(
+            "pulumi config set --stack prod --path 'acknowledgedTampering[0]' 1.0.0=",
+        );
+    });
+
     it("fails the run, with both digests, when another push won the race for the tag", async () => {
         const endpoint = registry.endpoint("ml/race");
         const mine = await pushLabelledImage(endpoint, "1.0.0", ours(FP_A));
