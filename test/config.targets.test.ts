@@ -281,6 +281,8 @@ describe("secrets and credentials never reach a message", () => {
                 "DB_PASSWORD=tr0ub4dorS3cret[3] api_key: zx8qp3lmS3cret(Tv2Rw9Ks)",
                 "DB_PASSWORD=Hidden",
                 "DB_PASSWORD=`Zx8Qp3Lm S3cret99`",
+                `docker login -u AWS -p eyJwYXlsb2FkIjoiS3cret${"Ab1+/".repeat(20)}== public.ecr.aws`,
+                'curl -H "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTM2NyZXQifQ.S3cretSig_abc123"',
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
@@ -327,6 +329,7 @@ describe("secrets and credentials never reach a message", () => {
             "python train.py --num_pass=1000; connect(password=os.environ['DB_PASSWORD'])",
             "Client(password=args.password), client_secret=settings.CLIENT_SECRET",
             "pass: epoch12 then stop; token: Llama3 chat template; api_key: abc123",
+            "A JWT starts with eyJhbGciOiJIUzI1NiJ9 and an ECR token with eyJwYXlsb2FkIjoi.",
             "next_token = logits.argmax(-1); pad_token = tokenizer.convert_ids_to_tokens(0)",
             "SECRET_KEY = secrets.token_hex(32); client = Client(url, password=sys.argv[1])",
             "client_secret=secrets[0], password=os.getenv(DB_PASS)",
