@@ -138,8 +138,6 @@ export function recorded<V extends PublishedVersion>(
         ...(i.caCertificate ? { caCertificate: i.caCertificate } : {}),
         ...(i.credentials ? { credentials: i.credentials } : {}),
         ...(i.acknowledged ? { acknowledged: i.acknowledged } : {}),
-        // For the `--stack` of a refresh's fixes: `read` sees only the outputs.
-        ...(i.stack ? { stack: i.stack } : {}),
     };
 }
 
@@ -185,8 +183,10 @@ export function recording<I extends { readonly repositoryUri: string }, O>(
         try {
             return await apply(inputs, previous);
         } catch (e) {
-            if (e instanceof Error) e.message = forStack(inputs, e.message);
-            throw e;
+            const message = e instanceof Error ? forStack(inputs, e.message) : undefined;
+            throw message === undefined || message === (e as Error).message
+                ? e
+                : new Error(message, { cause: e });
         }
     };
     return {
@@ -301,7 +301,7 @@ export async function reverifyRecord(id: string, props: RecordedVersions<Publish
     if (apiUrl && repositoryPath && Object.keys(history).length > 0) {
         const endpoint = endpointOf({ ...props, apiUrl, repositoryPath });
         const { stop } = await reverifyHistory(props, endpoint, history);
-        if (stop.length > 0) throw new Error(forStack(props, stop.join("\n")));
+        if (stop.length > 0) throw new Error(stop.join("\n"));
     }
     return { id, props };
 }

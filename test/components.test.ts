@@ -2,6 +2,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as components from "../components";
+import { recording } from "../components/publicationRecord";
 import { GUARD, IMAGE, RECORD, Recorder, REPO, STACK_REF, valueOf } from "./support/pulumiMocks";
 
 type Pulumi = typeof pulumi;
@@ -390,5 +391,36 @@ describe("ModelImage", () => {
         expect((err as any).reason).toMatch(reason);
         await recorder.settle();
         expect(recorder.all(IMAGE)).toHaveLength(0);
+    });
+});
+
+describe("recording: an error's fixes name the stack", () => {
+    const fix = "Fix: pulumi config set modelVersion 1.0.1";
+    const failing = (e: unknown) =>
+        recording<{ repositoryUri: string; stack?: string }, unknown>(async () => {
+            throw e;
+        });
+
+    it("names it, keeping the original as the cause", async () => {
+        const original = new Error(fix);
+        const thrown = await failing(original)
+            .create({ repositoryUri: "r/x", stack: "prod" })
+            .catch((e: Error) => e);
+        expect((thrown as Error).message).toBe(
+            "Fix: pulumi config set --stack prod modelVersion 1.0.1",
+        );
+        expect((thrown as Error).cause).toBe(original);
+    });
+
+    it("rethrows what it would not change, even an error whose message cannot be set", async () => {
+        const frozen = Object.freeze(new Error(fix));
+        await expect(failing(frozen).create({ repositoryUri: "r/x" })).rejects.toBe(frozen);
+        const timeout = new DOMException("The operation timed out.", "TimeoutError");
+        await expect(
+            failing(timeout).update("id", {}, { repositoryUri: "r/x", stack: "prod" }),
+        ).rejects.toBe(timeout);
+        await expect(
+            failing("a string").create({ repositoryUri: "r/x", stack: "prod" }),
+        ).rejects.toBe("a string");
     });
 });

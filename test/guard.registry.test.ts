@@ -90,6 +90,17 @@ describe("guard on a plain registry", () => {
         );
     });
 
+    it('names the stack in both fixes of a claim, past the apostrophe of "this run\'s"', async () => {
+        const wanted = { ...inputs(registry, "ml/claimed-prod", "1.0.0"), stack: "prod" };
+        const claimed = { [wanted.repositoryUri]: { "1.0.0": FP_B } };
+        const { failures } = await check({ claimed }, wanted);
+        expect(failures[0]).toContain("this run's content");
+        expect(failures[0]).toContain("pulumi config set --stack prod modelVersion 1.0.1;");
+        expect(failures[0]).toContain(
+            "pulumi config set --stack prod --path 'acknowledgedTampering[0]' 1.0.0=unclaim:bbbbbbbbbbbb",
+        );
+    });
+
     it("refuses a tag that someone else pushed, in check and in create, naming its digest and the fix", async () => {
         const digest = await pushImage(registry.endpoint("ml/taken"), "1.1.0", "someone else");
         const { failures } = await check({}, inputs(registry, "ml/taken", "1.1.0"));
@@ -264,17 +275,6 @@ describe("publication record on a plain registry", () => {
     it("refreshes a state with no history (null, as an edited state may hold it)", async () => {
         const props = { ...record("ml/none", "1.0.0", "x@sha256:0"), history: null };
         await expect(reverifyRecord("id", props as never)).resolves.toEqual({ id: "id", props });
-    });
-
-    it("names the stack in a refresh's fixes (`pulumi refresh --stack prod` with dev selected)", async () => {
-        const endpoint = registry.endpoint("ml/refresh-prod");
-        const d1 = await pushLabelledImage(endpoint, "1.0.0", ours(FP_A));
-        const wanted = { ...record("ml/refresh-prod", "1.0.0", `x@${d1}`), stack: "prod" };
-        const outputs = await recordPublication(wanted, undefined);
-        await pushImage(endpoint, "1.0.0", "overwritten by hand");
-        await expect(reverifyRecord("id", outputs)).rejects.toThrow(
-            "pulumi config set --stack prod --path 'acknowledgedTampering[0]' 1.0.0=",
-        );
     });
 
     it("fails the run, with both digests, when another push won the race for the tag", async () => {

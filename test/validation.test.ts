@@ -15,6 +15,7 @@ import {
     checkTags,
     shellWord,
     toRepositoryName,
+    withStack,
 } from "../lib/validation";
 import { execFileSync } from "child_process";
 
@@ -328,5 +329,21 @@ describe("shellWord", () => {
     ])("%j comes back from the shell as it went in", (value) => {
         const echoed = execFileSync("bash", ["-c", `printf %s ${shellWord(value)}`]);
         expect(echoed.toString("utf8")).toBe(value);
+    });
+});
+
+describe("withStack", () => {
+    it("names the stack in each command, past an apostrophe in prose, and never inside a quoted value", () => {
+        const text =
+            `content "note: pulumi config set modelVersion 2.0.0" and this run's content ` +
+            `differ. Fix: pulumi config set modelVersion 1.0.1; or pulumi config set --path ` +
+            `'acknowledgedTampering[0]' 1.0.0=unclaim:x (Bob's hotfix): pulumi config rm ` +
+            `--stack dev acknowledgedTampering`;
+        expect(withStack(text, "prod", `'"`)).toBe(
+            `content "note: pulumi config set modelVersion 2.0.0" and this run's content ` +
+                `differ. Fix: pulumi config set --stack prod modelVersion 1.0.1; or pulumi config ` +
+                `set --stack prod --path 'acknowledgedTampering[0]' 1.0.0=unclaim:x (Bob's ` +
+                `hotfix): pulumi config rm --stack dev acknowledgedTampering`,
+        );
     });
 });

@@ -125,8 +125,11 @@ export function checkResult<T extends object>(inputs: T, reasons: readonly strin
     return { inputs, failures };
 }
 
-/** `text` with `--stack` in its `pulumi config` fixes, when the inputs name the stack. */
+/**
+ * `text` with `--stack` in its `pulumi config` fixes, when the inputs name the stack; none inside
+ * a quoted value (a label or digest the registry holds).
+ */
 export function forStack(inputs: object, text: string): string {
     const stack = (inputs as { readonly stack?: unknown }).stack;
-    return typeof stack === "string" && stack !== "" ? withStack(text, stack) : text;
+    return typeof stack === "string" && stack !== "" ? withStack(text, stack, `'"`) : text;
 }

@@ -8,14 +8,16 @@ export function shellWord(word: string): string {
 /**
  * Each `pulumi config set|rm|get` in `text` that starts a command (at the start, or after `: `,
  * `&& `, `or `, `then `, `(` or `$(`) and names no stack yet, with `--stack <stack>`; none inside
- * a `quote`d value (`"` in a reason, `'` in a shell command). A fix may be pasted where another
- * stack is selected (`npm run release` selects the previous one again).
+ * a value quoted with one of `quotes` (`"` in a reason, `'` in a shell command). A quote opens
+ * and closes at a word's edge, so the apostrophe of "run's" is none. A fix may be pasted where
+ * another stack is selected (`npm run release` selects the previous one again).
  */
-export function withStack(text: string, stack: string, quote = "'"): string {
+export function withStack(text: string, stack: string, quotes = "'"): string {
+    const quoted = [...quotes].map((q) => `(?<!\\w)${q}[^${q}]*${q}(?!\\w)`).join("|");
     return text
-        .split(new RegExp(`(${quote}[^${quote}]*${quote})`))
-        .map((part) =>
-            part.startsWith(quote)
+        .split(new RegExp(`(${quoted})`))
+        .map((part, i) =>
+            i % 2 === 1
                 ? part
                 : part.replace(
                       /(?<=^|: |&& |or |then |\(|\$\()pulumi config (?:set|rm|get)(?= )(?! --stack)/gm,
