@@ -283,6 +283,9 @@ describe("secrets and credentials never reach a message", () => {
                 "DB_PASSWORD=`Zx8Qp3Lm S3cret99`",
                 `docker login -u AWS -p eyJwYXlsb2FkIjoiS3cret${"Ab1+/".repeat(20)}== public.ecr.aws`,
                 'curl -H "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTM2NyZXQifQ.S3cretSig_abc123"',
+                `docker login -u AWS -peyJwYXlsb2FkIjoiS3cret${"Ab1+/".repeat(20)}==`,
+                `{"auths":{"public.ecr.aws":{"auth":"QVdTOmV5SndZWGxzYjJGa0lqb2S3cret${"Ab1+/".repeat(20)}"}}}`,
+                "https://m.example/x?authorization=Bearer%20eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTM2NyZXQifQ.S3cretSig_abc123",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);
@@ -330,6 +333,8 @@ describe("secrets and credentials never reach a message", () => {
             "Client(password=args.password), client_secret=settings.CLIENT_SECRET",
             "pass: epoch12 then stop; token: Llama3 chat template; api_key: abc123",
             "A JWT starts with eyJhbGciOiJIUzI1NiJ9 and an ECR token with eyJwYXlsb2FkIjoi.",
+            "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.your-signature-here or ….SIGNATURE_GOES_HERE",
+            `An image: data:image/png;base64,QUJD/eyJwYXlsb2FkIjoiQUJD${"QUJD".repeat(20)}`,
             "next_token = logits.argmax(-1); pad_token = tokenizer.convert_ids_to_tokens(0)",
             "SECRET_KEY = secrets.token_hex(32); client = Client(url, password=sys.argv[1])",
             "client_secret=secrets[0], password=os.getenv(DB_PASS)",

@@ -129,10 +129,16 @@ export function credentialsInWords(text: string): string[] {
     return [...found.map((f) => f.text), ...wellKnown(text)];
 }
 
-/** Tokens of a known format; not the docs' examples (`AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`). */
+/**
+ * Tokens of a known format; not the docs' examples (`AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`, a JWT
+ * signed `your-signature-here`).
+ */
 function wellKnown(text: string): string[] {
     const found = text.slice(0, 51_200).match(WELL_KNOWN) ?? [];
-    return found.filter((t) => !/EXAMPLE|x{8}|X{8}/.test(t));
+    const sample = (t: string) =>
+        /EXAMPLE|x{8}|X{8}/.test(t) ||
+        (/^eyJ.*\./.test(t) && isPlaceholder(t.slice(t.lastIndexOf(".") + 1)));
+    return found.filter((t) => !sample(t));
 }
 
 // `$TOKEN`, `${TOKEN}`, `$hf_token` (not `$9fK2`), `ACCESS_TOKEN`, `<token>`, `Your_Token`, `***`,
@@ -147,11 +153,12 @@ const PLACEHOLDER_WORD =
 const PLACEHOLDER_CASED = /^(?:HIDDEN|hidden)$/;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
-// Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`),
-// with a JWT (`Authorization: Bearer eyJ….eyJ….…`) and an ECR authorization token (base64 of
-// `{"payload":"`, what `docker login -p` takes from `aws ecr-public get-login-password`).
+// Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`,
+// `-phf_…`, `Bearer%20eyJ…`), with a JWT (`Authorization: Bearer eyJ….eyJ….…`) and an ECR
+// authorization token: base64 of `{"payload":"` (what `docker login -p` takes from `aws ecr-public
+// get-login-password`), or of `AWS:` and that (a Docker config's `auth`), not inside other base64.
 const WELL_KNOWN =
-    /(?<![\w-])(?:eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}|eyJwYXlsb2FkIjoi[A-Za-z0-9+/]{60,}=*|gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-|ant-api\d\d-)?(?=[\w-]*[A-Z])(?=[\w-]*\d)[\w-]{20,})(?![\w-])/g;
+    /(?:(?<![\w-])|(?<=(?<![\w-])-p|%20|%3[Dd]))(?:eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}|(?<![+/])(?:eyJwYXlsb2FkIjoi|QVdTOmV5SndZWGxzYjJGa0lqb2)[A-Za-z0-9+/]{60,}=*|gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-|ant-api\d\d-)?(?=[\w-]*[A-Z])(?=[\w-]*\d)[\w-]{20,})(?![\w-])/g;
 
 /** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`. */
 function isPlaceholder(text: string): boolean {
