@@ -286,6 +286,8 @@ describe("secrets and credentials never reach a message", () => {
                 `docker login -u AWS -peyJwYXlsb2FkIjoiS3cret${"Ab1+/".repeat(20)}==`,
                 `{"auths":{"public.ecr.aws":{"auth":"QVdTOmV5SndZWGxzYjJGa0lqb2S3cret${"Ab1+/".repeat(20)}"}}}`,
                 "https://m.example/x?authorization=Bearer%20eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTM2NyZXQifQ.S3cretSig_abc123",
+                "[clone](https%3A%2F%2Foauth2%3Aglpat-S3cretAbcdefghij1234%40gitlab.com)",
+                "Bearer%2520eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTM2NyZXQifQ.S3cretSig_abc123",
             ]) {
                 const message = errorOf({ ...v, [key]: `Weights: ${url} (v1)` });
                 expect(message).toContain(`model-registry:${key} is set (not shown): it holds`);

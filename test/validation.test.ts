@@ -346,4 +346,13 @@ describe("withStack", () => {
                 `hotfix): pulumi config rm --stack dev acknowledgedTampering`,
         );
     });
+
+    it.each(["'modelVersion'", "' a", "'", "it's", "modelVersion'"])(
+        "names it in every command of a fix that quotes the key %j as shellWord does",
+        (key) => {
+            const fix = (get: string, rm: string) =>
+                `pulumi config set${get} modelVersion -- "$(pulumi config get${get} ${shellWord(key)})" && pulumi config rm${rm} ${shellWord(key)}`;
+            expect(withStack(fix("", ""), "prod")).toBe(fix(" --stack prod", " --stack prod"));
+        },
+    );
 });

@@ -154,11 +154,12 @@ const PLACEHOLDER_CASED = /^(?:HIDDEN|hidden)$/;
 const TOKEN_LIKE =
     /^(?:gh[pousr]_|github_pat_|glpat-|hf_|npm_|xox[abp]-|sk-|AIza)|^(?=.*\d)(?=.*[a-z])[\w+/=-]{20,}$/i;
 // Tokens whose format says what they are, wherever they stand (`HF_TOKEN=hf_… python serve.py`,
-// `-phf_…`, `Bearer%20eyJ…`), with a JWT (`Authorization: Bearer eyJ….eyJ….…`) and an ECR
-// authorization token: base64 of `{"payload":"` (what `docker login -p` takes from `aws ecr-public
-// get-login-password`), or of `AWS:` and that (a Docker config's `auth`), not inside other base64.
+// `-phf_…`, or after a percent-escape: `Bearer%20eyJ…`, `%3Aglpat-…`), with a JWT
+// (`Authorization: Bearer eyJ….eyJ….…`) and an ECR authorization token: base64 of `{"payload":"`
+// (what `docker login -p` takes from `aws ecr-public get-login-password`), or of `AWS:` and that
+// (a Docker config's `auth`), not inside other base64.
 const WELL_KNOWN =
-    /(?:(?<![\w-])|(?<=(?<![\w-])-p|%20|%3[Dd]))(?:eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}|(?<![+/])(?:eyJwYXlsb2FkIjoi|QVdTOmV5SndZWGxzYjJGa0lqb2)[A-Za-z0-9+/]{60,}=*|gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-|ant-api\d\d-)?(?=[\w-]*[A-Z])(?=[\w-]*\d)[\w-]{20,})(?![\w-])/g;
+    /(?:(?<![\w-])|(?<=(?<![\w-])-p|%(?:25)?[0-9A-Fa-f]{2}))(?:eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}|(?<![+/])(?:eyJwYXlsb2FkIjoi|QVdTOmV5SndZWGxzYjJGa0lqb2)[A-Za-z0-9+/]{60,}=*|gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,}|glpat-[\w-]{20,}|hf_[A-Za-z]{30,}|npm_[A-Za-z0-9]{36}|xox[abpr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}|sk-(?:proj-|ant-api\d\d-)?(?=[\w-]*[A-Z])(?=[\w-]*\d)[\w-]{20,})(?![\w-])/g;
 
 /** A value the docs put where a credential goes: `$TOKEN`, `${TOKEN}`, `<token>`, `YOUR_KEY`. */
 function isPlaceholder(text: string): boolean {

@@ -13,7 +13,10 @@ export function shellWord(word: string): string {
  * another stack is selected (`npm run release` selects the previous one again).
  */
 export function withStack(text: string, stack: string, quotes = "'"): string {
-    const quoted = [...quotes].map((q) => `(?<!\\w)${q}[^${q}]*${q}(?!\\w)`).join("|");
+    // A quoted word as `shellWord` writes it: `'it'\''s'` is one.
+    const quoted = [...quotes]
+        .map((q) => `(?<!\\w)${q}[^${q}]*${q}(?:\\\\${q}${q}[^${q}]*${q})*(?!\\w)`)
+        .join("|");
     return text
         .split(new RegExp(`(${quoted})`))
         .map((part, i) =>
