@@ -95,6 +95,12 @@ describe("runRelease: publish", () => {
         expect((await release(publishPlan(), ws, EXIT_FAILED)).err).toContain(
             "Fix: pulumi config set --stack dev platform linux/amd64\n",
         );
+        // A value quoted in the error (a label read from the registry) is left as it is.
+        const label = '"note: pulumi config get sourceUrl"';
+        ws.failures.up = commandError("", `error: r/m:1.0.0 holds revision ${label}. ${fix}`);
+        const quoted = (await release(publishPlan(), ws, EXIT_FAILED)).err;
+        expect(quoted).toContain(`holds revision ${label}.`);
+        expect(quoted).toContain("Fix: pulumi config set --stack dev --path");
     });
 
     it("setVersion failing: nothing runs, exit 1", async () => {

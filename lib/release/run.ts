@@ -233,7 +233,7 @@ export async function runRelease(
         }
         if (failure !== undefined || summary === undefined) {
             return fail(
-                `pulumi preview on stack ${target} failed; nothing was published, and modelVersion is ${was} again.\n${indent(withStack(describeError(failure), target))}`,
+                `pulumi preview on stack ${target} failed; nothing was published, and modelVersion is ${was} again.\n${indent(withStack(describeError(failure), target, `'"`))}`,
             );
         }
         const counts = Object.entries(summary)
@@ -252,7 +252,7 @@ export async function runRelease(
         await workspace.up(target, io.stdout);
     } catch (e) {
         return fail(
-            `pulumi up on stack ${target} failed:\n${indent(withStack(describeError(e), target))}\n` +
+            `pulumi up on stack ${target} failed:\n${indent(withStack(describeError(e), target, `'"`))}\n` +
                 `  Nothing was rolled back: stack ${target} keeps modelVersion ${version} in its config.\n` +
                 `  Retrying is safe once the cause is fixed: ${again}\n` +
                 `  (a version that already landed with the same content is adopted, not pushed or copied again).`,
